@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/cli"
+	"github.com/deploydb/deploydb/config"
+	"github.com/deploydb/deploydb/httpapi"
+	"github.com/deploydb/deploydb/sqlite"
+	"github.com/deploydb/deploydb/webhook"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGINT/SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+// openStore opens the store a --database value names.
+func openStore(ctx context.Context, database string) (deploydb.Store, error) {
+	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
+		return nil, deploydb.Errorf(deploydb.EINVALID, "PostgreSQL is not supported yet; use a SQLite file path for --database")
+	}
+	return sqlite.Open(ctx, database)
+}
+
+// serve runs the server until ctx is done, then shuts down cleanly.
+func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) string, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	cfg, err := config.LoadWith(opts.Config, config.Options{Getenv: getenv})
+	if err != nil {
+		return fmt.Errorf("config %s: %w", opts.Config, err)
+	}
+	var current atomic.Pointer[deploydb.Config]
+	current.Store(cfg)
+
+	store, err := openStore(ctx, opts.Database)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", httpapi.NewServer(logger, store, current.Load))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+
+	dispatcher := webhook.NewDispatcher(store, logger, reg)
+	dctx, stopDispatcher := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := dispatcher.Run(dctx); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("webhook dispatcher stopped", "err", err)
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("deploydb ready", "url", "http://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", opts.Database)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	// Stop the dispatcher after the last request: what it has not delivered
+	// stays in the outbox and is sent after the next start.
+	stopDispatcher()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

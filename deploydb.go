@@ -1,0 +1,307 @@
+// Package deploydb holds DeployDB's domain: the records it keeps, their
+// statuses, the rules of the deployment state machine, the store contract
+// and the one error type. It imports nothing of ours.
+package deploydb
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Field limits of an artifact (as in DeployDB 0.3).
+const (
+	MaxArtifactFieldLen   = 8192 // group, name, sourceUrl
+	MaxArtifactVersionLen = 255
+)
+
+// Artifact is one immutable, versioned file. Unique on (group, name, version).
+type Artifact struct {
+	ID        int64  `json:"id"`
+	Group     string `json:"group"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	SourceURL string `json:"sourceUrl"`
+	CreatedAt Time   `json:"createdAt"`
+}
+
+// Validate checks the fields a publisher supplies. Returns EINVALID listing
+// every missing or too long field.
+func (a *Artifact) Validate() error {
+	var fields []FieldError
+	check := func(name, v string, max int) {
+		switch {
+		case v == "":
+			fields = append(fields, FieldError{Field: name, Message: "is required"})
+		case len(v) > max:
+			fields = append(fields, FieldError{Field: name, Message: "must be at most " + itoa(max) + " characters"})
+		}
+	}
+	check("group", a.Group, MaxArtifactFieldLen)
+	check("name", a.Name, MaxArtifactFieldLen)
+	check("version", a.Version, MaxArtifactVersionLen)
+	check("sourceUrl", a.SourceURL, MaxArtifactFieldLen)
+	if len(fields) > 0 {
+		msg := "invalid artifact: " + fields[0].Field + " " + fields[0].Message
+		if len(fields) > 1 {
+			msg += " (and " + itoa(len(fields)-1) + " more)"
+		}
+		return &Error{Code: EINVALID, Message: msg, Fields: fields}
+	}
+	return nil
+}
+
+// Module returns "group:name".
+func (a *Artifact) Module() string { return a.Group + ":" + a.Name }
+
+// Deployment is one artifact delivered to one environment for one service.
+type Deployment struct {
+	ID          int64             `json:"id"`
+	Artifact    Artifact          `json:"artifact"`
+	Service     string            `json:"service"`
+	Environment string            `json:"environment"`
+	Status      DeploymentStatus  `json:"status"`
+	Reason      Reason            `json:"reason"`
+	Promotions  []PromotionResult `json:"promotions"`
+	Flow        int64             `json:"flow"`
+	// Position is the index of the environment in the flow's pipeline.
+	Position int `json:"position"`
+	// FailureStrategy is fixed when the flow is created, so that a config
+	// reload does not change what happens to flows in progress.
+	FailureStrategy FailureStrategy `json:"failureStrategy"`
+	CreatedAt       Time            `json:"createdAt"`
+	UpdatedAt       Time            `json:"updatedAt"`
+}
+
+// PromotionResult records the outcome of one promotion for one deployment.
+type PromotionResult struct {
+	ID         int64           `json:"id"`
+	Deployment int64           `json:"deployment"`
+	Promotion  string          `json:"promotion"`
+	Status     PromotionStatus `json:"status"`
+	InfoURL    string          `json:"infoUrl"`
+	CreatedAt  Time            `json:"createdAt"`
+	UpdatedAt  Time            `json:"updatedAt"`
+}
+
+// Flow is one artifact travelling through one service's pipeline.
+type Flow struct {
+	ID          int64        `json:"id"`
+	Artifact    Artifact     `json:"artifact"`
+	Service     string       `json:"service"`
+	Pipeline    string       `json:"pipeline"`
+	Status      FlowStatus   `json:"status"`
+	Deployments []Deployment `json:"deployments"`
+	// ConfigChecksum is the checksum of the config the flow was created under.
+	ConfigChecksum string `json:"configChecksum"`
+	CreatedAt      Time   `json:"createdAt"`
+	UpdatedAt      Time   `json:"updatedAt"`
+}
+
+// Event is an immutable record of something that happened: the audit trail
+// and the source of webhooks.
+type Event struct {
+	ID          int64     `json:"id"`
+	Type        EventType `json:"type"`
+	Service     string    `json:"service,omitempty"`
+	Environment string    `json:"environment,omitempty"`
+	Artifact    int64     `json:"artifact,omitempty"`
+	Flow        int64     `json:"flow,omitempty"`
+	Deployment  int64     `json:"deployment,omitempty"`
+	// Status is the deployment (or flow) status after the change.
+	Status string `json:"status,omitempty"`
+	// Detail says why, in words, when that is not obvious from the type.
+	Detail    string `json:"detail,omitempty"`
+	Actor     string `json:"actor"`
+	CreatedAt Time   `json:"createdAt"`
+}
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed" // gave up: retries exhausted or 410 Gone
+)
+
+// Delivery is one webhook call owed: written to the outbox in the same
+// transaction as the state change that caused it.
+type Delivery struct {
+	ID          int64     `json:"id"`
+	Event       int64     `json:"event"`
+	EventType   EventType `json:"eventType"`
+	Deployment  int64     `json:"deployment,omitempty"`
+	URL         string    `json:"url"`
+	Method      string    `json:"method"`
+	ContentType string    `json:"contentType"`
+	Body        []byte    `json:"-"`
+	Status      string    `json:"status"`
+	Attempts    int       `json:"attempts"`
+	// NextAttemptAt is when the dispatcher may try again (pending only).
+	NextAttemptAt Time   `json:"nextAttemptAt"`
+	LastError     string `json:"lastError,omitempty"`
+	CreatedAt     Time   `json:"createdAt"`
+	UpdatedAt     Time   `json:"updatedAt"`
+}
+
+// Attempt is the record of one delivery attempt.
+type Attempt struct {
+	ID         int64         `json:"id"`
+	Delivery   int64         `json:"delivery"`
+	StatusCode int           `json:"statusCode,omitempty"`
+	Latency    time.Duration `json:"latencyNs"`
+	Response   string        `json:"response,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	CreatedAt  Time          `json:"createdAt"`
+}
+
+// Page selects one page of a list: PageNumber is 0-based.
+type Page struct {
+	Number int
+	Size   int
+}
+
+// Offset returns the number of rows before the page.
+func (p Page) Offset() int { return p.Number * p.Size }
+
+// Default and maximum page sizes of list endpoints.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 1000
+)
+
+// ArtifactFilter selects artifacts. Query matches a substring of group,
+// name or version.
+type ArtifactFilter struct {
+	Query string
+	Group string
+	Name  string
+	Page  Page
+}
+
+// DeploymentFilter selects deployments. Zero fields match everything.
+type DeploymentFilter struct {
+	Artifact    int64
+	Service     string
+	Environment string
+	Flow        int64
+	Status      DeploymentStatus
+	Ascending   bool
+	Page        Page
+}
+
+// FlowFilter selects flows.
+type FlowFilter struct {
+	Service   string
+	Artifact  int64
+	Ascending bool
+	Page      Page
+}
+
+// EventFilter selects events with ids greater than After, oldest first.
+type EventFilter struct {
+	After      int64
+	Deployment int64
+	Limit      int
+}
+
+// DeliveryFilter selects webhook deliveries.
+type DeliveryFilter struct {
+	Status     string
+	Deployment int64
+	Page       Page
+}
+
+// DeploymentReport is what an orchestrator reports about a deployment.
+type DeploymentReport struct {
+	Deployment int64
+	Status     DeploymentStatus
+	Actor      string
+}
+
+// PromotionReport is what a test job reports about a deployment.
+type PromotionReport struct {
+	Deployment int64
+	Promotion  string
+	Status     PromotionStatus
+	InfoURL    string
+	Actor      string
+}
+
+// AttemptResult is the outcome of one delivery attempt, as the dispatcher
+// records it.
+type AttemptResult struct {
+	Attempt Attempt
+	// Done ends the delivery with Status (delivered or failed); otherwise
+	// it is retried at NextAttemptAt.
+	Done          bool
+	Status        string
+	NextAttemptAt time.Time
+}
+
+// Store keeps DeployDB's history. Every method that changes state does so in
+// one transaction, together with the events and outbox rows the change
+// causes, and applies the engine's rules inside it, so that concurrent
+// callers serialize: exactly one wins a race, the others get ECONFLICT.
+//
+// Implementations: sqlite (and postgres later); storetest holds the
+// conformance suite every implementation passes.
+type Store interface {
+	// PublishArtifact stores a new artifact and creates one flow per
+	// service of cfg that consumes it, activating each flow's first
+	// environment. Returns EINVALID for bad fields, ECONFLICT if
+	// (group, name, version) exists, ENOTFOUND if no service consumes it.
+	PublishArtifact(ctx context.Context, cfg *Config, a Artifact, actor string) (*Artifact, []*Flow, error)
+	// FindArtifact returns ENOTFOUND if the artifact does not exist.
+	FindArtifact(ctx context.Context, id int64) (*Artifact, error)
+	// FindArtifacts returns matching artifacts, newest first.
+	FindArtifacts(ctx context.Context, f ArtifactFilter) ([]*Artifact, error)
+
+	// ReportDeployment applies an orchestrator report. Returns ENOTFOUND
+	// for an unknown deployment, ECONFLICT (with the current deployment)
+	// when the transition is not allowed.
+	ReportDeployment(ctx context.Context, cfg *Config, r DeploymentReport) (*Deployment, error)
+	// ReportPromotion records a promotion result. Returns ENOTFOUND for an
+	// unknown deployment or a promotion not attached to it, ECONFLICT when
+	// the deployment does not await that result.
+	ReportPromotion(ctx context.Context, cfg *Config, r PromotionReport) (*PromotionResult, error)
+	// FindDeployment returns ENOTFOUND if the deployment does not exist.
+	FindDeployment(ctx context.Context, id int64) (*Deployment, error)
+	// FindDeployments returns matching deployments, newest first unless
+	// f.Ascending.
+	FindDeployments(ctx context.Context, f DeploymentFilter) ([]*Deployment, error)
+	// FindPromotionResult returns ENOTFOUND unless result id belongs to
+	// deployment.
+	FindPromotionResult(ctx context.Context, deployment, id int64) (*PromotionResult, error)
+
+	// FindFlow returns ENOTFOUND if the flow does not exist.
+	FindFlow(ctx context.Context, id int64) (*Flow, error)
+	// FindFlows returns matching flows with their deployments.
+	FindFlows(ctx context.Context, f FlowFilter) ([]*Flow, error)
+
+	// FindEvents returns events after f.After, oldest first.
+	FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+
+	// DueDeliveries returns up to limit pending deliveries whose next
+	// attempt is due at now, each the oldest pending one of its
+	// (url, deployment), oldest first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	// NextDeliveryAt returns when the earliest pending delivery is due, or
+	// the zero time if none is pending.
+	NextDeliveryAt(ctx context.Context) (time.Time, error)
+	// DeliveriesReady returns a channel that receives (coalesced) after a
+	// commit that enqueued deliveries, so that dispatchers need not poll.
+	DeliveriesReady() <-chan struct{}
+	// RecordAttempt stores an attempt and its outcome for a delivery.
+	RecordAttempt(ctx context.Context, r AttemptResult) error
+	// FindDeliveries returns deliveries, newest first.
+	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
+	// FindAttempts returns the attempts of one delivery, oldest first.
+	FindAttempts(ctx context.Context, delivery int64) ([]*Attempt, error)
+
+	// Ping checks the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

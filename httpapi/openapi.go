@@ -1,0 +1,232 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+// The OpenAPI 3.1 description is generated from the route table and the Go
+// types the handlers decode and encode, so it cannot drift from them; tests
+// validate real responses against it.
+
+var (
+	timeType     = reflect.TypeOf(deploydb.Time{})
+	durationType = reflect.TypeOf(time.Duration(0))
+	rawType      = reflect.TypeOf(json.RawMessage(nil))
+)
+
+// enums lists the values of the named string types the API uses.
+var enums = map[reflect.Type][]string{
+	reflect.TypeOf(deploydb.DeploymentStatus("")): strs(deploydb.DeploymentStatuses),
+	reflect.TypeOf(deploydb.FlowStatus("")):       {"CREATED", "SUCCESS", "FAILED", "SUPERSEDED", "CANCELLED"},
+	reflect.TypeOf(deploydb.PromotionStatus("")):  {"NOT_STARTED", "STARTED", "SUCCESS", "FAILED"},
+	reflect.TypeOf(deploydb.Reason("")):           {"pipeline", "rollback", "hotfix", "retry"},
+	reflect.TypeOf(deploydb.FailureStrategy("")):  {"notify", "rollback", "ignore"},
+}
+
+func strs[T ~string](list []T) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// special holds the schemas of types whose JSON is written by hand.
+var special = map[reflect.Type]map[string]any{
+	timeType:     {"type": "string", "format": "date-time"},
+	durationType: {"type": "integer"},
+	rawType:      {},
+	reflect.TypeOf(deploydb.Webhook(nil)): {
+		"type":        "object",
+		"description": "hooks by kind and event: {\"deployment\": {\"created\": [\"url\"]}, \"promotion\": {\"completed\": [...]}}",
+		"additionalProperties": map[string]any{
+			"type":                 "object",
+			"additionalProperties": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+		},
+	},
+	reflect.TypeOf(deploydb.Pipeline{}): {
+		"type":     "object",
+		"required": []string{"ident", "description", "environments"},
+		"properties": map[string]any{
+			"ident":       map[string]any{"type": "string"},
+			"description": map[string]any{"type": "string"},
+			"environments": map[string]any{
+				"type":        "object",
+				"description": "the pipeline's environments, in pipeline order",
+				"additionalProperties": map[string]any{
+					"type":     "object",
+					"required": []string{"promotions"},
+					"properties": map[string]any{
+						"promotions":      map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+						"failureStrategy": map[string]any{"type": "string", "enum": enums[reflect.TypeOf(deploydb.FailureStrategy(""))]},
+					},
+				},
+			},
+		},
+	},
+}
+
+type specBuilder struct {
+	schemas map[string]any
+}
+
+// schema returns the JSON Schema of t, registering named structs as
+// components and referring to them.
+func (b *specBuilder) schema(t reflect.Type) map[string]any {
+	if s, ok := special[t]; ok {
+		if t.Kind() == reflect.Struct {
+			b.schemas[t.Name()] = s
+			return map[string]any{"$ref": "#/components/schemas/" + t.Name()}
+		}
+		return s
+	}
+	if vals, ok := enums[t]; ok {
+		return map[string]any{"type": "string", "enum": vals}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return b.schema(t.Elem())
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float32, reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice, reflect.Array:
+		return map[string]any{"type": "array", "items": b.schema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": b.schema(t.Elem())}
+	case reflect.Interface:
+		return map[string]any{}
+	case reflect.Struct:
+		name := t.Name()
+		if _, done := b.schemas[name]; !done {
+			b.schemas[name] = nil // break cycles
+			props := map[string]any{}
+			var required []string
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				tag := f.Tag.Get("json")
+				if !f.IsExported() || tag == "-" {
+					continue
+				}
+				fname, opts, _ := strings.Cut(tag, ",")
+				if fname == "" {
+					fname = f.Name
+				}
+				ps := b.schema(f.Type)
+				if e := f.Tag.Get("enum"); e != "" {
+					ps = map[string]any{"type": "string", "enum": strings.Split(e, ",")}
+				}
+				props[fname] = ps
+				if !strings.Contains(opts, "omitempty") {
+					required = append(required, fname)
+				}
+			}
+			s := map[string]any{"type": "object", "properties": props}
+			if len(required) > 0 {
+				s["required"] = required
+			}
+			b.schemas[name] = s
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
+	}
+	panic(fmt.Sprintf("openapi: no schema for %s", t))
+}
+
+var pathParam = regexp.MustCompile(`\{([a-zA-Z]+)\}`)
+
+// Spec builds the OpenAPI 3.1 document of the route table.
+func Spec() map[string]any {
+	b := &specBuilder{schemas: map[string]any{}}
+	b.schema(reflect.TypeOf(Problem{}))
+	paths := map[string]any{}
+	for _, rt := range routes {
+		item, _ := paths[rt.Path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.Path] = item
+		}
+		op := map[string]any{
+			"summary":     rt.Summary,
+			"operationId": strings.ToLower(rt.Method) + operationName(rt.Path),
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
+			typ := "string"
+			if m[1] == "id" || m[1] == "resultId" {
+				typ = "integer"
+			}
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": typ}})
+		}
+		for _, q := range rt.Query {
+			params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description, "schema": map[string]any{"type": q.Type}})
+		}
+		if len(params) > 0 {
+			op["parameters"] = params
+		}
+		if rt.Request != nil {
+			op["requestBody"] = map[string]any{
+				"required": true,
+				"content":  map[string]any{"application/json": map[string]any{"schema": b.schema(reflect.TypeOf(rt.Request))}},
+			}
+		}
+		responses := map[string]any{}
+		ok := map[string]any{"description": http.StatusText(rt.Status)}
+		if rt.Response != nil {
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": b.schema(reflect.TypeOf(rt.Response))}}
+		}
+		if rt.Status == http.StatusMethodNotAllowed {
+			ok["content"] = problemContent()
+		}
+		responses[strconv.Itoa(rt.Status)] = ok
+		for _, code := range append(rt.Errors, 500, 503) {
+			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": problemContent()}
+		}
+		op["responses"] = responses
+		item[strings.ToLower(rt.Method)] = op
+	}
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":       "DeployDB API",
+			"version":     "1",
+			"description": "The system of record for artifact deployments through pipelines of environments. Errors are application/problem+json (RFC 9457).",
+		},
+		"paths":      paths,
+		"components": map[string]any{"schemas": b.schemas},
+	}
+}
+
+func problemContent() map[string]any {
+	return map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}
+}
+
+// operationName turns /api/deployments/{id}/promotions into
+// DeploymentsIdPromotions.
+func operationName(path string) string {
+	var b strings.Builder
+	for _, part := range strings.FieldsFunc(strings.TrimPrefix(path, "/api"), func(r rune) bool { return r == '/' || r == '{' || r == '}' || r == '-' || r == '.' }) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+func mustSpec() []byte {
+	b, err := json.MarshalIndent(Spec(), "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/sqlite"
+)
+
+// TestOpenAPI drives every route of the table through the real server and
+// validates each response body against the schema the served OpenAPI
+// description gives for that route and status.
+func TestOpenAPI(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := &deploydb.Config{
+		Checksum: "test",
+		Services: map[string]*deploydb.Service{"svc": {Ident: "svc", Artifacts: []string{"g:n"}, Pipelines: []string{"p"}, Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}},
+		Environments: map[string]*deploydb.Environment{
+			"a": {Ident: "a", Webhook: deploydb.Webhook{deploydb.EventDeploymentCreated: {{URL: "http://127.0.0.1:9/hook"}}}},
+			"b": {Ident: "b", Webhook: deploydb.Webhook{}},
+		},
+		Pipelines:  map[string]*deploydb.Pipeline{"p": {Ident: "p", Environments: []deploydb.PipelineStage{{Environment: "a", Promotions: []string{}}, {Environment: "b", Promotions: []string{"smoke"}}}}},
+		Promotions: map[string]*deploydb.Promotion{"smoke": {Ident: "smoke", Type: deploydb.PromotionTypeBasic, Attributes: map[string]any{}}},
+		Webhook:    deploydb.Webhook{},
+	}
+	api := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), store, func() *deploydb.Config { return cfg })
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/api/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := doc.(map[string]any)["openapi"]; v != "3.1.0" {
+		t.Fatalf("openapi = %v", v)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	paths := doc.(map[string]any)["paths"].(map[string]any)
+
+	covered := map[string]bool{}
+	call := func(method, path string, body any, want int) []byte {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, srv.URL+path, rd)
+		_, pattern := api.mux.Handler(req)
+		route := strings.TrimPrefix(pattern, method+" ")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("%s %s = %d, want %d: %s", method, path, res.StatusCode, want, b)
+		}
+		op, ok := paths[route].(map[string]any)[strings.ToLower(method)].(map[string]any)
+		if !ok {
+			t.Fatalf("%s %s (route %q) is not in the OpenAPI description", method, path, route)
+		}
+		covered[method+" "+route] = true
+		code := strconv.Itoa(res.StatusCode)
+		r, ok := op["responses"].(map[string]any)[code].(map[string]any)
+		if !ok {
+			t.Fatalf("%s %s answered %s, which the description does not list", method, route, code)
+		}
+		content, _ := r["content"].(map[string]any)
+		if content == nil {
+			return b
+		}
+		ct := res.Header.Get("Content-Type")
+		if _, ok := content[ct]; !ok {
+			t.Fatalf("%s %s: content type %q not described", method, route, ct)
+		}
+		ptr := "openapi.json#/paths/" + esc(route) + "/" + strings.ToLower(method) + "/responses/" + code + "/content/" + esc(ct) + "/schema"
+		sch, err := c.Compile(ptr)
+		if err != nil {
+			t.Fatalf("compile %s: %v", ptr, err)
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v", method, route, err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Fatalf("%s %s %s: body does not match the description: %v\n%s", method, path, code, err, b)
+		}
+		return b
+	}
+
+	call("GET", "/healthz", nil, 200)
+	call("GET", "/api/openapi.json", nil, 200)
+	call("GET", "/api/artifacts", nil, 200)
+	call("POST", "/api/artifacts", map[string]any{"group": "g"}, 422)
+	call("POST", "/api/artifacts", map[string]any{"group": "g", "name": "n", "version": "1", "sourceUrl": "http://x"}, 201)
+	call("POST", "/api/artifacts", map[string]any{"group": "g", "name": "n", "version": "1", "sourceUrl": "http://x"}, 409)
+	call("GET", "/api/artifacts/1", nil, 200)
+	call("GET", "/api/artifacts/x", nil, 400)
+	call("PATCH", "/api/artifacts/1", nil, 405)
+	call("DELETE", "/api/artifacts/1", nil, 405)
+	call("GET", "/api/artifacts/by-module/g:n", nil, 200)
+	call("GET", "/api/artifacts/by-module/g:n/latest", nil, 200)
+	call("GET", "/api/deployments", nil, 200)
+	call("GET", "/api/deployments/latest", nil, 200)
+	call("GET", "/api/deployments/1", nil, 200)
+	call("PATCH", "/api/deployments/1", map[string]any{"status": "COMPLETED"}, 200)
+	call("PATCH", "/api/deployments/1", map[string]any{"status": "STARTED"}, 409)
+	call("PATCH", "/api/deployments/2", map[string]any{"status": "COMPLETED"}, 200)
+	call("GET", "/api/deployments/by-artifact/1", nil, 200)
+	call("GET", "/api/deployments/by-service/svc", nil, 200)
+	call("POST", "/api/deployments/2/promotions", map[string]any{"name": "smoke", "status": "SUCCESS", "infoUrl": "http://ci/1"}, 201)
+	call("GET", "/api/deployments/2/promotions/1", nil, 200)
+	call("GET", "/api/environments", nil, 200)
+	call("GET", "/api/environments/a", nil, 200)
+	call("GET", "/api/environments/a/deployments", nil, 200)
+	call("GET", "/api/services", nil, 200)
+	call("GET", "/api/services/svc", nil, 200)
+	call("GET", "/api/pipelines", nil, 200)
+	call("GET", "/api/pipelines/p", nil, 200)
+	call("GET", "/api/promotions", nil, 200)
+	call("GET", "/api/promotions/smoke", nil, 200)
+	call("GET", "/api/flows", nil, 200)
+	call("GET", "/api/flows/1", nil, 200)
+	call("GET", "/api/flows/9", nil, 404)
+
+	for _, rt := range routes {
+		if !covered[rt.Method+" "+rt.Path] {
+			t.Errorf("route %s %s is not exercised by this test", rt.Method, rt.Path)
+		}
+	}
+}
+
+// esc escapes a JSON pointer token.
+func esc(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}

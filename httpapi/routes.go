@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/deploydb/deploydb"
+)
+
+// route is one entry of the API surface: how it is served and how it is
+// described in the OpenAPI document. The whole API is the table below.
+type route struct {
+	Method  string
+	Path    string // net/http ServeMux pattern path
+	Summary string
+	Handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
+	// Request is the JSON body type, nil when the route takes none.
+	Request any
+	// Response is the success body type, nil for none; Status its status.
+	Response any
+	Status   int
+	// Query names the query parameters the route reads.
+	Query []param
+	// Errors lists the error statuses the route may answer with, beyond
+	// 500 and 503 which any route may.
+	Errors []int
+}
+
+// param describes a query parameter.
+type param struct {
+	Name, Type, Description string
+}
+
+var (
+	pageParams = []param{
+		{"pageNumber", "integer", "0-based page number (default 0)"},
+		{"perPageSize", "integer", "page size, 1 to 1000 (default 20)"},
+	}
+	deploymentParams = append([]param{
+		{"service", "string", "only deployments of this service"},
+		{"environment", "string", "only deployments to this environment"},
+		{"status", "string", "only deployments in this status"},
+		{"order", "string", "asc for oldest first (default desc: newest first)"},
+	}, pageParams...)
+)
+
+// routes is the whole HTTP API.
+var routes = []route{
+	{Method: "GET", Path: "/healthz", Summary: "Liveness: the process serves requests", Handle: (*Server).health, Response: Health{}, Status: 200},
+	{Method: "GET", Path: "/api/openapi.json", Summary: "This API's OpenAPI 3.1 description", Handle: (*Server).openapi, Response: map[string]any{}, Status: 200},
+
+	{Method: "POST", Path: "/api/artifacts", Summary: "Publish an artifact: creates one flow per consuming service and activates its first environment", Handle: (*Server).publishArtifact,
+		Request: ArtifactInput{}, Response: deploydb.Artifact{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+	{Method: "GET", Path: "/api/artifacts", Summary: "List artifacts, newest first", Handle: (*Server).listArtifacts,
+		Response: []deploydb.Artifact{}, Status: 200, Errors: []int{400},
+		Query: append([]param{{"query", "string", "substring of group, name or version"}}, pageParams...)},
+	{Method: "GET", Path: "/api/artifacts/{id}", Summary: "One artifact", Handle: (*Server).getArtifact, Response: deploydb.Artifact{}, Status: 200, Errors: []int{400, 404}},
+	{Method: "PATCH", Path: "/api/artifacts/{id}", Summary: "Not allowed: artifacts are immutable", Handle: immutable, Status: 405},
+	{Method: "DELETE", Path: "/api/artifacts/{id}", Summary: "Not allowed: artifacts are immutable", Handle: immutable, Status: 405},
+	{Method: "GET", Path: "/api/artifacts/by-module/{module}", Summary: "Artifacts of group:name, newest first", Handle: (*Server).artifactsByModule,
+		Response: []deploydb.Artifact{}, Status: 200, Errors: []int{400}, Query: pageParams},
+	{Method: "GET", Path: "/api/artifacts/by-module/{module}/latest", Summary: "The newest artifact of group:name", Handle: (*Server).latestArtifact,
+		Response: deploydb.Artifact{}, Status: 200, Errors: []int{400, 404}},
+
+	{Method: "GET", Path: "/api/deployments", Summary: "List deployments", Handle: (*Server).listDeployments, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400}, Query: deploymentParams},
+	{Method: "GET", Path: "/api/deployments/latest", Summary: "The newest deployment", Handle: (*Server).latestDeployment, Response: deploydb.Deployment{}, Status: 200, Errors: []int{404}},
+	{Method: "GET", Path: "/api/deployments/{id}", Summary: "One deployment with its promotion results", Handle: (*Server).getDeployment, Response: deploydb.Deployment{}, Status: 200, Errors: []int{400, 404}},
+	{Method: "PATCH", Path: "/api/deployments/{id}", Summary: "An orchestrator reports STARTED, COMPLETED or FAILED", Handle: (*Server).reportDeployment,
+		Request: DeploymentInput{}, Response: deploydb.Deployment{}, Status: 200, Errors: []int{400, 404, 409, 413}},
+	{Method: "GET", Path: "/api/deployments/by-artifact/{id}", Summary: "Deployments of an artifact", Handle: (*Server).deploymentsByArtifact, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400}, Query: deploymentParams},
+	{Method: "GET", Path: "/api/deployments/by-service/{service}", Summary: "Deployments of a service: its history", Handle: (*Server).deploymentsByService, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400}, Query: deploymentParams},
+	{Method: "POST", Path: "/api/deployments/{id}/promotions", Summary: "A test job reports a promotion result", Handle: (*Server).reportPromotion,
+		Request: PromotionInput{}, Response: deploydb.PromotionResult{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+	{Method: "GET", Path: "/api/deployments/{id}/promotions/{resultId}", Summary: "One promotion result", Handle: (*Server).getPromotionResult, Response: deploydb.PromotionResult{}, Status: 200, Errors: []int{400, 404}},
+
+	{Method: "GET", Path: "/api/environments", Summary: "Environments as configured", Handle: (*Server).listEnvironments, Response: []deploydb.Environment{}, Status: 200},
+	{Method: "GET", Path: "/api/environments/{name}", Summary: "One environment", Handle: (*Server).getEnvironment, Response: deploydb.Environment{}, Status: 200, Errors: []int{404}},
+	{Method: "GET", Path: "/api/environments/{name}/deployments", Summary: "Deployments to an environment", Handle: (*Server).environmentDeployments, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400, 404}, Query: deploymentParams},
+	{Method: "GET", Path: "/api/services", Summary: "Services as configured", Handle: (*Server).listServices, Response: []deploydb.Service{}, Status: 200},
+	{Method: "GET", Path: "/api/services/{name}", Summary: "One service", Handle: (*Server).getService, Response: deploydb.Service{}, Status: 200, Errors: []int{404}},
+	{Method: "GET", Path: "/api/pipelines", Summary: "Pipelines as configured", Handle: (*Server).listPipelines, Response: []deploydb.Pipeline{}, Status: 200},
+	{Method: "GET", Path: "/api/pipelines/{name}", Summary: "One pipeline", Handle: (*Server).getPipeline, Response: deploydb.Pipeline{}, Status: 200, Errors: []int{404}},
+	{Method: "GET", Path: "/api/promotions", Summary: "Promotions as configured", Handle: (*Server).listPromotions, Response: []deploydb.Promotion{}, Status: 200},
+	{Method: "GET", Path: "/api/promotions/{name}", Summary: "One promotion", Handle: (*Server).getPromotion, Response: deploydb.Promotion{}, Status: 200, Errors: []int{404}},
+
+	{Method: "GET", Path: "/api/flows", Summary: "List flows with their deployments, newest first", Handle: (*Server).listFlows, Response: []deploydb.Flow{}, Status: 200, Errors: []int{400},
+		Query: append([]param{{"service", "string", "only flows of this service"}, {"artifact", "integer", "only flows of this artifact"}, {"order", "string", "asc for oldest first"}}, pageParams...)},
+	{Method: "GET", Path: "/api/flows/{id}", Summary: "One flow with its deployments in pipeline order", Handle: (*Server).getFlow, Response: deploydb.Flow{}, Status: 200, Errors: []int{400, 404}},
+}

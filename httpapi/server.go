@@ -1,0 +1,118 @@
+// Package httpapi serves DeployDB's HTTP API: the route table, decoding,
+// encoding and error rendering, each in one place.
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+// Server is the HTTP API over a store and the current config.
+type Server struct {
+	logger *slog.Logger
+	store  deploydb.Store
+	config func() *deploydb.Config
+	mux    *http.ServeMux
+	spec   []byte
+}
+
+// NewServer returns the API handler. config returns the config in force; it
+// is called once per request, so a reload takes effect for the next one.
+func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deploydb.Config) *Server {
+	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux()}
+	s.spec = mustSpec()
+	for _, rt := range routes {
+		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
+			if err := rt.Handle(s, w, r); err != nil {
+				if errors.Is(err, errTooLarge) {
+					writeProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Code: deploydb.EINVALID,
+						Detail: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)})
+					return
+				}
+				writeError(w, r, s.logger, err)
+			}
+		})
+	}
+	s.mux.HandleFunc("/", s.notFound)
+	return s
+}
+
+// notFound answers what no route matched: a 405 naming the allowed methods
+// when the path exists with other methods (ServeMux's own 405 is plain
+// text), else a 404.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		methodNotAllowed(allow)(w, r)
+		return
+	}
+	writeProblem(w, Problem{Status: http.StatusNotFound, Code: deploydb.ENOTFOUND, Detail: "no such path: " + r.URL.Path})
+}
+
+// ServeHTTP serves the API, recovering from panics as 500s and logging
+// each request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			if sw.status == 0 {
+				writeProblem(sw, Problem{Status: http.StatusInternalServerError, Code: deploydb.EINTERNAL, Detail: "internal error"})
+			}
+		}
+		s.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	}()
+	s.mux.ServeHTTP(sw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// actor names the caller in the audit trail. Callers are anonymous until
+// API tokens arrive (DESIGN.md §7).
+func actor(*http.Request) string { return "anonymous" }
+
+// splitModule parses "group:name".
+func splitModule(s string) (string, string, error) {
+	i := strings.LastIndex(s, ":")
+	if i <= 0 || i == len(s)-1 {
+		return "", "", badParam("module", fmt.Sprintf("must be group:name, not %q", s))
+	}
+	return s[:i], s[i+1:], nil
+}

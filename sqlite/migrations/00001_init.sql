@@ -1,0 +1,105 @@
+-- +goose Up
+-- Times are milliseconds since the Unix epoch (UTC). Ids are AUTOINCREMENT so
+-- that they only ever increase and are never reused.
+CREATE TABLE artifacts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    grp         TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    version     TEXT    NOT NULL,
+    source_url  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (grp, name, version)
+);
+
+CREATE TABLE flows (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    artifact_id     INTEGER NOT NULL REFERENCES artifacts (id),
+    service         TEXT    NOT NULL,
+    pipeline        TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    config_checksum TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX flows_service ON flows (service, id);
+CREATE INDEX flows_artifact ON flows (artifact_id, id);
+
+CREATE TABLE deployments (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    flow_id          INTEGER NOT NULL REFERENCES flows (id),
+    artifact_id      INTEGER NOT NULL REFERENCES artifacts (id),
+    service          TEXT    NOT NULL,
+    environment      TEXT    NOT NULL,
+    position         INTEGER NOT NULL,
+    status           TEXT    NOT NULL,
+    reason           TEXT    NOT NULL,
+    failure_strategy TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (flow_id, position)
+);
+CREATE INDEX deployments_artifact ON deployments (artifact_id, id);
+CREATE INDEX deployments_service ON deployments (service, id);
+CREATE INDEX deployments_environment ON deployments (environment, id);
+CREATE INDEX deployments_status ON deployments (status, id);
+
+CREATE TABLE promotion_results (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment_id INTEGER NOT NULL REFERENCES deployments (id),
+    promotion     TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    info_url      TEXT    NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (deployment_id, promotion)
+);
+
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    type          TEXT    NOT NULL,
+    service       TEXT    NOT NULL DEFAULT '',
+    environment   TEXT    NOT NULL DEFAULT '',
+    artifact_id   INTEGER,
+    flow_id       INTEGER,
+    deployment_id INTEGER,
+    status        TEXT    NOT NULL DEFAULT '',
+    detail        TEXT    NOT NULL DEFAULT '',
+    actor         TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX events_deployment ON events (deployment_id, id);
+
+CREATE TABLE webhook_deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        INTEGER NOT NULL REFERENCES events (id),
+    event_type      TEXT    NOT NULL,
+    deployment_id   INTEGER,
+    url             TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    content_type    TEXT    NOT NULL,
+    body            BLOB    NOT NULL,
+    status          TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT    NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (url, deployment_id, id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_status ON webhook_deliveries (status, id);
+CREATE INDEX webhook_deliveries_deployment ON webhook_deliveries (deployment_id, id);
+
+CREATE TABLE webhook_attempts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id),
+    status_code INTEGER NOT NULL DEFAULT 0,
+    latency_ns  INTEGER NOT NULL,
+    response    TEXT    NOT NULL DEFAULT '',
+    error       TEXT    NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+
+-- +goose Down
+-- Migrations are forward only (DESIGN.md §6).

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), url, method, content_type, body, status, attempts, next_attempt_at, last_error, created_at, updated_at`
+
+func scanDelivery(sc interface{ Scan(...any) error }) (*deploydb.Delivery, error) {
+	var d deploydb.Delivery
+	var next, created, updated int64
+	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.URL, &d.Method, &d.ContentType, &d.Body, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
+		return nil, err
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = deploydb.UnixMilli(next), deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
+	return &d, nil
+}
+
+func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*deploydb.Delivery, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := []*deploydb.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: find deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DueDeliveries returns pending deliveries that are due, each the oldest
+// pending one of its (url, deployment), so that calls about one deployment
+// reach one hook in the order they happened.
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*deploydb.Delivery, error) {
+	return s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.status = 'pending' AND e.url = d.url AND e.deployment_id = d.deployment_id AND e.id < d.id)
+		ORDER BY d.next_attempt_at, d.id LIMIT ?`, now.UnixMilli(), limit)
+}
+
+// NextDeliveryAt returns when the earliest pending delivery is due. Only the
+// head of each (url, deployment) queue counts, as in DueDeliveries: a
+// delivery queued behind a head that waits for its retry is not due before
+// the head is done, however old it is.
+func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
+	var next int64
+	err := s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
+		WHERE d.status = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.status = 'pending' AND e.url = d.url AND e.deployment_id = d.deployment_id AND e.id < d.id)
+		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
+	if err == sql.ErrNoRows {
+		return time.Time{}, nil
+	} else if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: next delivery: %w", err)
+	}
+	return time.UnixMilli(next), nil
+}
+
+// RecordAttempt stores one attempt and the delivery's new state.
+func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) error {
+	a := r.Attempt
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM webhook_deliveries WHERE id = ?`, a.Delivery).Scan(&status)
+		if err == sql.ErrNoRows {
+			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", a.Delivery)
+		} else if err != nil {
+			return fmt.Errorf("sqlite: record attempt: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, status_code, latency_ns, response, error, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Delivery, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt)); err != nil {
+			return fmt.Errorf("sqlite: record attempt: %w", err)
+		}
+		newStatus := deploydb.DeliveryPending
+		if r.Done {
+			newStatus = r.Status
+		}
+		lastErr := a.Error
+		if lastErr == "" && a.StatusCode >= 300 {
+			lastErr = fmt.Sprintf("HTTP %d", a.StatusCode)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+			newStatus, r.NextAttemptAt.UnixMilli(), lastErr, ms(a.CreatedAt), a.Delivery); err != nil {
+			return fmt.Errorf("sqlite: record attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// FindDeliveries returns deliveries, newest first.
+func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) ([]*deploydb.Delivery, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, `status = ?`), append(args, f.Status)
+	}
+	if f.Deployment != 0 {
+		where, args = append(where, `deployment_id = ?`), append(args, f.Deployment)
+	}
+	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries` + whereClause(where) + ` ORDER BY id DESC` + limitClause(f.Page, &args)
+	return s.queryDeliveries(ctx, q, args...)
+}
+
+// FindAttempts returns the attempts of one delivery, oldest first.
+func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.Attempt, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, delivery_id, status_code, latency_ns, response, error, created_at FROM webhook_attempts WHERE delivery_id = ? ORDER BY id`, delivery)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find attempts: %w", err)
+	}
+	defer rows.Close()
+	out := []*deploydb.Attempt{}
+	for rows.Next() {
+		var a deploydb.Attempt
+		var lat, created int64
+		if err := rows.Scan(&a.ID, &a.Delivery, &a.StatusCode, &lat, &a.Response, &a.Error, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: find attempts: %w", err)
+		}
+		a.Latency, a.CreatedAt = time.Duration(lat), deploydb.UnixMilli(created)
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}

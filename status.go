@@ -1,0 +1,145 @@
+package deploydb
+
+// DeploymentStatus is where one deployment is in the state machine
+// (DESIGN.md §3).
+type DeploymentStatus string
+
+// Deployment statuses.
+const (
+	DeploymentNotStarted DeploymentStatus = "NOT_STARTED"
+	DeploymentCreated    DeploymentStatus = "CREATED"
+	DeploymentStarted    DeploymentStatus = "STARTED"
+	DeploymentCompleted  DeploymentStatus = "COMPLETED"
+	DeploymentSuccess    DeploymentStatus = "SUCCESS"
+	DeploymentFailed     DeploymentStatus = "FAILED"
+	DeploymentSuperseded DeploymentStatus = "SUPERSEDED"
+	DeploymentCancelled  DeploymentStatus = "CANCELLED"
+)
+
+// DeploymentStatuses lists every deployment status in lifecycle order.
+var DeploymentStatuses = []DeploymentStatus{
+	DeploymentNotStarted, DeploymentCreated, DeploymentStarted, DeploymentCompleted,
+	DeploymentSuccess, DeploymentFailed, DeploymentSuperseded, DeploymentCancelled,
+}
+
+// Valid reports whether s is a known status.
+func (s DeploymentStatus) Valid() bool {
+	for _, v := range DeploymentStatuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Active reports whether a deployment in status s occupies its
+// (service, environment): it has been handed to the orchestrator and is not
+// finished.
+func (s DeploymentStatus) Active() bool {
+	return s == DeploymentCreated || s == DeploymentStarted || s == DeploymentCompleted
+}
+
+// Terminal reports whether no transition leaves s.
+func (s DeploymentStatus) Terminal() bool {
+	return s == DeploymentSuccess || s == DeploymentFailed || s == DeploymentSuperseded || s == DeploymentCancelled
+}
+
+// FlowStatus is the state of one artifact's journey through a pipeline.
+type FlowStatus string
+
+// Flow statuses.
+const (
+	FlowCreated    FlowStatus = "CREATED"
+	FlowSuccess    FlowStatus = "SUCCESS"
+	FlowFailed     FlowStatus = "FAILED"
+	FlowSuperseded FlowStatus = "SUPERSEDED"
+	FlowCancelled  FlowStatus = "CANCELLED"
+)
+
+// Terminal reports whether the flow is finished.
+func (s FlowStatus) Terminal() bool { return s != FlowCreated }
+
+// PromotionStatus is the state of one promotion result.
+type PromotionStatus string
+
+// Promotion result statuses.
+const (
+	PromotionNotStarted PromotionStatus = "NOT_STARTED"
+	PromotionStarted    PromotionStatus = "STARTED"
+	PromotionSuccess    PromotionStatus = "SUCCESS"
+	PromotionFailed     PromotionStatus = "FAILED"
+)
+
+// ParsePromotionReport parses the status of a reported promotion result.
+// FAILURE is accepted as an alias of FAILED (the 0.3 Jenkins plugin sends
+// it). Returns EBADREQUEST for anything else.
+func ParsePromotionReport(s string) (PromotionStatus, error) {
+	switch s {
+	case "SUCCESS":
+		return PromotionSuccess, nil
+	case "FAILED", "FAILURE":
+		return PromotionFailed, nil
+	}
+	return "", &Error{Code: EBADREQUEST, Message: "status must be SUCCESS or FAILED", Fields: []FieldError{{Field: "status", Message: "must be SUCCESS or FAILED, not " + quote(s)}}}
+}
+
+// ParseDeploymentReport parses the status an orchestrator reports.
+// Returns EBADREQUEST for anything but STARTED, COMPLETED and FAILED.
+func ParseDeploymentReport(s string) (DeploymentStatus, error) {
+	switch DeploymentStatus(s) {
+	case DeploymentStarted, DeploymentCompleted, DeploymentFailed:
+		return DeploymentStatus(s), nil
+	}
+	return "", &Error{Code: EBADREQUEST, Message: "status must be STARTED, COMPLETED or FAILED", Fields: []FieldError{{Field: "status", Message: "must be STARTED, COMPLETED or FAILED, not " + quote(s)}}}
+}
+
+func quote(s string) string {
+	if s == "" {
+		return "empty"
+	}
+	return "\"" + s + "\""
+}
+
+// Reason says why a deployment exists.
+type Reason string
+
+// Deployment reasons.
+const (
+	ReasonPipeline Reason = "pipeline"
+	ReasonRollback Reason = "rollback"
+	ReasonHotfix   Reason = "hotfix"
+	ReasonRetry    Reason = "retry"
+)
+
+// FailureStrategy says what happens when a deployment fails.
+type FailureStrategy string
+
+// Failure strategies.
+const (
+	FailureNotify   FailureStrategy = "notify"
+	FailureRollback FailureStrategy = "rollback"
+	FailureIgnore   FailureStrategy = "ignore"
+)
+
+// EventType names something that happened; webhooks subscribe to them.
+type EventType string
+
+// Event types.
+const (
+	EventDeploymentCreated    EventType = "deployment.created"
+	EventDeploymentStarted    EventType = "deployment.started"
+	EventDeploymentCompleted  EventType = "deployment.completed"
+	EventDeploymentFailed     EventType = "deployment.failed"
+	EventDeploymentVerified   EventType = "deployment.verified"
+	EventDeploymentSuperseded EventType = "deployment.superseded"
+	EventPromotionCompleted   EventType = "promotion.completed"
+	EventFlowCompleted        EventType = "flow.completed"
+	EventArtifactPublished    EventType = "artifact.published"
+)
+
+// WebhookEvents lists the events a webhook may subscribe to in issue-2 scope.
+var WebhookEvents = []EventType{
+	EventDeploymentCreated, EventDeploymentStarted, EventDeploymentCompleted,
+	EventDeploymentFailed, EventDeploymentVerified, EventDeploymentSuperseded,
+	EventPromotionCompleted, EventFlowCompleted,
+}
