@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the DeployDB server",
+		Long: `Run the DeployDB server: the HTTP API on --listen, backed by the database
+--database and the model configuration in --config. The server logs the URL
+it serves once it is ready and stops cleanly on SIGINT or SIGTERM.
+
+Each flag falls back to its environment variable, then to its default.`,
+		Example: `  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
+  DEPLOYDB_LISTEN=0.0.0.0:8080 deploydb serve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.env.Serve == nil {
+				return errors.New("this build cannot run the server")
+			}
+			return a.env.Serve(cmd.Context(), ServeOptions{
+				Config:   a.setting(cmd, "config", EnvConfig),
+				Database: a.setting(cmd, "database", EnvDatabase),
+				Listen:   a.setting(cmd, "listen", EnvListen),
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
+	f.String("database", DefaultDatabase, "SQLite file path (env "+EnvDatabase+")")
+	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")
+	_ = cmd.MarkFlagDirname("config")
+	_ = cmd.MarkFlagFilename("database")
+	return cmd
+}
+
+func (a *app) migrateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending migrations to the database",
+		Long: `Apply pending migrations to the database and exit, so that an operator can
+upgrade the schema ahead of a deploy. Running it again applies nothing.`,
+		Example: `  deploydb migrate --database ./deploydb.db`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.env.Migrate == nil {
+				return errors.New("this build cannot migrate a database")
+			}
+			return a.env.Migrate(cmd.Context(), a.setting(cmd, "database", EnvDatabase))
+		},
+	}
+	cmd.Flags().String("database", DefaultDatabase, "SQLite file path (env "+EnvDatabase+")")
+	_ = cmd.MarkFlagFilename("database")
+	return cmd
+}
