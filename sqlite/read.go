@@ -40,9 +40,12 @@ func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) ([
 		where = append(where, `(instr(a.grp, ?) > 0 OR instr(a.name, ?) > 0 OR instr(a.version, ?) > 0)`)
 		args = append(args, f.Query, f.Query, f.Query)
 	}
-	if f.Group != "" || f.Name != "" {
-		where = append(where, `a.grp = ? AND a.name = ?`)
-		args = append(args, f.Group, f.Name)
+	// Group and Name filter independently: a zero one matches everything.
+	if f.Group != "" {
+		where, args = append(where, `a.grp = ?`), append(args, f.Group)
+	}
+	if f.Name != "" {
+		where, args = append(where, `a.name = ?`), append(args, f.Name)
 	}
 	q := `SELECT ` + artifactColumns + ` FROM artifacts a` + whereClause(where) + ` ORDER BY a.id DESC` + limitClause(f.Page, &args)
 	rows, err := s.r.QueryContext(ctx, q, args...)

@@ -1,0 +1,263 @@
+package storetest
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/deploydb/deploydb"
+)
+
+// racers is how many goroutines race for one change.
+const racers = 50
+
+// race runs fn(i) for i in [0, n) in n goroutines released at once, and
+// returns their errors.
+func race(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// oneWinner fails the test unless exactly one of errs is nil and every other
+// is ECONFLICT, and returns the winner's index.
+func oneWinner(t *testing.T, errs []error) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		switch deploydb.ErrorCode(err) {
+		case "":
+			if winner >= 0 {
+				t.Errorf("racers %d and %d both won", winner, i)
+			}
+			winner = i
+		case deploydb.ECONFLICT:
+		default:
+			t.Errorf("racer %d: %v, want success or %s", i, err, deploydb.ECONFLICT)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no racer won")
+	}
+	return winner
+}
+
+// countEvents returns how many events of each type were recorded after id.
+func (f *fixture) countEvents(after int64) map[deploydb.EventType]int {
+	f.t.Helper()
+	n := map[deploydb.EventType]int{}
+	for _, ev := range f.events(after) {
+		n[ev.Type]++
+	}
+	return n
+}
+
+// countDeliveries returns how many deliveries of each event type were
+// enqueued for events after id.
+func (f *fixture) countDeliveries(after int64) map[deploydb.EventType]int {
+	f.t.Helper()
+	n := map[deploydb.EventType]int{}
+	for _, d := range f.deliveries(deploydb.DeliveryFilter{}) {
+		if d.Event > after {
+			n[d.EventType]++
+		}
+	}
+	return n
+}
+
+func wantCounts(t *testing.T, what string, want, got map[deploydb.EventType]int) {
+	t.Helper()
+	for typ := range got {
+		if _, ok := want[typ]; !ok {
+			want[typ] = 0
+		}
+	}
+	for typ, n := range want {
+		if got[typ] != n {
+			t.Errorf("%d %s %s, want %d", got[typ], typ, what, n)
+		}
+	}
+}
+
+func testConcurrency(t *testing.T, open Opener) {
+	t.Run("ReportDeployment", func(t *testing.T) {
+		// Every racer reports STARTED on one CREATED deployment: one wins,
+		// the others see what won.
+		f := newFixture(t, open)
+		_, fl := f.publishOne("billing", "1.0.0")
+		id := fl.Deployments[0].ID
+		after := f.lastEvent()
+		f.tick()
+		returned := make([]*deploydb.Deployment, racers)
+		errs := race(racers, func(i int) error {
+			var err error
+			returned[i], err = f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: id, Status: started, Actor: actorOrchestrator})
+			return err
+		})
+		winner := oneWinner(t, errs)
+		f.wantReadBack(returned[winner])
+		for i, err := range errs {
+			if i == winner {
+				continue
+			}
+			var e *deploydb.Error
+			if errors.As(err, &e) {
+				if cur, ok := e.Current.(*deploydb.Deployment); !ok || cur.Status != started {
+					t.Errorf("racer %d: conflict Current %+v, want the deployment STARTED", i, e.Current)
+				}
+			}
+		}
+		f.wantStatuses(fl.ID, deploydb.FlowCreated, started, notStarted, notStarted)
+		wantCounts(t, "events", map[deploydb.EventType]int{deploydb.EventDeploymentStarted: 1}, f.countEvents(after))
+		wantCounts(t, "deliveries", map[deploydb.EventType]int{deploydb.EventDeploymentStarted: 3}, f.countDeliveries(after))
+	})
+
+	t.Run("CompletedOrFailed", func(t *testing.T) {
+		// Half the racers report COMPLETED, half FAILED: the flow ends up
+		// as the winner said, with the events of that one change only.
+		f := newFixture(t, open)
+		_, fl := f.publishOne("search", "1.0.0")
+		id := fl.Deployments[0].ID
+		f.report(id, started)
+		after := f.lastEvent()
+		f.tick()
+		status := func(i int) deploydb.DeploymentStatus {
+			if i%2 == 0 {
+				return completed
+			}
+			return failed
+		}
+		errs := race(racers, func(i int) error {
+			_, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: id, Status: status(i), Actor: actorOrchestrator})
+			return err
+		})
+		if status(oneWinner(t, errs)) == completed {
+			// search has no promotions in integ: verified at once.
+			f.wantStatuses(fl.ID, deploydb.FlowCreated, success, created, notStarted)
+			wantCounts(t, "events", map[deploydb.EventType]int{
+				deploydb.EventDeploymentCompleted: 1, deploydb.EventDeploymentVerified: 1, deploydb.EventDeploymentCreated: 1,
+			}, f.countEvents(after))
+		} else {
+			f.wantStatuses(fl.ID, deploydb.FlowFailed, failed, notStarted, notStarted)
+			wantCounts(t, "events", map[deploydb.EventType]int{deploydb.EventDeploymentFailed: 1}, f.countEvents(after))
+		}
+	})
+
+	t.Run("ReportPromotion", func(t *testing.T) {
+		// Every racer reports the one result billing's integ deployment
+		// awaits, half SUCCESS and half FAILED: one wins.
+		f := newFixture(t, open)
+		_, fl := f.publishOne("billing", "1.0.0")
+		id := fl.Deployments[0].ID
+		f.report(id, completed)
+		after := f.lastEvent()
+		f.tick()
+		status := func(i int) deploydb.PromotionStatus {
+			if i%2 == 0 {
+				return deploydb.PromotionSuccess
+			}
+			return deploydb.PromotionFailed
+		}
+		returned := make([]*deploydb.PromotionResult, racers)
+		errs := race(racers, func(i int) error {
+			var err error
+			returned[i], err = f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: id, Promotion: "smoke", Status: status(i), InfoURL: infoURL(int64(i), "smoke"), Actor: actorTests})
+			return err
+		})
+		winner := oneWinner(t, errs)
+		if r := returned[winner]; r.Status != status(winner) || r.InfoURL != infoURL(int64(winner), "smoke") {
+			t.Errorf("winner %d got result %+v, want its own report", winner, r)
+		}
+		d := f.deployment(id)
+		if len(d.Promotions) != 1 || !cmp.Equal(d.Promotions[0], *returned[winner]) {
+			t.Errorf("stored results %+v, want the winner's %+v", d.Promotions, returned[winner])
+		}
+		if status(winner) == deploydb.PromotionSuccess {
+			f.wantStatuses(fl.ID, deploydb.FlowCreated, success, created, notStarted)
+			wantCounts(t, "events", map[deploydb.EventType]int{
+				deploydb.EventPromotionCompleted: 1, deploydb.EventDeploymentVerified: 1, deploydb.EventDeploymentCreated: 1,
+			}, f.countEvents(after))
+			// integ: 2 hooks + global; staging: 1 hook + global.
+			wantCounts(t, "deliveries", map[deploydb.EventType]int{
+				deploydb.EventPromotionCompleted: 3, deploydb.EventDeploymentVerified: 3, deploydb.EventDeploymentCreated: 2,
+			}, f.countDeliveries(after))
+		} else {
+			f.wantStatuses(fl.ID, deploydb.FlowFailed, failed, notStarted, notStarted)
+			wantCounts(t, "events", map[deploydb.EventType]int{
+				deploydb.EventPromotionCompleted: 1, deploydb.EventDeploymentFailed: 1,
+			}, f.countEvents(after))
+			wantCounts(t, "deliveries", map[deploydb.EventType]int{
+				deploydb.EventPromotionCompleted: 3, deploydb.EventDeploymentFailed: 3,
+			}, f.countDeliveries(after))
+		}
+	})
+
+	t.Run("PublishArtifact", func(t *testing.T) {
+		// Every racer publishes the same artifact: one wins.
+		f := newFixture(t, open)
+		returned := make([]*deploydb.Artifact, racers)
+		errs := race(racers, func(i int) error {
+			var err error
+			returned[i], _, err = f.s.PublishArtifact(f.ctx, f.cfg, Artifact("shared", "1.0.0"), actorCI)
+			return err
+		})
+		winner := oneWinner(t, errs)
+		st := f.state()
+		if len(st.Artifacts) != 1 || st.Artifacts[0].ID != returned[winner].ID {
+			t.Errorf("stored artifacts %+v, want the winner's only", st.Artifacts)
+		}
+		if len(st.Flows) != 2 {
+			t.Errorf("%d flows, want 2 (billing and search)", len(st.Flows))
+		}
+		wantCounts(t, "events", map[deploydb.EventType]int{deploydb.EventArtifactPublished: 1, deploydb.EventDeploymentCreated: 2}, f.countEvents(0))
+		wantCounts(t, "deliveries", map[deploydb.EventType]int{deploydb.EventDeploymentCreated: 6}, f.countDeliveries(0))
+	})
+
+	t.Run("Independent", func(t *testing.T) {
+		// Changes to different flows do not conflict: every racer
+		// publishes its own version, then reports on its own deployment.
+		f := newFixture(t, open)
+		const n = 20
+		flows := make([]*deploydb.Flow, n)
+		errs := race(n, func(i int) error {
+			_, fls, err := f.s.PublishArtifact(f.ctx, f.cfg, Artifact("billing", "1.0."+strconv.Itoa(i)), actorCI)
+			if err == nil {
+				flows[i] = fls[0]
+			}
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("racer %d: publish: %v", i, err)
+			}
+		}
+		errs = race(n, func(i int) error {
+			_, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: flows[i].Deployments[0].ID, Status: completed, Actor: actorOrchestrator})
+			if err != nil {
+				return err
+			}
+			_, err = f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: flows[i].Deployments[0].ID, Promotion: "smoke", Status: deploydb.PromotionSuccess, Actor: actorTests})
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("racer %d: report: %v", i, err)
+			}
+		}
+		for _, fl := range flows {
+			f.wantStatuses(fl.ID, deploydb.FlowCreated, success, created, notStarted)
+		}
+	})
+}

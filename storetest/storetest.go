@@ -1,0 +1,169 @@
+// Package storetest is the conformance suite of deploydb.Store. Every
+// implementation (sqlite now, postgres later) runs the same suite against
+// fresh stores of its own and must pass it unchanged:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, now func() time.Time) deploydb.Store {
+//			s := openEmptyStore(t) // a new, empty database, closed by t.Cleanup
+//			s.Now = now
+//			return s
+//		})
+//	}
+//
+// The suite talks to the store through the Store interface only, builds its
+// configuration in Go (Model) and controls the clock (Clock), so that every
+// recorded time is known exactly and no test sleeps.
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+// Opener returns a new, empty store for one subtest. The store must take
+// every time it records (createdAt and updatedAt of its records, events and
+// webhook deliveries) from now, which is safe for concurrent use. The opener
+// closes the store with t.Cleanup. Subtests run in parallel, each with its
+// own store, so stores of one opener must not share data.
+type Opener func(t *testing.T, now func() time.Time) deploydb.Store
+
+// Run runs the whole conformance suite, each subtest against a store from
+// open.
+func Run(t *testing.T, open Opener) {
+	t.Run("PublishArtifact", func(t *testing.T) { testPublishArtifact(t, open) })
+	t.Run("ReportDeployment", func(t *testing.T) { testReportDeployment(t, open) })
+	t.Run("ReportPromotion", func(t *testing.T) { testReportPromotion(t, open) })
+	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
+	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open) })
+	t.Run("FindArtifacts", func(t *testing.T) { testFindArtifacts(t, open) })
+	t.Run("FindDeployments", func(t *testing.T) { testFindDeployments(t, open) })
+	t.Run("FindFlows", func(t *testing.T) { testFindFlows(t, open) })
+	t.Run("Empty", func(t *testing.T) { testEmpty(t, open) })
+	t.Run("FindPromotionResult", func(t *testing.T) { testFindPromotionResult(t, open) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+}
+
+// start is the time the suite's clocks start at. It has a sub-millisecond
+// part on purpose: stores record milliseconds (deploydb.Time), and what a
+// write returns must equal what a read returns.
+func start() time.Time { return time.Date(2026, time.March, 1, 10, 0, 0, 123456789, time.UTC) }
+
+// Clock is a clock that moves only when told to. It is safe for concurrent
+// use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock stopped at start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d and returns the new time.
+func (c *Clock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// Hook URLs of Model.
+const (
+	HookIntegA  = "http://integ-a.hooks.test/deploydb"
+	HookIntegB  = "http://integ-b.hooks.test/deploydb"
+	HookStaging = "http://staging.hooks.test/deploydb"
+	HookProd    = "http://prod.hooks.test/deploy"
+	HookGlobal  = "http://global.hooks.test/events"
+)
+
+// Group is the artifact group every service of Model consumes from.
+const Group = "com.example"
+
+// Model returns a small configuration, a new one on every call:
+//
+//   - promotions smoke (basic) and approval (manual);
+//   - environments integ (hooks HookIntegA and HookIntegB on every event),
+//     staging (HookStaging on every event) and prod (HookProd on
+//     deployment.created only); global hook HookGlobal on every event;
+//   - pipeline standard: integ (no promotions), staging (smoke, approval),
+//     prod (approval, failure strategy notify);
+//   - services billing (consumes com.example:billing and com.example:shared,
+//     promotions smoke), search (com.example:search and com.example:shared,
+//     no promotions) and batch (com.example:batch, failure strategy ignore),
+//     all on pipeline standard.
+//
+// Nothing consumes com.example:orphan.
+func Model() *deploydb.Config {
+	every := func(urls ...string) deploydb.Webhook {
+		w := deploydb.Webhook{}
+		for _, e := range deploydb.WebhookEvents {
+			for _, u := range urls {
+				w[e] = append(w[e], deploydb.Hook{URL: u})
+			}
+		}
+		return w
+	}
+	return &deploydb.Config{
+		Checksum: "sha256:0123456789abcdef",
+		Dir:      "storetest",
+		Services: map[string]*deploydb.Service{
+			"billing": {
+				Ident: "billing", Description: "Billing",
+				Artifacts:  []string{Group + ":billing", Group + ":shared"},
+				Pipelines:  []string{"standard"},
+				Promotions: []string{"smoke"},
+			},
+			"search": {
+				Ident: "search", Description: "Search",
+				Artifacts: []string{Group + ":search", Group + ":shared"},
+				Pipelines: []string{"standard"},
+			},
+			"batch": {
+				Ident: "batch", Description: "Batch jobs",
+				Artifacts:       []string{Group + ":batch"},
+				Pipelines:       []string{"standard"},
+				FailureStrategy: deploydb.FailureIgnore,
+			},
+		},
+		Environments: map[string]*deploydb.Environment{
+			"integ":   {Ident: "integ", Webhook: every(HookIntegA, HookIntegB)},
+			"staging": {Ident: "staging", Webhook: every(HookStaging)},
+			"prod": {Ident: "prod", Production: true, Webhook: deploydb.Webhook{
+				deploydb.EventDeploymentCreated: {{URL: HookProd}},
+			}},
+		},
+		Pipelines: map[string]*deploydb.Pipeline{
+			"standard": {Ident: "standard", Environments: []deploydb.PipelineStage{
+				{Environment: "integ"},
+				{Environment: "staging", Promotions: []string{"smoke", "approval"}},
+				{Environment: "prod", Promotions: []string{"approval"}, FailureStrategy: deploydb.FailureNotify},
+			}},
+		},
+		Promotions: map[string]*deploydb.Promotion{
+			"smoke":    {Ident: "smoke", Type: deploydb.PromotionTypeBasic},
+			"approval": {Ident: "approval", Type: deploydb.PromotionTypeManual, Attributes: map[string]any{"allowedGroup": "release-managers"}},
+		},
+		Webhook: every(HookGlobal),
+	}
+}
+
+// Artifact returns an artifact of Model's group with a source URL derived
+// from name and version.
+func Artifact(name, version string) deploydb.Artifact {
+	return deploydb.Artifact{
+		Group:     Group,
+		Name:      name,
+		Version:   version,
+		SourceURL: "https://repo.example.com/com/example/" + name + "/" + version + "/" + name + "-" + version + ".jar",
+	}
+}
