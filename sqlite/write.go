@@ -206,6 +206,11 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, cfg *deploydb.Config, p *
 			return 0, err
 		}
 		for _, d := range ds {
+			if d.Deployment == 0 && len(p.Flow.Deployments) > 0 {
+				// Flow events queue behind the flow's last deployment, so a
+				// hook hears flow.completed after that deployment.verified.
+				d.Deployment = p.Flow.Deployments[len(p.Flow.Deployments)-1].ID
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, url, method, content_type, body, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 				d.Event, d.EventType, nullID(d.Deployment), d.URL, d.Method, d.ContentType, d.Body, d.Status, ms(d.NextAttemptAt), ms(d.CreatedAt), ms(d.UpdatedAt)); err != nil {
 				return 0, fmt.Errorf("sqlite: enqueue delivery: %w", err)

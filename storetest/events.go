@@ -74,9 +74,15 @@ func (f *fixture) wantDeliveries(after int64, evs []*deploydb.Event, want []want
 		got := byEvent[ev.ID]
 		delete(byEvent, ev.ID)
 		var wantDs []*deploydb.Delivery
+		queue := ev.Deployment
+		if queue == 0 && ev.Flow != 0 {
+			// Flow events queue behind the flow's last deployment.
+			ds := f.flow(ev.Flow).Deployments
+			queue = ds[len(ds)-1].ID
+		}
 		for _, u := range want[i].hooks {
 			wantDs = append(wantDs, &deploydb.Delivery{
-				Event: ev.ID, EventType: ev.Type, Deployment: ev.Deployment, URL: u, Method: "POST",
+				Event: ev.ID, EventType: ev.Type, Deployment: queue, URL: u, Method: "POST",
 				ContentType: contentType(ev.Type), Status: deploydb.DeliveryPending,
 				NextAttemptAt: ev.CreatedAt, CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt,
 			})
