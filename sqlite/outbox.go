@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.status = 'pending' AND e.url = d.url AND e.deployment_id = d.deployment_id AND e.id < d.id)
 		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	} else if err != nil {
 		return time.Time{}, fmt.Errorf("sqlite: next delivery: %w", err)
@@ -74,7 +75,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) err
 	return s.write(ctx, func(tx *sql.Tx) error {
 		var status string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM webhook_deliveries WHERE id = ?`, a.Delivery).Scan(&status)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", a.Delivery)
 		} else if err != nil {
 			return fmt.Errorf("sqlite: record attempt: %w", err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,7 +25,7 @@ func scanArtifact(sc interface{ Scan(...any) error }, a *deploydb.Artifact, extr
 func (s *Store) FindArtifact(ctx context.Context, id int64) (*deploydb.Artifact, error) {
 	var a deploydb.Artifact
 	err := scanArtifact(s.r.QueryRowContext(ctx, `SELECT `+artifactColumns+` FROM artifacts a WHERE a.id = ?`, id), &a)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "artifact %d not found", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("sqlite: find artifact: %w", err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/deploydb/deploydb"
@@ -143,7 +144,7 @@ func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, acto
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var flowID int64
 		err := tx.QueryRowContext(ctx, `SELECT flow_id FROM deployments WHERE id = ?`, id).Scan(&flowID)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
 		} else if err != nil {
 			return fmt.Errorf("sqlite: find deployment: %w", err)

@@ -1,0 +1,459 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/deploydb/deploydb"
+)
+
+// UserAgent is the User-Agent of every webhook call.
+const UserAgent = "DeployDB-Webhook/1"
+
+// ResponseSnippetLimit is how much of a receiver's response body an attempt
+// records.
+const ResponseSnippetLimit = 1024
+
+const (
+	// recordTimeout bounds recording an attempt; it is detached from Run's
+	// context so that an attempt that finished is recorded even while the
+	// dispatcher shuts down.
+	recordTimeout = 10 * time.Second
+	// drainLimit is how much of a response body beyond the snippet is read
+	// and discarded so that the connection can be reused.
+	drainLimit = 64 << 10
+)
+
+// Attempt outcomes, the values of the outcome label of the attempts counter.
+const (
+	outcomeDelivered   = "delivered"   // 2xx: the delivery is done
+	outcomeRetry       = "retry"       // failed; another attempt is scheduled
+	outcomeFailed      = "failed"      // failed; the delivery gave up (410, retries exhausted)
+	outcomeInterrupted = "interrupted" // cut short by shutdown; not recorded
+)
+
+// MessageID returns the webhook-id header value of a delivery: stable across
+// its retries, so that receivers can drop the duplicates that at-least-once
+// delivery produces.
+func MessageID(delivery int64) string { return "dd_" + strconv.FormatInt(delivery, 10) }
+
+// Dispatcher delivers the webhook outbox of a store: at least once, in order
+// per (url, deployment), several deliveries at a time, retrying failures on
+// a schedule and recording every attempt.
+//
+// Set the exported fields before calling Run; Run reads them once. Run one
+// Run per Dispatcher at a time: the dispatcher tracks the deliveries it has
+// in flight in memory.
+type Dispatcher struct {
+	// HTTPClient sends the calls. Its Timeout is the limit of one attempt.
+	// The default has a DefaultTimeout and does not follow redirects: a
+	// 301/302/303 would turn the POST into a GET without the body, and a
+	// redirect may lead to a host the operator never configured; a 3xx
+	// answer is a failed attempt.
+	HTTPClient *http.Client
+	// Now returns the current time (recorded attempt times, due times).
+	Now func() time.Time
+	// Schedule holds the delays before the 1st, 2nd, ... retry. Once it is
+	// used up, the last delay repeats until GiveUpAfter has passed since the
+	// first attempt; a retry that would come later is not made and the
+	// delivery fails. Nil or empty means DefaultSchedule().
+	Schedule []time.Duration
+	// GiveUpAfter is how long after its first attempt a delivery is retried
+	// once the Schedule is used up. Zero means DefaultGiveUpAfter.
+	GiveUpAfter time.Duration
+	// Jitter spreads each scheduled delay by up to ± this fraction of it,
+	// in [0, 1]. Zero disables jitter.
+	Jitter float64
+	// Workers is the most calls in flight at once. Zero means
+	// DefaultWorkers.
+	Workers int
+	// PollInterval is the longest the dispatcher sleeps without looking at
+	// the outbox, a safety net behind the store's DeliveriesReady signal.
+	// Zero means DefaultPollInterval.
+	PollInterval time.Duration
+
+	store    deploydb.Store
+	logger   *slog.Logger
+	attempts *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// NewDispatcher returns a dispatcher of store's outbox with the default
+// settings. It registers its metrics with reg when reg is not nil: the
+// counter deploydb_webhook_attempts_total{outcome} (delivered, retry, failed,
+// interrupted) and the histogram deploydb_webhook_attempt_duration_seconds.
+// Metrics already registered with reg by another dispatcher are shared. It
+// panics if reg refuses them for another reason, as MustRegister does.
+func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Registerer) *Dispatcher {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{
+		HTTPClient: &http.Client{
+			Timeout: DefaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		Now:          time.Now,
+		Schedule:     DefaultSchedule(),
+		GiveUpAfter:  DefaultGiveUpAfter,
+		Jitter:       DefaultJitter,
+		Workers:      DefaultWorkers,
+		PollInterval: DefaultPollInterval,
+		store:        store,
+		logger:       logger,
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploydb_webhook_attempts_total",
+			Help: "Webhook delivery attempts, by outcome: delivered, retry (failed, will retry), failed (gave up), interrupted (by shutdown, not counted against the delivery).",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "deploydb_webhook_attempt_duration_seconds",
+			Help:    "Duration of webhook delivery attempts, until the response (or the error).",
+			Buckets: prometheus.DefBuckets,
+		}),
+	}
+	if reg != nil {
+		d.attempts = register(reg, d.attempts)
+		d.latency = register(reg, d.latency)
+	}
+	return d
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(fmt.Sprintf("webhook: register metrics: %v", err))
+}
+
+// settings is a validated copy of a Dispatcher's exported fields.
+type settings struct {
+	client       *http.Client
+	now          func() time.Time
+	schedule     []time.Duration
+	giveUpAfter  time.Duration
+	jitter       float64
+	workers      int
+	pollInterval time.Duration
+}
+
+func (d *Dispatcher) settings() (settings, error) {
+	s := settings{
+		client:       d.HTTPClient,
+		now:          d.Now,
+		schedule:     append([]time.Duration(nil), d.Schedule...),
+		giveUpAfter:  d.GiveUpAfter,
+		jitter:       d.Jitter,
+		workers:      d.Workers,
+		pollInterval: d.PollInterval,
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: DefaultTimeout}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if len(s.schedule) == 0 {
+		s.schedule = DefaultSchedule()
+	}
+	if s.giveUpAfter == 0 {
+		s.giveUpAfter = DefaultGiveUpAfter
+	}
+	if s.workers == 0 {
+		s.workers = DefaultWorkers
+	}
+	if s.pollInterval == 0 {
+		s.pollInterval = DefaultPollInterval
+	}
+	var bad []string
+	for _, v := range s.schedule {
+		if v < 0 {
+			bad = append(bad, "Schedule has a negative delay")
+			break
+		}
+	}
+	if s.giveUpAfter < 0 {
+		bad = append(bad, "GiveUpAfter is negative")
+	}
+	if s.jitter < 0 || s.jitter > 1 {
+		bad = append(bad, "Jitter is not in [0, 1]")
+	}
+	if s.workers < 0 {
+		bad = append(bad, "Workers is negative")
+	}
+	if s.pollInterval < 0 {
+		bad = append(bad, "PollInterval is negative")
+	}
+	if len(bad) > 0 {
+		return s, deploydb.Errorf(deploydb.EINVALID, "webhook: dispatcher settings: %s", strings.Join(bad, "; "))
+	}
+	return s, nil
+}
+
+// Run delivers due webhook calls until ctx is done, then waits for the
+// calls in flight to stop and returns nil. It returns EINVALID at once if
+// the dispatcher's settings are invalid. Store errors are logged and the
+// outbox is tried again after PollInterval; they never stop Run.
+//
+// Shutdown keeps the at-least-once promise: a call cut short by ctx is not
+// recorded as an attempt at all. The delivery stays pending and due, does
+// not use up a retry, and is sent again (with the same webhook-id) after a
+// restart. An attempt that got its answer before the shutdown is recorded.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	s, err := d.settings()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inflight := make(map[int64]bool, s.workers)
+	// Each worker sends exactly once and at most s.workers are in flight,
+	// so workers never block on done, even after Run stopped reading it.
+	done := make(chan int64, s.workers)
+	for {
+		now := s.now()
+		wait := s.pollInterval
+		ok := true
+		if len(inflight) < s.workers {
+			// Asking for s.workers rows finds enough new ones to fill every
+			// free slot, whatever number of the rows is already in flight.
+			due, err := d.store.DueDeliveries(ctx, now, s.workers)
+			if err != nil {
+				ok = false
+				if ctx.Err() == nil {
+					d.logger.Error("webhook: find due deliveries", "error", err)
+				}
+			}
+			for _, dl := range due {
+				if len(inflight) >= s.workers {
+					break
+				}
+				if inflight[dl.ID] {
+					continue
+				}
+				inflight[dl.ID] = true
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d.deliver(ctx, &s, dl)
+					done <- dl.ID
+				}()
+			}
+		}
+		if ok {
+			wait = d.nextWait(ctx, &s, now)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-d.store.DeliveriesReady():
+		case id := <-done:
+			delete(inflight, id)
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// nextWait returns how long to sleep before looking at the outbox again,
+// given the time now at which the last look found what was due. A queue
+// head that was due at now is in flight or waits for a free worker, and a
+// worker finishing wakes Run, so only later heads set a timer.
+func (d *Dispatcher) nextWait(ctx context.Context, s *settings, now time.Time) time.Duration {
+	next, err := d.store.NextDeliveryAt(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.logger.Error("webhook: find next delivery", "error", err)
+		}
+		return s.pollInterval
+	}
+	// The store keeps milliseconds and compares them with now's.
+	if next.IsZero() || next.UnixMilli() <= now.UnixMilli() {
+		return s.pollInterval
+	}
+	return min(max(next.Sub(s.now()), 0), s.pollInterval)
+}
+
+// response is what one call got back.
+type response struct {
+	code       int
+	retryAfter string
+	snippet    string
+}
+
+// deliver makes one attempt at dl and records it with its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) {
+	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "url", redactURL(dl.URL))
+	started := s.now()
+	t0 := time.Now()
+	resp, err := send(ctx, s.client, dl)
+	latency := time.Since(t0)
+	if err != nil && ctx.Err() != nil {
+		d.attempts.WithLabelValues(outcomeInterrupted).Inc()
+		log.Info("webhook attempt interrupted by shutdown; the delivery stays pending", "attempt", dl.Attempts+1)
+		return
+	}
+	finished := s.now()
+	r := deploydb.AttemptResult{Attempt: deploydb.Attempt{
+		Delivery:   dl.ID,
+		StatusCode: resp.code,
+		Latency:    latency,
+		Response:   resp.snippet,
+		CreatedAt:  deploydb.NewTime(started),
+	}}
+	var permanent bool
+	var retryAfter time.Duration
+	var bad *badRequestError
+	switch {
+	case errors.As(err, &bad):
+		r.Attempt.Error, permanent = err.Error(), true
+	case err != nil:
+		r.Attempt.Error = errorText(err)
+	case resp.code >= 200 && resp.code < 300:
+		r.Done, r.Status, r.NextAttemptAt = true, deploydb.DeliveryDelivered, finished
+	case resp.code == http.StatusGone:
+		r.Attempt.Error, permanent = "HTTP 410 Gone: the receiver asked to stop this delivery", true
+	case resp.code >= 300 && resp.code < 400:
+		r.Attempt.Error = fmt.Sprintf("HTTP %d: redirects are not followed", resp.code)
+	case resp.code == http.StatusTooManyRequests || resp.code == http.StatusServiceUnavailable:
+		retryAfter, _ = parseRetryAfter(resp.retryAfter, finished)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	outcome := outcomeDelivered
+	if !r.Done {
+		outcome = outcomeRetry
+		if !permanent {
+			r.NextAttemptAt = d.retryAt(rctx, s, dl, finished, retryAfter)
+		}
+		if r.NextAttemptAt.IsZero() {
+			outcome = outcomeFailed
+			r.Done, r.Status, r.NextAttemptAt = true, deploydb.DeliveryFailed, finished
+		}
+	}
+	if err := d.store.RecordAttempt(rctx, r); err != nil {
+		// The delivery stays pending and is sent again: at least once.
+		log.Error("webhook: record attempt", "error", err, "status", resp.code)
+	}
+	d.attempts.WithLabelValues(outcome).Inc()
+	d.latency.Observe(latency.Seconds())
+	switch outcome {
+	case outcomeRetry:
+		log.Warn("webhook attempt failed", "status", resp.code, "error", r.Attempt.Error,
+			"attempt", dl.Attempts+1, "next_attempt_at", r.NextAttemptAt.UTC().Format(time.RFC3339))
+	case outcomeFailed:
+		log.Warn("webhook attempt failed; giving up on the delivery", "status", resp.code, "error", r.Attempt.Error,
+			"attempt", dl.Attempts+1)
+	}
+}
+
+// retryAt returns when to retry dl after a failed attempt that finished at
+// now, or the zero time to give up. A positive retryAfter (the receiver's
+// Retry-After) replaces the scheduled delay.
+func (d *Dispatcher) retryAt(ctx context.Context, s *settings, dl *deploydb.Delivery, now time.Time, retryAfter time.Duration) time.Time {
+	n := dl.Attempts + 1
+	delay := retryAfter
+	if delay <= 0 {
+		delay = retryDelay(s.schedule, n, s.jitter)
+	}
+	next := now.Add(delay)
+	if n <= len(s.schedule) {
+		return next
+	}
+	first := dl.CreatedAt.Time
+	if as, err := d.store.FindAttempts(ctx, dl.ID); err == nil && len(as) > 0 {
+		first = as[0].CreatedAt.Time
+	}
+	if next.After(first.Add(s.giveUpAfter)) {
+		return time.Time{}
+	}
+	return next
+}
+
+// badRequestError is a call that cannot be made at all (a malformed URL or
+// method): retrying cannot help.
+type badRequestError struct{ msg string }
+
+func (e *badRequestError) Error() string { return "cannot build the request: " + e.msg }
+
+// send makes one call for dl.
+func send(ctx context.Context, client *http.Client, dl *deploydb.Delivery) (response, error) {
+	method := dl.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, dl.URL, bytes.NewReader(dl.Body))
+	if err != nil {
+		return response{}, &badRequestError{msg: errorText(err)}
+	}
+	req.Header.Set("Content-Type", dl.ContentType)
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("Webhook-Id", MessageID(dl.ID))
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	// A body cut short (by the timeout or a shutdown) still leaves the
+	// answer the status code gave.
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, ResponseSnippetLimit))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	return response{code: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), snippet: snippet(b)}, nil
+}
+
+// snippet returns b as text, without a rune cut in half at the end.
+func snippet(b []byte) string {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i]
+			}
+			break
+		}
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// errorText returns the text of a call's error without the URL that
+// net/http puts in it: its query string may carry a secret.
+func errorText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// redactURL returns raw without user info, query string and fragment, for
+// logs: they may carry secrets.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(malformed URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
