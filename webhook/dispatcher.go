@@ -84,6 +84,9 @@ type Dispatcher struct {
 	// the outbox, a safety net behind the store's DeliveriesReady signal.
 	// Zero means DefaultPollInterval.
 	PollInterval time.Duration
+	// DrainTimeout is how long calls in flight may go on after Run's
+	// context is done. Zero means DefaultDrainTimeout.
+	DrainTimeout time.Duration
 
 	store    deploydb.Store
 	logger   *slog.Logger
@@ -114,6 +117,7 @@ func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Reg
 		Jitter:       DefaultJitter,
 		Workers:      DefaultWorkers,
 		PollInterval: DefaultPollInterval,
+		DrainTimeout: DefaultDrainTimeout,
 		store:        store,
 		logger:       logger,
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -156,6 +160,7 @@ type settings struct {
 	jitter       float64
 	workers      int
 	pollInterval time.Duration
+	drainTimeout time.Duration
 }
 
 func (d *Dispatcher) settings() (settings, error) {
@@ -167,6 +172,7 @@ func (d *Dispatcher) settings() (settings, error) {
 		jitter:       d.Jitter,
 		workers:      d.Workers,
 		pollInterval: d.PollInterval,
+		drainTimeout: d.DrainTimeout,
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: DefaultTimeout}
@@ -186,6 +192,9 @@ func (d *Dispatcher) settings() (settings, error) {
 	if s.pollInterval == 0 {
 		s.pollInterval = DefaultPollInterval
 	}
+	if s.drainTimeout == 0 {
+		s.drainTimeout = DefaultDrainTimeout
+	}
 	var bad []string
 	for _, v := range s.schedule {
 		if v < 0 {
@@ -202,6 +211,9 @@ func (d *Dispatcher) settings() (settings, error) {
 	if s.workers < 0 {
 		bad = append(bad, "Workers is negative")
 	}
+	if s.drainTimeout < 0 {
+		bad = append(bad, "DrainTimeout is negative")
+	}
 	if s.pollInterval < 0 {
 		bad = append(bad, "PollInterval is negative")
 	}
@@ -216,8 +228,9 @@ func (d *Dispatcher) settings() (settings, error) {
 // the dispatcher's settings are invalid. Store errors are logged and the
 // outbox is tried again after PollInterval; they never stop Run.
 //
-// Shutdown keeps the at-least-once promise: a call cut short by ctx is not
-// recorded as an attempt at all. The delivery stays pending and due, does
+// On shutdown, calls in flight get up to DrainTimeout to finish and be
+// recorded. Shutdown keeps the at-least-once promise: a call cut short after
+// that is not recorded as an attempt at all. The delivery stays pending and due, does
 // not use up a retry, and is sent again (with the same webhook-id) after a
 // restart. An attempt that got its answer before the shutdown is recorded.
 func (d *Dispatcher) Run(ctx context.Context) error {
@@ -225,8 +238,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Calls in flight outlive ctx by up to DrainTimeout, so that a clean
+	// shutdown records what the receivers already got instead of sending it
+	// again after the restart.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		drained := make(chan struct{})
+		go func() { wg.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(s.drainTimeout):
+			cancelSends()
+			<-drained
+		}
+	}()
 	inflight := make(map[int64]bool, s.workers)
 	// Each worker sends exactly once and at most s.workers are in flight,
 	// so workers never block on done, even after Run stopped reading it.
@@ -256,7 +283,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					d.deliver(ctx, &s, dl)
+					d.deliver(sendCtx, &s, dl)
 					done <- dl.ID
 				}()
 			}

@@ -482,12 +482,14 @@ func TestDispatcher(t *testing.T) {
 		})
 		cfg := newConfig(hooks(srv.URL, deploydb.EventDeploymentCreated), nil)
 		reg := prometheus.NewRegistry()
-		stop := startDispatcherWith(t, webhook.NewDispatcher(s, testLogger(t), reg), nil)
+		stop := startDispatcherWith(t, webhook.NewDispatcher(s, testLogger(t), reg), func(d *webhook.Dispatcher) {
+			d.DrainTimeout = 50 * time.Millisecond
+		})
 		if _, _, err := publish(s, cfg, "1.0.1"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the call", func() bool { return rec.count() == 1 })
-		stop() // fails the test unless Run returns promptly
+		stop() // fails the test unless Run returns promptly after the drain
 		dls := mustDeliveries(t, s, deploydb.DeliveryFilter{})
 		if len(dls) != 1 || dls[0].Status != deploydb.DeliveryPending || dls[0].Attempts != 0 {
 			t.Fatalf("deliveries %+v, want one pending with no attempt", dls)
@@ -507,6 +509,38 @@ func TestDispatcher(t *testing.T) {
 		reqs := rec.requests()
 		if len(reqs) != 2 || reqs[0].WebhookID != reqs[1].WebhookID {
 			t.Errorf("calls %+v, want the same delivery twice", reqs)
+		}
+	})
+
+	t.Run("ShutdownDrains", func(t *testing.T) {
+		// A call in flight when the dispatcher is told to stop may finish
+		// within DrainTimeout; its answer is recorded, so the receiver does
+		// not get it again after the restart.
+		t.Parallel()
+		s := mustOpen(t, filepath.Join(t.TempDir(), "deploydb.db"))
+		rec := &recorder{}
+		release := make(chan struct{})
+		srv := mustReceiver(t, rec, "env", func(_ http.ResponseWriter, r *http.Request, n int) {
+			<-release
+		})
+		cfg := newConfig(hooks(srv.URL, deploydb.EventDeploymentCreated), nil)
+		d := webhook.NewDispatcher(s, testLogger(t), nil)
+		d.DrainTimeout = 20 * time.Second
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(ctx) }()
+		if _, _, err := publish(s, cfg, "1.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the call", func() bool { return rec.count() == 1 })
+		cancel()
+		close(release)
+		if err := <-errc; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		dls := mustDeliveries(t, s, deploydb.DeliveryFilter{})
+		if len(dls) != 1 || dls[0].Status != deploydb.DeliveryDelivered || dls[0].Attempts != 1 {
+			t.Fatalf("deliveries %+v, want one delivered in one attempt", dls)
 		}
 	})
 

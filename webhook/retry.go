@@ -15,6 +15,8 @@ const (
 	DefaultJitter       = 0.1
 	DefaultWorkers      = 8
 	DefaultPollInterval = time.Second
+	// DefaultDrainTimeout bounds how long a shutdown waits for calls in flight.
+	DefaultDrainTimeout = 5 * time.Second
 )
 
 // MaxRetryAfter caps how long a receiver's Retry-After can postpone the next
