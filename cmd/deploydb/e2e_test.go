@@ -385,3 +385,38 @@ func TestServeRefusesBrokenConfig(t *testing.T) {
 		t.Fatalf("error does not name the broken file and reference: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestCompat03 serves the DeployDB 0.3 example configuration unchanged and
+// publishes artifacts through it.
+func TestCompat03(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, filepath.Join("..", "..", "testdata", "config", "deploydb-0.3"))
+	c := api{t: t, url: srv}
+	for _, tc := range []struct {
+		group, name, service string
+		promotions           []string
+	}{
+		{"basic.group.1", "bg1", "basicServ", []string{"basicPromo"}},
+		{"adv.group.2", "bg2", "advServ", []string{"manualPromo", "basicPromo"}},
+	} {
+		var art deploydb.Artifact
+		c.call("POST", "/api/artifacts", map[string]any{"group": tc.group, "name": tc.name, "version": "0.3.0", "sourceUrl": "http://example.com/" + tc.name + ".jar"}, 201, &art)
+		f := c.flowOf(art.ID)
+		if f.Service != tc.service || len(f.Deployments) != 1 {
+			t.Fatalf("flow = %+v", f)
+		}
+		d := f.Deployments[0]
+		var names []string
+		for _, p := range d.Promotions {
+			names = append(names, p.Promotion)
+		}
+		if d.Environment != "basicEnv" || d.Status != deploydb.DeploymentCreated || !cmp.Equal(names, tc.promotions) {
+			t.Fatalf("deployment = %s %s %v, want basicEnv CREATED %v", d.Environment, d.Status, names, tc.promotions)
+		}
+	}
+	var promo deploydb.Promotion
+	c.call("GET", "/api/promotions/manualPromo", nil, 200, &promo)
+	if promo.Type != deploydb.PromotionTypeManual || promo.Attributes["allowedGroup"] != "ManualPromotionGroup" {
+		t.Fatalf("manualPromo = %+v", promo)
+	}
+}
