@@ -227,6 +227,23 @@ type PromotionReport struct {
 	Actor      string
 }
 
+// IdempotencyTTL is how long the response to a request with an
+// Idempotency-Key is kept for retries.
+const IdempotencyTTL = 24 * time.Hour
+
+// IdempotentResponse is the stored response to a write request that carried
+// an Idempotency-Key.
+type IdempotentResponse struct {
+	Key string
+	// RequestHash identifies the request (method, path and body), so that
+	// a key reused for a different request is refused.
+	RequestHash string
+	Status      int
+	Location    string
+	Body        []byte
+	CreatedAt   Time
+}
+
 // AttemptResult is the outcome of one delivery attempt, as the dispatcher
 // records it.
 type AttemptResult struct {
@@ -297,6 +314,14 @@ type Store interface {
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 	// FindAttempts returns the attempts of one delivery, oldest first.
 	FindAttempts(ctx context.Context, delivery int64) ([]*Attempt, error)
+
+	// FindIdempotent returns the response stored for an Idempotency-Key.
+	// Returns ENOTFOUND if there is none (or it expired).
+	FindIdempotent(ctx context.Context, key string) (*IdempotentResponse, error)
+	// SaveIdempotent stores the response to a request that carried an
+	// Idempotency-Key, unless one is stored for that key already, and
+	// forgets responses older than IdempotencyTTL.
+	SaveIdempotent(ctx context.Context, r IdempotentResponse) error
 
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error

@@ -173,6 +173,10 @@ func Spec() map[string]any {
 		for _, q := range rt.Query {
 			params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description, "schema": map[string]any{"type": q.Type}})
 		}
+		if rt.Idempotent {
+			params = append(params, map[string]any{"name": HeaderIdempotencyKey, "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKeyLen},
+				"description": "a retry with the same key (and the same request) gets the first successful response back, with Idempotent-Replayed: true; keys are kept 24 h"})
+		}
 		if len(params) > 0 {
 			op["parameters"] = params
 		}

@@ -23,6 +23,8 @@ type route struct {
 	// Errors lists the error statuses the route may answer with, beyond
 	// 500 and 503 which any route may.
 	Errors []int
+	// Idempotent writes honour the Idempotency-Key header.
+	Idempotent bool
 }
 
 // param describes a query parameter.
@@ -49,7 +51,7 @@ var routes = []route{
 	{Method: "GET", Path: "/api/openapi.json", Summary: "This API's OpenAPI 3.1 description", Handle: (*Server).openapi, Response: map[string]any{}, Status: 200},
 
 	{Method: "POST", Path: "/api/artifacts", Summary: "Publish an artifact: creates one flow per consuming service and activates its first environment", Handle: (*Server).publishArtifact,
-		Request: ArtifactInput{}, Response: deploydb.Artifact{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+		Request: ArtifactInput{}, Response: deploydb.Artifact{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 	{Method: "GET", Path: "/api/artifacts", Summary: "List artifacts, newest first", Handle: (*Server).listArtifacts,
 		Response: []deploydb.Artifact{}, Status: 200, Errors: []int{400},
 		Query: append([]param{{"query", "string", "substring of group, name or version"}}, pageParams...)},
@@ -65,11 +67,11 @@ var routes = []route{
 	{Method: "GET", Path: "/api/deployments/latest", Summary: "The newest deployment", Handle: (*Server).latestDeployment, Response: deploydb.Deployment{}, Status: 200, Errors: []int{404}},
 	{Method: "GET", Path: "/api/deployments/{id}", Summary: "One deployment with its promotion results", Handle: (*Server).getDeployment, Response: deploydb.Deployment{}, Status: 200, Errors: []int{400, 404}},
 	{Method: "PATCH", Path: "/api/deployments/{id}", Summary: "An orchestrator reports STARTED, COMPLETED or FAILED", Handle: (*Server).reportDeployment,
-		Request: DeploymentInput{}, Response: deploydb.Deployment{}, Status: 200, Errors: []int{400, 404, 409, 413}},
+		Request: DeploymentInput{}, Response: deploydb.Deployment{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 	{Method: "GET", Path: "/api/deployments/by-artifact/{id}", Summary: "Deployments of an artifact", Handle: (*Server).deploymentsByArtifact, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400}, Query: deploymentParams},
 	{Method: "GET", Path: "/api/deployments/by-service/{service}", Summary: "Deployments of a service: its history", Handle: (*Server).deploymentsByService, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400}, Query: deploymentParams},
 	{Method: "POST", Path: "/api/deployments/{id}/promotions", Summary: "A test job reports a promotion result", Handle: (*Server).reportPromotion,
-		Request: PromotionInput{}, Response: deploydb.PromotionResult{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+		Request: PromotionInput{}, Response: deploydb.PromotionResult{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 	{Method: "GET", Path: "/api/deployments/{id}/promotions/{resultId}", Summary: "One promotion result", Handle: (*Server).getPromotionResult, Response: deploydb.PromotionResult{}, Status: 200, Errors: []int{400, 404}},
 
 	{Method: "GET", Path: "/api/environments", Summary: "Environments as configured", Handle: (*Server).listEnvironments, Response: []deploydb.Environment{}, Status: 200},

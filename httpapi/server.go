@@ -29,7 +29,14 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 	s.spec = mustSpec()
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
-			if err := rt.Handle(s, w, r); err != nil {
+			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
+			var err error
+			if rt.Idempotent {
+				err = s.idempotent(w, r, handle)
+			} else {
+				err = handle(w, r)
+			}
+			if err != nil {
 				if errors.Is(err, errTooLarge) {
 					writeProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Code: deploydb.EINVALID,
 						Detail: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)})

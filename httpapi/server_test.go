@@ -554,3 +554,81 @@ func TestFlowsAndDeploymentReads(t *testing.T) {
 	s.must(t, 400, "GET", "/api/deployments?status=bogus", nil).problem(t)
 	s.must(t, 400, "GET", "/api/deployments?order=sideways", nil).problem(t)
 }
+
+func (s *testServer) doKey(t *testing.T, method, path, key string, body any) response {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, s.URL+path, bytes.NewReader(b))
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	now := time.Now()
+	s.store.Now = func() time.Time { return now }
+
+	first := s.doKey(t, "POST", "/api/artifacts", "ci-run-1", sampleArtifact())
+	if first.Status != 201 {
+		t.Fatalf("first publish = %d: %s", first.Status, first.Body)
+	}
+	t.Run("Replayed", func(t *testing.T) {
+		again := s.doKey(t, "POST", "/api/artifacts", "ci-run-1", sampleArtifact())
+		if again.Status != 201 || !bytes.Equal(again.Body, first.Body) || again.Header.Get("Location") != first.Header.Get("Location") || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry = %d %v %s, want the first response replayed", again.Status, again.Header, again.Body)
+		}
+		var list []deploydb.Artifact
+		s.must(t, 200, "GET", "/api/artifacts", nil).json(t, &list)
+		if len(list) != 1 {
+			t.Fatalf("%d artifacts, want 1", len(list))
+		}
+	})
+	t.Run("ErrOtherRequest", func(t *testing.T) {
+		a := sampleArtifact()
+		a["version"] = "9.9.9"
+		r := s.doKey(t, "POST", "/api/artifacts", "ci-run-1", a)
+		if r.Status != 422 {
+			t.Fatalf("key reused for another body = %d, want 422: %s", r.Status, r.Body)
+		}
+		r.problem(t)
+	})
+	t.Run("WithoutKeyConflicts", func(t *testing.T) {
+		s.must(t, 409, "POST", "/api/artifacts", sampleArtifact()).problem(t)
+	})
+	t.Run("Report", func(t *testing.T) {
+		d := s.deployment(t, 1, "integ")
+		path := "/api/deployments/" + itoa(d.ID)
+		r1 := s.doKey(t, "PATCH", path, "orchestrator-42", map[string]any{"status": "STARTED"})
+		r2 := s.doKey(t, "PATCH", path, "orchestrator-42", map[string]any{"status": "STARTED"})
+		if r1.Status != 200 || r2.Status != 200 || !bytes.Equal(r1.Body, r2.Body) {
+			t.Fatalf("report and retry = %d, %d", r1.Status, r2.Status)
+		}
+		s.must(t, 409, "PATCH", path, map[string]any{"status": "STARTED"})
+	})
+	t.Run("ErrorsAreNotStored", func(t *testing.T) {
+		a := sampleArtifact()
+		a["name"] = "nobody-consumes-me"
+		if r := s.doKey(t, "POST", "/api/artifacts", "ci-run-2", a); r.Status != 404 {
+			t.Fatalf("first = %d", r.Status)
+		}
+		if r := s.doKey(t, "POST", "/api/artifacts", "ci-run-2", a); r.Status != 404 || r.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("retry of a failed request = %d %v, want it run again", r.Status, r.Header)
+		}
+	})
+	t.Run("Expired", func(t *testing.T) {
+		now = now.Add(deploydb.IdempotencyTTL + time.Minute)
+		if r := s.doKey(t, "POST", "/api/artifacts", "ci-run-1", sampleArtifact()); r.Status != 409 {
+			t.Fatalf("retry after the key expired = %d, want the request run again (409 duplicate)", r.Status)
+		}
+	})
+	t.Run("ErrKeyTooLong", func(t *testing.T) {
+		s.doKey(t, "POST", "/api/artifacts", strings.Repeat("k", 256), sampleArtifact()).problem(t)
+	})
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FindPromotionResult", func(t *testing.T) { testFindPromotionResult(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 }
 
 // start is the time the suite's clocks start at. It has a sub-millisecond
