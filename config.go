@@ -97,7 +97,20 @@ type Webhook map[EventType][]Hook
 
 // Hook is one webhook recipient.
 type Hook struct {
+	// URL is where the call goes, with ${env:NAME} expanded.
 	URL string `json:"url"`
+	// Display is the URL as it may be shown (API, logs): as written in the
+	// config, ${env:NAME} unexpanded and passwords redacted. Empty means
+	// URL may be shown.
+	Display string `json:"-"`
+}
+
+// Shown returns the form of the hook's URL that may be shown.
+func (h Hook) Shown() string {
+	if h.Display != "" {
+		return h.Display
+	}
+	return h.URL
 }
 
 // ServicesConsuming returns, sorted by ident, the services that consume

@@ -76,7 +76,8 @@ func (p *Pipeline) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON writes the hooks in the 0.3 shape:
-// {"deployment": {"created": ["url", ...]}, "promotion": {"completed": [...]}}.
+// {"deployment": {"created": ["url", ...]}, "promotion": {"completed": [...]}},
+// each URL as it may be shown: as written in the config, without secrets.
 func (w Webhook) MarshalJSON() ([]byte, error) {
 	out := map[string]map[string][]string{}
 	for ev, hooks := range w {
@@ -86,7 +87,7 @@ func (w Webhook) MarshalJSON() ([]byte, error) {
 		}
 		urls := make([]string, 0, len(hooks))
 		for _, h := range hooks {
-			urls = append(urls, h.URL)
+			urls = append(urls, h.Shown())
 		}
 		out[kind][name] = urls
 	}

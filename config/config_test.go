@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -827,9 +828,14 @@ func TestLoad_Env(t *testing.T) {
 		if integ.Description != "integ of ops" {
 			t.Errorf("description = %q, want expanded", integ.Description)
 		}
-		want := hooks("https://jenkins.example.com:8443/job/deploy?token=s3cret")
+		// The API shows the URL as written, never the expanded secret.
+		want := []deploydb.Hook{{URL: "https://jenkins.example.com:8443/job/deploy?token=s3cret", Display: "https://${env:HOOK_HOST}/job/deploy?token=${env:TOKEN}"}}
 		if diff := cmp.Diff(want, integ.Webhook[deploydb.EventDeploymentCreated]); diff != "" {
 			t.Errorf("hooks mismatch (-want +got):\n%s", diff)
+		}
+		shown, err := json.Marshal(integ.Webhook)
+		if err != nil || strings.Contains(string(shown), "s3cret") || !strings.Contains(string(shown), "${env:TOKEN}") {
+			t.Errorf("webhook JSON = %s, %v; want the URL as written", shown, err)
 		}
 		wantAttrs := map[string]any{"allowedGroup": "ops", "plain": "$HOME {env:TEAM} $${env"}
 		if diff := cmp.Diff(wantAttrs, cfg.Promotions["approve"].Attributes); diff != "" {
@@ -992,5 +998,21 @@ func TestProblem_String(t *testing.T) {
 				t.Errorf("String() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoad_HookPasswordNotShown(t *testing.T) {
+	t.Parallel()
+	dir := mustWriteDir(t, with(map[string]string{
+		"webhook/hooks.yml": "deployment:\n  created:\n    - https://deploy:hunter2@rundeck.example.com/api/run\n",
+	}))
+	cfg := mustLoad(t, dir)
+	h := cfg.Webhook[deploydb.EventDeploymentCreated][0]
+	if h.URL != "https://deploy:hunter2@rundeck.example.com/api/run" {
+		t.Errorf("URL = %q, want the password kept for delivery", h.URL)
+	}
+	shown, _ := json.Marshal(cfg.Webhook)
+	if strings.Contains(string(shown), "hunter2") {
+		t.Errorf("webhook JSON shows the password: %s", shown)
 	}
 }

@@ -368,31 +368,44 @@ func (d *decoder) webhook(w deploydb.Webhook, n ast.Node, field string) {
 			items, _ := d.sequence(e.value, e.field)
 			for i, item := range items {
 				f := index(e.field, i)
-				if u, ok := d.hookURL(item, f); ok {
-					w[event] = append(w[event], deploydb.Hook{URL: u})
+				if h, ok := d.hook(item, f); ok {
+					w[event] = append(w[event], h)
 				}
 			}
 		}
 	}
 }
 
-// hookURL decodes one hook: an absolute http or https URL.
-func (d *decoder) hookURL(n ast.Node, field string) (string, bool) {
+// hook decodes one hook: an absolute http or https URL. Its Display is the
+// URL as written in the file (with ${env:NAME} unexpanded) and without a
+// password, so that what the API shows holds no secret.
+func (d *decoder) hook(n ast.Node, field string) (deploydb.Hook, bool) {
+	u, shown, ok := d.hookURL(n, field)
+	h := deploydb.Hook{URL: u}
+	if shown != u {
+		h.Display = shown
+	}
+	return h, ok
+}
+
+// hookURL decodes an absolute http or https URL and returns it with the form
+// safe to show.
+func (d *decoder) hookURL(n ast.Node, field string) (string, string, bool) {
 	r, ok := d.resolve(n, field)
 	if !ok {
-		return "", false
+		return "", "", false
 	}
 	if _, isScalar := scalar(r); r != nil && !isScalar {
 		d.errorf(n, field, "must be a URL, not %s", describe(r))
-		return "", false
+		return "", "", false
 	}
 	t, ok := d.str(n, field)
 	if !ok {
-		return "", false
+		return "", "", false
 	}
 	if t.value == "" {
 		d.errorf(n, field, "must be a URL, not empty")
-		return "", false
+		return "", "", false
 	}
 	u, err := url.Parse(t.value)
 	if err != nil {
@@ -402,7 +415,7 @@ func (d *decoder) hookURL(n ast.Node, field string) (string, bool) {
 			reason = uerr.Err // without the URL, which may hold a secret
 		}
 		d.errorf(n, field, "invalid URL %s: %v", t, reason)
-		return "", false
+		return "", "", false
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		shown := t.String()
@@ -410,9 +423,13 @@ func (d *decoder) hookURL(n ast.Node, field string) (string, bool) {
 			shown = strconv.Quote(u.Redacted()) // no password in messages
 		}
 		d.errorf(n, field, "invalid URL %s: must be an absolute http:// or https:// URL", shown)
-		return "", false
+		return "", "", false
 	}
-	return t.value, true
+	display := t.raw
+	if t.raw == t.value && u.User != nil {
+		display = u.Redacted()
+	}
+	return t.value, display, true
 }
 
 // eventGroups returns the first parts of the webhook event names

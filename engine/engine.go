@@ -13,12 +13,16 @@ import (
 // Emitted is an event the engine decided on, with snapshots of what it is
 // about as they were right after the change.
 type Emitted struct {
-	Type       deploydb.EventType
-	Flow       int64
-	Deployment *deploydb.Deployment      // nil for flow events
-	Result     *deploydb.PromotionResult // promotion events only
-	Status     string
-	Detail     string
+	Type deploydb.EventType
+	Flow int64
+	// Environment is where it happened: the deployment's, and for
+	// flow.completed the last environment of the pipeline, so that its
+	// hooks hear that the flow finished there.
+	Environment string
+	Deployment  *deploydb.Deployment      // nil for flow events
+	Result      *deploydb.PromotionResult // promotion events only
+	Status      string
+	Detail      string
 	// Quiet events are recorded but fire no webhook (failure strategy
 	// "ignore").
 	Quiet bool
@@ -193,7 +197,7 @@ func (p *Plan) verify(i int) {
 		return
 	}
 	p.setFlowStatus(deploydb.FlowSuccess)
-	p.Events = append(p.Events, Emitted{Type: deploydb.EventFlowCompleted, Flow: p.Flow.ID, Status: string(deploydb.FlowSuccess)})
+	p.Events = append(p.Events, Emitted{Type: deploydb.EventFlowCompleted, Flow: p.Flow.ID, Environment: p.Flow.Deployments[i].Environment, Status: string(deploydb.FlowSuccess)})
 }
 
 // fail marks deployment i FAILED and applies its failure strategy.
@@ -232,7 +236,7 @@ func (p *Plan) setFlowStatus(s deploydb.FlowStatus) {
 
 func (p *Plan) emit(t deploydb.EventType, i int, r *deploydb.PromotionResult, detail string) {
 	d := snapshot(&p.Flow.Deployments[i])
-	e := Emitted{Type: t, Flow: p.Flow.ID, Deployment: d, Status: string(d.Status), Detail: detail}
+	e := Emitted{Type: t, Flow: p.Flow.ID, Environment: d.Environment, Deployment: d, Status: string(d.Status), Detail: detail}
 	if r != nil {
 		rc := *r
 		e.Result = &rc

@@ -184,17 +184,18 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, cfg *deploydb.Config, p *
 	n := 0
 	for _, em := range p.Events {
 		ev := &deploydb.Event{
-			Type:      em.Type,
-			Service:   p.Flow.Service,
-			Artifact:  p.Flow.Artifact.ID,
-			Flow:      p.Flow.ID,
-			Status:    em.Status,
-			Detail:    em.Detail,
-			Actor:     actor,
-			CreatedAt: p.Now,
+			Type:        em.Type,
+			Service:     p.Flow.Service,
+			Environment: em.Environment,
+			Artifact:    p.Flow.Artifact.ID,
+			Flow:        p.Flow.ID,
+			Status:      em.Status,
+			Detail:      em.Detail,
+			Actor:       actor,
+			CreatedAt:   p.Now,
 		}
 		if em.Deployment != nil {
-			ev.Deployment, ev.Environment = em.Deployment.ID, em.Deployment.Environment
+			ev.Deployment = em.Deployment.ID
 		}
 		if _, err := s.insertEvent(ctx, tx, ev); err != nil {
 			return 0, err

@@ -201,7 +201,7 @@ func testEvents(t *testing.T, open Opener) {
 		f.step(fl, actorTests, promote(prod, "approval"),
 			promoted("prod", prod, "approval", global),
 			ev(deploydb.EventDeploymentVerified, "prod", prod, success, global),
-			wantEvent{typ: deploydb.EventFlowCompleted, status: string(deploydb.FlowSuccess), hooks: global})
+			wantEvent{typ: deploydb.EventFlowCompleted, env: "prod", status: string(deploydb.FlowSuccess), hooks: global})
 
 		// Nothing is recorded for reads or refused writes.
 		last := f.lastEvent()

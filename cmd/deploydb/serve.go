@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,13 +93,25 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("deploydb ready", "url", "http://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", opts.Database)
 
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		err = srv.Shutdown(sctx)
-		cancel()
+	// SIGHUP would otherwise end the process; reloading the config without
+	// a restart is not built yet, so say what to do instead.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	for running := true; running; {
+		select {
+		case <-hup:
+			logger.Warn("SIGHUP: config reload is not supported yet; restart DeployDB to apply config changes")
+		case err = <-serveErr:
+			running = false
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			err = srv.Shutdown(sctx)
+			cancel()
+			running = false
+		}
 	}
 	// Stop the dispatcher after the last request: what it has not delivered
 	// stays in the outbox and is sent after the next start.
