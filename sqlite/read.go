@@ -125,7 +125,11 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 
 // FindDeployment returns one deployment with its promotion results.
 func (s *Store) FindDeployment(ctx context.Context, id int64) (*deploydb.Deployment, error) {
-	ds, err := findDeployments(ctx, s.r, []string{`d.id = ?`}, `d.id`, deploydb.Page{}, []any{id})
+	var ds []*deploydb.Deployment
+	err := s.snapshot(ctx, func(q querier) (err error) {
+		ds, err = findDeployments(ctx, q, []string{`d.id = ?`}, `d.id`, deploydb.Page{}, []any{id})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	} else if len(ds) == 0 {
@@ -157,7 +161,12 @@ func (s *Store) FindDeployments(ctx context.Context, f deploydb.DeploymentFilter
 	if f.Ascending {
 		order = `d.id`
 	}
-	return findDeployments(ctx, s.r, where, order, f.Page, args)
+	var ds []*deploydb.Deployment
+	err := s.snapshot(ctx, func(q querier) (err error) {
+		ds, err = findDeployments(ctx, q, where, order, f.Page, args)
+		return err
+	})
+	return ds, err
 }
 
 // FindPromotionResult returns one promotion result of a deployment.
@@ -240,7 +249,12 @@ func scanArtifactAfter(sc interface{ Scan(...any) error }, a *deploydb.Artifact,
 
 // FindFlow returns one flow with its deployments.
 func (s *Store) FindFlow(ctx context.Context, id int64) (*deploydb.Flow, error) {
-	return findFlow(ctx, s.r, id)
+	var f *deploydb.Flow
+	err := s.snapshot(ctx, func(q querier) (err error) {
+		f, err = findFlow(ctx, q, id)
+		return err
+	})
+	return f, err
 }
 
 // FindFlows returns matching flows with their deployments.
@@ -257,7 +271,12 @@ func (s *Store) FindFlows(ctx context.Context, f deploydb.FlowFilter) ([]*deploy
 	if f.Ascending {
 		order = `f.id`
 	}
-	return findFlows(ctx, s.r, where, order, f.Page, args)
+	var fs []*deploydb.Flow
+	err := s.snapshot(ctx, func(q querier) (err error) {
+		fs, err = findFlows(ctx, q, where, order, f.Page, args)
+		return err
+	})
+	return fs, err
 }
 
 // FindEvents returns events after f.After, oldest first.

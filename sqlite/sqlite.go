@@ -140,6 +140,18 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// snapshot runs reads that take several queries in one read transaction, so
+// that they see one committed state (one WAL snapshot), never a write half
+// applied between two of the queries.
+func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
+
 func (s *Store) wake() {
 	select {
 	case s.ready <- struct{}{}:

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
+	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, open) })
 }
 
 // start is the time the suite's clocks start at. It has a sub-millisecond
