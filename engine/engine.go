@@ -148,11 +148,17 @@ func ReportPromotion(p *Plan, id int64, name string, status deploydb.PromotionSt
 	r.UpdatedAt = p.Now
 	p.dirtyResults[[2]int{i, j}] = true
 	p.emit(deploydb.EventPromotionCompleted, i, r, "")
+	ev := len(p.Events) - 1
 	if status == deploydb.PromotionFailed {
 		p.fail(i, fmt.Sprintf("promotion %q FAILED", name))
 	} else if allSucceeded(d) {
 		p.verify(i)
 	}
+	// promotion.completed comes first, but shows the deployment as the
+	// result left it: COMPLETED while results are pending, SUCCESS once
+	// verified, FAILED.
+	p.Events[ev].Deployment = snapshot(d)
+	p.Events[ev].Status = string(d.Status)
 	out := *r
 	return &out, nil
 }

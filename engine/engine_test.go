@@ -727,7 +727,7 @@ func TestReportPromotion(t *testing.T) {
 		report:  "perf",
 		status:  deploydb.PromotionSuccess,
 		want: []ev{
-			{promoted, "integ", "COMPLETED", false},
+			{promoted, "integ", "SUCCESS", false},
 			{verified, "integ", "SUCCESS", false},
 			{created, "staging", "CREATED", false},
 		},
@@ -739,7 +739,7 @@ func TestReportPromotion(t *testing.T) {
 		report: "smoke",
 		status: deploydb.PromotionSuccess,
 		want: []ev{
-			{promoted, "prod", "COMPLETED", false},
+			{promoted, "prod", "SUCCESS", false},
 			{verified, "prod", "SUCCESS", false},
 			{flowDone, "", "SUCCESS", false},
 		},
@@ -752,7 +752,7 @@ func TestReportPromotion(t *testing.T) {
 		report:  "perf",
 		status:  deploydb.PromotionFailed,
 		want: []ev{
-			{promoted, "integ", "COMPLETED", false},
+			{promoted, "integ", "FAILED", false},
 			{failed, "integ", "FAILED", false},
 		},
 		wantFlow: deploydb.FlowFailed,
@@ -763,7 +763,7 @@ func TestReportPromotion(t *testing.T) {
 		report: "smoke",
 		status: deploydb.PromotionFailed,
 		want: []ev{
-			{promoted, "integ", "COMPLETED", false},
+			{promoted, "integ", "FAILED", false},
 			{failed, "integ", "FAILED", true},
 		},
 		wantFlow: deploydb.FlowFailed,

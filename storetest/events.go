@@ -167,8 +167,11 @@ func testEvents(t *testing.T, open Opener) {
 		ev := func(typ deploydb.EventType, env string, id int64, status deploydb.DeploymentStatus, hooks []string) wantEvent {
 			return wantEvent{typ: typ, env: env, deployment: id, status: string(status), hooks: hooks}
 		}
-		promoted := func(env string, id int64, promotion string, hooks []string) wantEvent {
-			w := ev(deploydb.EventPromotionCompleted, env, id, completed, hooks)
+		// A promotion.completed event shows the deployment as the result
+		// left it: COMPLETED while results are pending, SUCCESS once all
+		// passed.
+		promoted := func(env string, id int64, promotion string, after deploydb.DeploymentStatus, hooks []string) wantEvent {
+			w := ev(deploydb.EventPromotionCompleted, env, id, after, hooks)
 			w.promotion, w.result = promotion, deploydb.PromotionSuccess
 			return w
 		}
@@ -180,15 +183,15 @@ func testEvents(t *testing.T, open Opener) {
 		f.step(fl, actorOrchestrator, report(integ, completed),
 			ev(deploydb.EventDeploymentCompleted, "integ", integ, completed, inInteg))
 		f.step(fl, actorTests, promote(integ, "smoke"),
-			promoted("integ", integ, "smoke", inInteg),
+			promoted("integ", integ, "smoke", success, inInteg),
 			ev(deploydb.EventDeploymentVerified, "integ", integ, success, inInteg),
 			ev(deploydb.EventDeploymentCreated, "staging", staging, created, inStaging))
 		f.step(fl, actorOrchestrator, report(staging, completed),
 			ev(deploydb.EventDeploymentCompleted, "staging", staging, completed, inStaging))
 		f.step(fl, actorTests, promote(staging, "smoke"),
-			promoted("staging", staging, "smoke", inStaging))
+			promoted("staging", staging, "smoke", completed, inStaging))
 		f.step(fl, actorTests, promote(staging, "approval"),
-			promoted("staging", staging, "approval", inStaging),
+			promoted("staging", staging, "approval", success, inStaging),
 			ev(deploydb.EventDeploymentVerified, "staging", staging, success, inStaging),
 			ev(deploydb.EventDeploymentCreated, "prod", prod, created, []string{HookProd, HookGlobal}))
 		// prod has a hook for deployment.created only.
@@ -197,9 +200,9 @@ func testEvents(t *testing.T, open Opener) {
 		f.step(fl, actorOrchestrator, report(prod, completed),
 			ev(deploydb.EventDeploymentCompleted, "prod", prod, completed, global))
 		f.step(fl, actorTests, promote(prod, "smoke"),
-			promoted("prod", prod, "smoke", global))
+			promoted("prod", prod, "smoke", completed, global))
 		f.step(fl, actorTests, promote(prod, "approval"),
-			promoted("prod", prod, "approval", global),
+			promoted("prod", prod, "approval", success, global),
 			ev(deploydb.EventDeploymentVerified, "prod", prod, success, global),
 			wantEvent{typ: deploydb.EventFlowCompleted, env: "prod", status: string(deploydb.FlowSuccess), hooks: global})
 
@@ -342,7 +345,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		id := fl.Deployments[1].ID
 		f.report(id, completed)
 		f.step(fl, actorTests, func() { f.promote(id, "smoke", deploydb.PromotionFailed) },
-			wantEvent{typ: deploydb.EventPromotionCompleted, env: "staging", deployment: id, status: string(completed), hooks: inStaging,
+			wantEvent{typ: deploydb.EventPromotionCompleted, env: "staging", deployment: id, status: string(failed), hooks: inStaging,
 				promotion: "smoke", result: deploydb.PromotionFailed},
 			wantEvent{typ: deploydb.EventDeploymentFailed, env: "staging", deployment: id, status: string(failed), hooks: inStaging})
 	})
@@ -356,7 +359,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		id := fl.Deployments[1].ID
 		f.report(id, completed)
 		f.step(fl, actorTests, func() { f.promote(id, "approval", deploydb.PromotionFailed) },
-			wantEvent{typ: deploydb.EventPromotionCompleted, env: "staging", deployment: id, status: string(completed), hooks: inStaging,
+			wantEvent{typ: deploydb.EventPromotionCompleted, env: "staging", deployment: id, status: string(failed), hooks: inStaging,
 				promotion: "approval", result: deploydb.PromotionFailed},
 			wantEvent{typ: deploydb.EventDeploymentFailed, env: "staging", deployment: id, status: string(failed)})
 	})

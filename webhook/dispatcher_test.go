@@ -65,10 +65,10 @@ func TestDispatcher(t *testing.T) {
 				"service": "faas", "environment": %q, "createdAt": %q, "status": %q %s}`, id, group, name, sourceURL, ts, env, ts, status, extra)
 		}
 		const info = "http://ci.example.com/job/smoke/2"
-		// The top-level status is the deployment's right after the change,
-		// COMPLETED. DeployDB 0.3 always sent "VERIFIED" there
-		// (deploydb03-acceptance.md §6): an open compatibility question.
-		promoted := payload(1, "integ", "COMPLETED", fmt.Sprintf(`, "promotionResult": {"id": 1, "promotion": "smoke", "status": "SUCCESS", "infoUrl": %q, "createdAt": %q}`, info, ts))
+		// The top-level status is the deployment's as the result left it:
+		// its only promotion passed, so SUCCESS (verified). DeployDB 0.3
+		// always sent "VERIFIED" there; docs/api.md lists the difference.
+		promoted := payload(1, "integ", "SUCCESS", fmt.Sprintf(`, "promotionResult": {"id": 1, "promotion": "smoke", "status": "SUCCESS", "infoUrl": %q, "createdAt": %q}`, info, ts))
 		steps := []struct {
 			name string
 			act  func() error

@@ -322,6 +322,14 @@ func TestFlowEndToEnd(t *testing.T) {
 			if pr["promotion"] != name || pr["status"] != "SUCCESS" || pr["infoUrl"] != info || call.Body["id"] != float64(d.ID) {
 				t.Errorf("promotion payload = %v", call.Body)
 			}
+			// The deployment as the result left it: verified by the last one.
+			wantStatus := "COMPLETED"
+			if j == len(e.promos)-1 {
+				wantStatus = "SUCCESS"
+			}
+			if call.Body["status"] != wantStatus {
+				t.Errorf("promotion payload status = %v, want %s", call.Body["status"], wantStatus)
+			}
 		}
 		var verified deploydb.Deployment
 		c.call("GET", fmt.Sprintf("/api/deployments/%d", d.ID), nil, 200, &verified)
