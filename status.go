@@ -72,25 +72,30 @@ const (
 
 // ParsePromotionReport parses the status of a reported promotion result.
 // FAILURE is accepted as an alias of FAILED (the 0.3 Jenkins plugin sends
-// it). Returns EBADREQUEST for anything else.
+// it). Returns EBADREQUEST for a string that is no promotion status; a
+// status that may not be reported (NOT_STARTED, STARTED) parses, and the
+// engine refuses it as a conflict with the current state.
 func ParsePromotionReport(s string) (PromotionStatus, error) {
-	switch s {
-	case "SUCCESS":
-		return PromotionSuccess, nil
-	case "FAILED", "FAILURE":
+	switch PromotionStatus(s) {
+	case PromotionSuccess, PromotionFailed, PromotionNotStarted, PromotionStarted:
+		return PromotionStatus(s), nil
+	case "FAILURE":
 		return PromotionFailed, nil
 	}
-	return "", &Error{Code: EBADREQUEST, Message: "status must be SUCCESS or FAILED", Fields: []FieldError{{Field: "status", Message: "must be SUCCESS or FAILED, not " + quote(s)}}}
+	return "", &Error{Code: EBADREQUEST, Message: "unknown status " + quote(s) + "; a promotion result is SUCCESS or FAILED",
+		Fields: []FieldError{{Field: "status", Message: "must be SUCCESS or FAILED, not " + quote(s)}}}
 }
 
-// ParseDeploymentReport parses the status an orchestrator reports.
-// Returns EBADREQUEST for anything but STARTED, COMPLETED and FAILED.
+// ParseDeploymentReport parses the status an orchestrator reports. Returns
+// EBADREQUEST for a string that is no deployment status; a status that may
+// not be reported (NOT_STARTED, SUCCESS, ...) parses, and the engine
+// refuses it as a conflict with the current state.
 func ParseDeploymentReport(s string) (DeploymentStatus, error) {
-	switch DeploymentStatus(s) {
-	case DeploymentStarted, DeploymentCompleted, DeploymentFailed:
-		return DeploymentStatus(s), nil
+	if st := DeploymentStatus(s); st.Valid() {
+		return st, nil
 	}
-	return "", &Error{Code: EBADREQUEST, Message: "status must be STARTED, COMPLETED or FAILED", Fields: []FieldError{{Field: "status", Message: "must be STARTED, COMPLETED or FAILED, not " + quote(s)}}}
+	return "", &Error{Code: EBADREQUEST, Message: "unknown status " + quote(s) + "; an orchestrator reports STARTED, COMPLETED or FAILED",
+		Fields: []FieldError{{Field: "status", Message: "must be STARTED, COMPLETED or FAILED, not " + quote(s)}}}
 }
 
 func quote(s string) string {

@@ -70,7 +70,7 @@ func promotionReportArgs(args []string, status, infoURL string) (deploydb.Promot
 		return deploydb.PromotionReport{}, usagef("PROMOTION must not be empty")
 	}
 	st, err := deploydb.ParsePromotionReport(strings.ToUpper(status))
-	if err != nil {
+	if err != nil || (st != deploydb.PromotionSuccess && st != deploydb.PromotionFailed) {
 		return deploydb.PromotionReport{}, usagef("--status must be SUCCESS or FAILED, not %q", status)
 	}
 	return deploydb.PromotionReport{Deployment: id, Promotion: args[1], Status: st, InfoURL: infoURL}, nil

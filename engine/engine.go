@@ -90,16 +90,16 @@ func ReportDeployment(p *Plan, id int64, status deploydb.DeploymentStatus) error
 	if i < 0 {
 		return deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
 	}
-	if _, err := deploydb.ParseDeploymentReport(string(status)); err != nil {
-		return err
+	if !status.Valid() {
+		return deploydb.Errorf(deploydb.EBADREQUEST, "unknown deployment status %q", status)
 	}
 	d := &p.Flow.Deployments[i]
 	if !deploydb.CanReport(d.Status, status) {
-		return &deploydb.Error{
-			Code:    deploydb.ECONFLICT,
-			Message: fmt.Sprintf("deployment %d is %s and cannot become %s", d.ID, d.Status, status),
-			Current: snapshot(d),
+		msg := fmt.Sprintf("deployment %d is %s and cannot become %s", d.ID, d.Status, status)
+		if status != deploydb.DeploymentStarted && status != deploydb.DeploymentCompleted && status != deploydb.DeploymentFailed {
+			msg += " (an orchestrator reports STARTED, COMPLETED or FAILED)"
 		}
+		return &deploydb.Error{Code: deploydb.ECONFLICT, Message: msg, Current: snapshot(d)}
 	}
 	switch status {
 	case deploydb.DeploymentStarted:
@@ -132,8 +132,13 @@ func ReportPromotion(p *Plan, id int64, name string, status deploydb.PromotionSt
 	if j < 0 {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "promotion %q is not attached to deployment %d", name, id)
 	}
-	if status != deploydb.PromotionSuccess && status != deploydb.PromotionFailed {
-		return nil, deploydb.Errorf(deploydb.EBADREQUEST, "status must be SUCCESS or FAILED")
+	switch status {
+	case deploydb.PromotionSuccess, deploydb.PromotionFailed:
+	case deploydb.PromotionNotStarted, deploydb.PromotionStarted:
+		return nil, &deploydb.Error{Code: deploydb.ECONFLICT, Current: snapshot(d),
+			Message: fmt.Sprintf("promotion %q of deployment %d cannot be reported as %s: a result is SUCCESS or FAILED", name, id, status)}
+	default:
+		return nil, deploydb.Errorf(deploydb.EBADREQUEST, "unknown promotion status %q", status)
 	}
 	r := &d.Promotions[j]
 	if d.Status != deploydb.DeploymentCompleted || r.Status != deploydb.PromotionStarted {

@@ -403,7 +403,6 @@ func TestReportDeploymentTransitions(t *testing.T) {
 		{deploydb.DeploymentStarted, deploydb.DeploymentCompleted}: true,
 		{deploydb.DeploymentStarted, deploydb.DeploymentFailed}:    true,
 	}
-	reportable := map[deploydb.DeploymentStatus]bool{deploydb.DeploymentStarted: true, deploydb.DeploymentCompleted: true, deploydb.DeploymentFailed: true}
 	reports := append(slices.Clone(deploydb.DeploymentStatuses), "", "BOGUS", "completed")
 	for _, from := range deploydb.DeploymentStatuses {
 		for _, to := range reports {
@@ -414,7 +413,7 @@ func TestReportDeploymentTransitions(t *testing.T) {
 				p := engine.NewPlan(f, at(10))
 				err := engine.ReportDeployment(p, id, to)
 				switch {
-				case !reportable[to]:
+				case !to.Valid():
 					wantError(t, err, deploydb.EBADREQUEST)
 				case !allowed[[2]deploydb.DeploymentStatus{from, to}]:
 					e := wantError(t, err, deploydb.ECONFLICT)
@@ -662,7 +661,8 @@ func TestReportPromotion(t *testing.T) {
 		{name: "ErrUnknownDeployment", complete: true, deployIdx: -1, promotion: "smoke", status: deploydb.PromotionSuccess, code: deploydb.ENOTFOUND},
 		{name: "ErrNotAttached", complete: true, promotion: "manual", status: deploydb.PromotionSuccess, code: deploydb.ENOTFOUND},
 		{name: "ErrNotAttachedHere", complete: true, deployIdx: 1, promotion: "smoke", status: deploydb.PromotionSuccess, code: deploydb.ENOTFOUND},
-		{name: "ErrBadStatus", complete: true, promotion: "smoke", status: deploydb.PromotionStarted, code: deploydb.EBADREQUEST},
+		{name: "ErrStatusNotReportable", complete: true, promotion: "smoke", status: deploydb.PromotionStarted, code: deploydb.ECONFLICT},
+		{name: "ErrBadStatus", complete: true, promotion: "smoke", status: "MAYBE", code: deploydb.EBADREQUEST},
 		{name: "ErrNotCompleted", promotion: "smoke", status: deploydb.PromotionSuccess, code: deploydb.ECONFLICT},
 		{name: "ErrNextNotStarted", complete: true, deployIdx: 1, promotion: "manual2", status: deploydb.PromotionSuccess, code: deploydb.ECONFLICT},
 		{name: "ErrAlreadyReported", complete: true, success: []string{"smoke"}, promotion: "smoke", status: deploydb.PromotionFailed, code: deploydb.ECONFLICT},
@@ -1080,8 +1080,10 @@ func expectDeploymentReport(f *deploydb.Flow, id int64, s deploydb.DeploymentSta
 	switch {
 	case d == nil:
 		return deploydb.ENOTFOUND
-	case s != deploydb.DeploymentStarted && s != deploydb.DeploymentCompleted && s != deploydb.DeploymentFailed:
+	case !s.Valid():
 		return deploydb.EBADREQUEST
+	case s != deploydb.DeploymentStarted && s != deploydb.DeploymentCompleted && s != deploydb.DeploymentFailed:
+		return deploydb.ECONFLICT // a status, but not one an orchestrator reports
 	case d.Status == deploydb.DeploymentCreated, d.Status == deploydb.DeploymentStarted && s != deploydb.DeploymentStarted:
 		return ""
 	}
@@ -1096,6 +1098,8 @@ func expectPromotionReport(f *deploydb.Flow, id int64, name string, s deploydb.P
 	switch {
 	case d == nil || r == nil:
 		return deploydb.ENOTFOUND
+	case s == deploydb.PromotionNotStarted || s == deploydb.PromotionStarted:
+		return deploydb.ECONFLICT // a status, but not a result
 	case s != deploydb.PromotionSuccess && s != deploydb.PromotionFailed:
 		return deploydb.EBADREQUEST
 	case d.Status == deploydb.DeploymentCompleted && r.Status == deploydb.PromotionStarted:

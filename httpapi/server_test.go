@@ -356,8 +356,17 @@ func TestDeploymentUpdate(t *testing.T) {
 	}
 	t.Run("ErrUnknownStatus", func(t *testing.T) {
 		s.must(t, 400, "PATCH", path, map[string]any{"status": "VERIFIED"}).problem(t)
-		s.must(t, 400, "PATCH", path, map[string]any{"status": "NOT_STARTED"}).problem(t)
 		s.must(t, 400, "PATCH", path, map[string]any{}).problem(t)
+	})
+	t.Run("ErrStatusNotReportable", func(t *testing.T) {
+		// A status, but not one an orchestrator reports: a conflict with
+		// the current state, as 0.3's 406 was.
+		for _, st := range []string{"NOT_STARTED", "SUCCESS", "created"} {
+			p := s.must(t, 409, "PATCH", path, map[string]any{"status": st}).problem(t)
+			if cur, _ := p.Current.(map[string]any); cur["status"] != "CREATED" {
+				t.Fatalf("%s: current = %v", st, p.Current)
+			}
+		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		s.must(t, 404, "PATCH", "/api/deployments/999", map[string]any{"status": "STARTED"}).problem(t)
@@ -411,6 +420,7 @@ func TestPromotionCreate(t *testing.T) {
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
 		s.must(t, 400, "POST", path, map[string]any{"name": "jenkins-smoke", "status": "MAYBE"}).problem(t)
+		s.must(t, 409, "POST", path, map[string]any{"name": "jenkins-smoke", "status": "STARTED"}).problem(t)
 		s.must(t, 422, "POST", path, map[string]any{"status": "SUCCESS"}).problem(t)
 	})
 	t.Run("OK", func(t *testing.T) {

@@ -190,7 +190,13 @@ func testReportDeployment(t *testing.T, open Opener) {
 		f := newFixture(t, open)
 		_, fl := f.publishOne("billing", "1.0.0")
 		before := f.state()
-		for _, s := range []deploydb.DeploymentStatus{notStarted, created, success, deploydb.DeploymentSuperseded, deploydb.DeploymentCancelled, "", "DONE"} {
+		// A known status is a conflict with the current state (0.3's 406);
+		// anything else is a bad request.
+		for _, s := range []deploydb.DeploymentStatus{notStarted, created, success, deploydb.DeploymentSuperseded, deploydb.DeploymentCancelled} {
+			_, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: fl.Deployments[0].ID, Status: s, Actor: actorOrchestrator})
+			f.wantCurrent(wantCode(t, err, deploydb.ECONFLICT), fl.Deployments[0].ID)
+		}
+		for _, s := range []deploydb.DeploymentStatus{"", "DONE", "started"} {
 			_, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: fl.Deployments[0].ID, Status: s, Actor: actorOrchestrator})
 			wantCode(t, err, deploydb.EBADREQUEST)
 		}
@@ -373,9 +379,13 @@ func testReportPromotion(t *testing.T, open Opener) {
 		_, fl := f.publishOne("billing", "1.0.0")
 		f.report(fl.Deployments[0].ID, completed)
 		before := f.state()
-		for _, s := range []deploydb.PromotionStatus{"FAILURE", deploydb.PromotionStarted, deploydb.PromotionNotStarted, "", "success"} {
+		for _, s := range []deploydb.PromotionStatus{"FAILURE", "", "success"} {
 			_, err := f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: fl.Deployments[0].ID, Promotion: "smoke", Status: s, Actor: actorTests})
 			wantCode(t, err, deploydb.EBADREQUEST)
+		}
+		for _, s := range []deploydb.PromotionStatus{deploydb.PromotionStarted, deploydb.PromotionNotStarted} {
+			_, err := f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: fl.Deployments[0].ID, Promotion: "smoke", Status: s, Actor: actorTests})
+			f.wantCurrent(wantCode(t, err, deploydb.ECONFLICT), fl.Deployments[0].ID)
 		}
 		f.unchanged(before)
 	})
