@@ -87,7 +87,9 @@ func dsn(path string, writer bool) string {
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// The driver opens "file:" names as SQLite URIs: escape the path so
+	// that '?', '#' or '%' in a file name cannot end it or cut it short.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 func (s *Store) migrate(ctx context.Context) error {
