@@ -37,6 +37,9 @@ type Env struct {
 // environment and the defaults.
 type ServeOptions struct {
 	Config, Database, Listen string
+	// InsecureAnonymous allows serving anonymous callers on an address
+	// other than loopback.
+	InsecureAnonymous bool
 }
 
 // Environment variables the command line reads.

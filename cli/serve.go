@@ -7,6 +7,7 @@ import (
 )
 
 func (a *app) serveCommand() *cobra.Command {
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DeployDB server",
@@ -14,9 +15,13 @@ func (a *app) serveCommand() *cobra.Command {
 --database and the model configuration in --config. The server logs the URL
 it serves once it is ready and stops cleanly on SIGINT or SIGTERM.
 
+DeployDB has no API tokens yet, so every caller is anonymous and may publish,
+report and approve. It therefore serves only on a loopback address unless
+--insecure-anonymous is given (for a trusted network only).
+
 Each flag falls back to its environment variable, then to its default.`,
 		Example: `  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
-  DEPLOYDB_LISTEN=0.0.0.0:8080 deploydb serve`,
+  DEPLOYDB_LISTEN=0.0.0.0:8080 deploydb serve --insecure-anonymous`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.env.Serve == nil {
@@ -26,10 +31,13 @@ Each flag falls back to its environment variable, then to its default.`,
 				Config:   a.setting(cmd, "config", EnvConfig),
 				Database: a.setting(cmd, "database", EnvDatabase),
 				Listen:   a.setting(cmd, "listen", EnvListen),
+
+				InsecureAnonymous: insecure,
 			})
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&insecure, "insecure-anonymous", false, "serve anonymous callers on a non-loopback address (trusted networks only)")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
 	f.String("database", DefaultDatabase, "SQLite file path (env "+EnvDatabase+")")
 	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")

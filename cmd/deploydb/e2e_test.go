@@ -428,3 +428,15 @@ func TestCompat03(t *testing.T) {
 		t.Fatalf("manualPromo = %+v", promo)
 	}
 }
+
+// TestServeRefusesNonLoopback: without API tokens every caller is
+// anonymous, so serving beyond loopback needs --insecure-anonymous.
+func TestServeRefusesNonLoopback(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"serve", "--config", filepath.Join("..", "..", "examples", "config"), "--database", filepath.Join(t.TempDir(), "d.db"), "--listen", "0.0.0.0:0"},
+		func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
+	if deploydb.ErrorCode(err) != deploydb.EINVALID || !strings.Contains(stderr.String(), "--insecure-anonymous") {
+		t.Fatalf("serve on 0.0.0.0 = %v, stderr %q; want a refusal naming --insecure-anonymous", err, stderr.String())
+	}
+}

@@ -40,6 +40,45 @@ func openStore(ctx context.Context, database string) (deploydb.Store, error) {
 	return sqlite.Open(ctx, database)
 }
 
+// checkAnonymous refuses to serve anonymous callers beyond loopback unless
+// the operator asked for it (DESIGN.md §7): with no API tokens, anyone who
+// reaches the port may publish, report and approve.
+func checkAnonymous(ctx context.Context, opts cli.ServeOptions, logger *slog.Logger) error {
+	host, _, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return deploydb.Errorf(deploydb.EINVALID, "--listen %q is not host:port: %v", opts.Listen, err)
+	}
+	if loopback(ctx, host) {
+		logger.Info("serving anonymous callers on a loopback address: no API tokens are configured")
+		return nil
+	}
+	if !opts.InsecureAnonymous {
+		return deploydb.Errorf(deploydb.EINVALID, "refusing to listen on %s: DeployDB has no API tokens yet, so anyone who reaches it could publish, report and approve deployments; listen on 127.0.0.1, or pass --insecure-anonymous if everyone on this network may deploy", opts.Listen)
+	}
+	logger.Warn("serving anonymous callers on a non-loopback address (--insecure-anonymous): anyone who reaches it may publish, report and approve", "listen", opts.Listen)
+	return nil
+}
+
+// loopback reports whether host names only loopback addresses.
+func loopback(ctx context.Context, host string) bool {
+	if host == "" {
+		return false // every interface
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
 // serve runs the server until ctx is done, then shuts down cleanly.
 func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) string, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -71,6 +110,9 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if err := checkAnonymous(ctx, opts, logger); err != nil {
+		return err
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Listen)
