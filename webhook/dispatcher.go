@@ -255,9 +255,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}()
 	inflight := make(map[int64]bool, s.workers)
+	// held keeps deliveries whose attempt could not be recorded out of the
+	// next rounds for a while: the store still shows them due, and sending
+	// them again at once would hammer the receiver while the database is
+	// failing.
+	held := map[int64]time.Time{}
 	// Each worker sends exactly once and at most s.workers are in flight,
 	// so workers never block on done, even after Run stopped reading it.
-	done := make(chan int64, s.workers)
+	done := make(chan finished, s.workers)
 	for {
 		now := s.now()
 		wait := s.pollInterval
@@ -279,12 +284,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				if inflight[dl.ID] {
 					continue
 				}
+				if until, ok := held[dl.ID]; ok {
+					if now.Before(until) {
+						continue
+					}
+					delete(held, dl.ID)
+				}
 				inflight[dl.ID] = true
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					d.deliver(sendCtx, &s, dl)
-					done <- dl.ID
+					f := finished{id: dl.ID}
+					if !d.deliver(sendCtx, &s, dl) {
+						f.hold = s.now().Add(retryDelay(s.schedule, 1, s.jitter))
+					}
+					done <- f
 				}()
 			}
 		}
@@ -297,8 +311,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-d.store.DeliveriesReady():
-		case id := <-done:
-			delete(inflight, id)
+		case f := <-done:
+			delete(inflight, f.id)
+			if !f.hold.IsZero() {
+				held[f.id] = f.hold
+			}
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -331,8 +348,16 @@ type response struct {
 	snippet    string
 }
 
-// deliver makes one attempt at dl and records it with its outcome.
-func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) {
+// finished is a worker's word that it is done with a delivery; hold is set
+// when its attempt could not be recorded.
+type finished struct {
+	id   int64
+	hold time.Time
+}
+
+// deliver makes one attempt at dl and records it with its outcome. It
+// returns false when the attempt was made but could not be recorded.
+func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) bool {
 	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "url", redactURL(dl.URL))
 	started := s.now()
 	t0 := time.Now()
@@ -341,7 +366,7 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 	if err != nil && ctx.Err() != nil {
 		d.attempts.WithLabelValues(outcomeInterrupted).Inc()
 		log.Info("webhook attempt interrupted by shutdown; the delivery stays pending", "attempt", dl.Attempts+1)
-		return
+		return true
 	}
 	finished := s.now()
 	r := deploydb.AttemptResult{Attempt: deploydb.Attempt{
@@ -381,9 +406,12 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 			r.Done, r.Status, r.NextAttemptAt = true, deploydb.DeliveryFailed, finished
 		}
 	}
+	recorded := true
 	if err := d.store.RecordAttempt(rctx, r); err != nil {
-		// The delivery stays pending and is sent again: at least once.
+		// The delivery stays pending and is sent again, after a pause:
+		// at least once.
 		log.Error("webhook: record attempt", "error", err, "status", resp.code)
+		recorded = false
 	}
 	d.attempts.WithLabelValues(outcome).Inc()
 	d.latency.Observe(latency.Seconds())
@@ -395,6 +423,7 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 		log.Warn("webhook attempt failed; giving up on the delivery", "status", resp.code, "error", r.Attempt.Error,
 			"attempt", dl.Attempts+1)
 	}
+	return recorded
 }
 
 // retryAt returns when to retry dl after a failed attempt that finished at

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -542,6 +543,51 @@ func TestDispatcher(t *testing.T) {
 		if len(dls) != 1 || dls[0].Status != deploydb.DeliveryDelivered || dls[0].Attempts != 1 {
 			t.Fatalf("deliveries %+v, want one delivered in one attempt", dls)
 		}
+	})
+
+	t.Run("RecordFails", func(t *testing.T) {
+		// While the database refuses to record attempts, a delivery that
+		// stays due is sent again only after a pause, not in a tight loop,
+		// and is delivered once recording works again.
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "deploydb.db")
+		s := mustOpen(t, path)
+		raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.Exec(`CREATE TRIGGER refuse_attempts BEFORE INSERT ON webhook_attempts BEGIN SELECT RAISE(ABORT, 'injected: disk says no'); END`); err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		var mu sync.Mutex
+		var times []time.Time
+		srv := mustReceiver(t, rec, "env", func(http.ResponseWriter, *http.Request, int) {
+			mu.Lock()
+			times = append(times, time.Now())
+			mu.Unlock()
+		})
+		cfg := newConfig(hooks(srv.URL, deploydb.EventDeploymentCreated), nil)
+		const pause = 300 * time.Millisecond
+		startDispatcherWith(t, webhook.NewDispatcher(s, testLogger(t), nil), func(d *webhook.Dispatcher) {
+			d.Schedule = []time.Duration{pause}
+			d.PollInterval = 10 * time.Millisecond
+		})
+		if _, _, err := publish(s, cfg, "1.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a second call", func() bool { return rec.count() >= 2 })
+		mu.Lock()
+		gap := times[1].Sub(times[0])
+		mu.Unlock()
+		if gap < pause*9/10 {
+			t.Fatalf("sent again %v after an unrecorded attempt, want a pause of about %v", gap, pause)
+		}
+		if _, err := raw.Exec(`DROP TRIGGER refuse_attempts`); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, s, 1, deploydb.DeliveryDelivered)
 	})
 
 	t.Run("ErrInvalidSettings", func(t *testing.T) {
