@@ -59,6 +59,8 @@ type Environment struct {
 	Description string  `json:"description"`
 	Production  bool    `json:"production"`
 	Webhook     Webhook `json:"webhook"`
+	// Freezes are windows in which nothing is activated here.
+	Freezes []Freeze `json:"freezes"`
 }
 
 // Pipeline is an ordered list of environments with their promotions.

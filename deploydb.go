@@ -66,6 +66,11 @@ type Deployment struct {
 	Flow        int64             `json:"flow"`
 	// Position is the index of the environment in the flow's pipeline.
 	Position int `json:"position"`
+	// DueAt is when the deployment's turn came; zero while it is not due.
+	DueAt Time `json:"dueAt"`
+	// Waiting says why a due NOT_STARTED deployment has not been
+	// activated: the environment is busy, locked or frozen.
+	Waiting string `json:"waiting,omitempty"`
 	// FailureStrategy is fixed when the flow is created, so that a config
 	// reload does not change what happens to flows in progress.
 	FailureStrategy FailureStrategy `json:"failureStrategy"`
@@ -75,21 +80,34 @@ type Deployment struct {
 
 // PromotionResult records the outcome of one promotion for one deployment.
 type PromotionResult struct {
-	ID         int64           `json:"id"`
-	Deployment int64           `json:"deployment"`
-	Promotion  string          `json:"promotion"`
-	Status     PromotionStatus `json:"status"`
-	InfoURL    string          `json:"infoUrl"`
-	CreatedAt  Time            `json:"createdAt"`
-	UpdatedAt  Time            `json:"updatedAt"`
+	ID         int64  `json:"id"`
+	Deployment int64  `json:"deployment"`
+	Promotion  string `json:"promotion"`
+	// Type is the promotion's type (basic, manual, soak) when the flow was
+	// created.
+	Type   string          `json:"type"`
+	Status PromotionStatus `json:"status"`
+	// SoakMs is a soak promotion's duration in milliseconds.
+	SoakMs int64 `json:"soakMs,omitempty"`
+	// DueAt is when a started soak result succeeds by itself.
+	DueAt   Time   `json:"dueAt"`
+	InfoURL string `json:"infoUrl"`
+	// ReportedBy names who reported the result (the approver of a manual
+	// promotion).
+	ReportedBy string `json:"reportedBy,omitempty"`
+	CreatedAt  Time   `json:"createdAt"`
+	UpdatedAt  Time   `json:"updatedAt"`
 }
 
 // Flow is one artifact travelling through one service's pipeline.
 type Flow struct {
-	ID          int64        `json:"id"`
-	Artifact    Artifact     `json:"artifact"`
-	Service     string       `json:"service"`
-	Pipeline    string       `json:"pipeline"`
+	ID       int64    `json:"id"`
+	Artifact Artifact `json:"artifact"`
+	Service  string   `json:"service"`
+	Pipeline string   `json:"pipeline"`
+	// Reason is pipeline for a published artifact, rollback or hotfix for
+	// the one-deployment flows those create.
+	Reason      Reason       `json:"reason"`
 	Status      FlowStatus   `json:"status"`
 	Deployments []Deployment `json:"deployments"`
 	// ConfigChecksum is the checksum of the config the flow was created under.
@@ -198,10 +216,15 @@ type FlowFilter struct {
 }
 
 // EventFilter selects events with ids greater than After, oldest first.
+// Zero fields match everything.
 type EventFilter struct {
-	After      int64
-	Deployment int64
-	Limit      int
+	After       int64
+	Deployment  int64
+	Service     string
+	Environment string
+	Type        EventType
+	Actor       string
+	Limit       int
 }
 
 // DeliveryFilter selects webhook deliveries.
@@ -242,6 +265,41 @@ type IdempotentResponse struct {
 	Location    string
 	Body        []byte
 	CreatedAt   Time
+}
+
+// Lock holds activation in an environment (DESIGN.md §3).
+type Lock struct {
+	Environment string `json:"environment"`
+	Reason      string `json:"reason"`
+	Actor       string `json:"actor"`
+	CreatedAt   Time   `json:"createdAt"`
+}
+
+// Action is an operator's request, audited with who and why.
+type Action struct {
+	Actor  string
+	Reason string
+}
+
+// HotfixRequest asks to deploy a chosen artifact to an environment out of
+// pipeline order.
+type HotfixRequest struct {
+	Artifact    int64
+	Service     string
+	Environment string
+	Action
+}
+
+// StatusCell is what the store keeps for one (service, environment) of the
+// status matrix. Nil deployments mean none.
+type StatusCell struct {
+	Service      string      `json:"service"`
+	Environment  string      `json:"environment"`
+	Current      *Deployment `json:"current"`
+	CurrentSince Time        `json:"currentSince"`
+	InFlight     *Deployment `json:"inFlight"`
+	LastAttempt  *Deployment `json:"lastAttempt"`
+	LastGood     *Deployment `json:"lastKnownGood"`
 }
 
 // AttemptResult is the outcome of one delivery attempt, as the dispatcher
@@ -297,6 +355,43 @@ type Store interface {
 
 	// FindEvents returns events after f.After, oldest first.
 	FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+	// EventsCommitted returns a channel that is closed after the next
+	// commit that recorded events, for live views to wait on; call it again
+	// for the commit after that.
+	EventsCommitted() <-chan struct{}
+
+	// CancelFlow cancels a flow: its deployments that have not completed
+	// become CANCELLED. Returns ENOTFOUND, or ECONFLICT when the flow is
+	// finished.
+	CancelFlow(ctx context.Context, cfg *Config, id int64, a Action) (*Flow, error)
+	// RetryDeployment makes a FAILED deployment due again, as a new
+	// deployment with reason retry. Returns ENOTFOUND, or ECONFLICT unless
+	// it is the latest FAILED deployment of its flow.
+	RetryDeployment(ctx context.Context, cfg *Config, id int64, a Action) (*Deployment, error)
+	// Rollback deploys the last known good artifact of the deployment's
+	// service to its environment, ahead of deployments waiting there.
+	// Returns ENOTFOUND, or ECONFLICT when there is no last known good.
+	Rollback(ctx context.Context, cfg *Config, id int64, a Action) (*Deployment, error)
+	// Hotfix deploys a chosen artifact to an environment out of pipeline
+	// order, ahead of deployments waiting there. Returns ENOTFOUND for an
+	// unknown artifact, EINVALID when the service does not consume it or
+	// the environment is not in its pipeline.
+	Hotfix(ctx context.Context, cfg *Config, r HotfixRequest) (*Deployment, error)
+	// LockEnvironment holds activation in env. Returns ECONFLICT if it is
+	// locked already.
+	LockEnvironment(ctx context.Context, cfg *Config, env string, a Action) (*Lock, error)
+	// UnlockEnvironment releases the lock and activates what waited.
+	// Returns ENOTFOUND if env is not locked.
+	UnlockEnvironment(ctx context.Context, cfg *Config, env string, a Action) error
+	// FindLocks returns the locks in force, by environment.
+	FindLocks(ctx context.Context) (map[string]*Lock, error)
+	// Tick applies what time does: soak results that are due succeed, and
+	// deployments that waited for a freeze window to end are activated.
+	// It returns when it next has something to do (zero if nothing).
+	Tick(ctx context.Context, cfg *Config) (time.Time, error)
+	// FindStatus returns the status matrix as kept: one cell per
+	// (service, environment) that has seen a deployment.
+	FindStatus(ctx context.Context) ([]*StatusCell, error)
 
 	// DueDeliveries returns up to limit pending deliveries whose next
 	// attempt is due at now, each the oldest pending one of its
