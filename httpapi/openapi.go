@@ -42,7 +42,7 @@ func strs[T ~string](list []T) []string {
 
 // special holds the schemas of types whose JSON is written by hand.
 var special = map[reflect.Type]map[string]any{
-	timeType:     {"type": "string", "format": "date-time"},
+	timeType:     {"type": []string{"string", "null"}, "format": "date-time"}, // null when not (yet) set
 	durationType: {"type": "integer"},
 	rawType:      {},
 	reflect.TypeOf(deploydb.Webhook(nil)): {
