@@ -60,7 +60,7 @@ type Environment struct {
 	Production  bool    `json:"production"`
 	Webhook     Webhook `json:"webhook"`
 	// Freezes are windows in which nothing is activated here.
-	Freezes []Freeze `json:"freezes"`
+	Freezes []Freeze `json:"freezes,omitempty"`
 }
 
 // Pipeline is an ordered list of environments with their promotions.
