@@ -129,8 +129,11 @@ type Event struct {
 	// Status is the deployment (or flow) status after the change.
 	Status string `json:"status,omitempty"`
 	// Detail says why, in words, when that is not obvious from the type.
-	Detail    string `json:"detail,omitempty"`
-	Actor     string `json:"actor"`
+	Detail string `json:"detail,omitempty"`
+	Actor  string `json:"actor"`
+	// Reason is why, in the words of the operator who acted (locks and
+	// operator actions); empty for what the pipeline did by itself.
+	Reason    string `json:"reason,omitempty"`
 	CreatedAt Time   `json:"createdAt"`
 }
 

@@ -138,13 +138,22 @@ const (
 	EventDeploymentVerified   EventType = "deployment.verified"
 	EventDeploymentSuperseded EventType = "deployment.superseded"
 	EventPromotionCompleted   EventType = "promotion.completed"
+	EventDeploymentCancelled  EventType = "deployment.cancelled"
 	EventFlowCompleted        EventType = "flow.completed"
+	EventEnvironmentLocked    EventType = "environment.locked"
+	EventEnvironmentUnlocked  EventType = "environment.unlocked"
 	EventArtifactPublished    EventType = "artifact.published"
+	// Operator actions, recorded with who and why.
+	EventOperatorRetry    EventType = "operator.retry"
+	EventOperatorCancel   EventType = "operator.cancel"
+	EventOperatorRollback EventType = "operator.rollback"
+	EventOperatorHotfix   EventType = "operator.hotfix"
 )
 
-// WebhookEvents lists the events a webhook may subscribe to in issue-2 scope.
+// WebhookEvents lists the events a webhook may subscribe to.
 var WebhookEvents = []EventType{
 	EventDeploymentCreated, EventDeploymentStarted, EventDeploymentCompleted,
 	EventDeploymentFailed, EventDeploymentVerified, EventDeploymentSuperseded,
-	EventPromotionCompleted, EventFlowCompleted,
+	EventDeploymentCancelled, EventPromotionCompleted, EventFlowCompleted,
+	EventEnvironmentLocked, EventEnvironmentUnlocked,
 }

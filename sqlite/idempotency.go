@@ -28,7 +28,7 @@ func (s *Store) FindIdempotent(ctx context.Context, key string) (*deploydb.Idemp
 // forgets expired ones.
 func (s *Store) SaveIdempotent(ctx context.Context, r deploydb.IdempotentResponse) error {
 	now := s.now()
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, now.Add(-deploydb.IdempotencyTTL).UnixMilli()); err != nil {
 			return fmt.Errorf("sqlite: expire idempotency keys: %w", err)
 		}

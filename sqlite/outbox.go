@@ -72,7 +72,7 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 // RecordAttempt stores one attempt and the delivery's new state.
 func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) error {
 	a := r.Attempt
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *wtx) error {
 		var status string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM webhook_deliveries WHERE id = ?`, a.Delivery).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -65,7 +65,7 @@ func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) ([
 	return out, rows.Err()
 }
 
-const deploymentColumns = `d.id, d.flow_id, d.service, d.environment, d.position, d.status, d.reason, d.failure_strategy, d.created_at, d.updated_at, ` + artifactColumns
+const deploymentColumns = `d.id, d.flow_id, d.service, d.environment, d.position, d.status, d.reason, d.failure_strategy, d.due_at, d.waiting, d.created_at, d.updated_at, ` + artifactColumns
 
 // findDeployments loads deployments with their artifact and promotion
 // results. where and order are SQL fragments over d (deployments) and a
@@ -82,10 +82,11 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 	for rows.Next() {
 		var d deploydb.Deployment
 		var created, updated int64
-		if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &created, &updated); err != nil {
+		var due sql.NullInt64
+		if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &due, &d.Waiting, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: find deployments: %w", err)
 		}
-		d.CreatedAt, d.UpdatedAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
+		d.CreatedAt, d.UpdatedAt, d.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
 		d.Promotions = []deploydb.PromotionResult{}
 		out = append(out, &d)
 		byID[d.ID] = &d
@@ -102,7 +103,7 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 		ids = append(ids, d.ID)
 	}
 	in := placeholders(len(ids))
-	rrows, err := q.QueryContext(ctx, `SELECT id, deployment_id, promotion, status, info_url, created_at, updated_at FROM promotion_results WHERE deployment_id IN (`+in+`) ORDER BY id`, ids...)
+	rrows, err := q.QueryContext(ctx, `SELECT id, deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at FROM promotion_results WHERE deployment_id IN (`+in+`) ORDER BY id`, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find promotion results: %w", err)
 	}
@@ -110,10 +111,11 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 	for rrows.Next() {
 		var r deploydb.PromotionResult
 		var created, updated int64
-		if err := rrows.Scan(&r.ID, &r.Deployment, &r.Promotion, &r.Status, &r.InfoURL, &created, &updated); err != nil {
+		var due sql.NullInt64
+		if err := rrows.Scan(&r.ID, &r.Deployment, &r.Promotion, &r.Type, &r.SoakMs, &due, &r.Status, &r.InfoURL, &r.ReportedBy, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: find promotion results: %w", err)
 		}
-		r.CreatedAt, r.UpdatedAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
+		r.CreatedAt, r.UpdatedAt, r.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
 		d := byID[r.Deployment]
 		d.Promotions = append(d.Promotions, r)
 	}
@@ -195,7 +197,7 @@ func findFlow(ctx context.Context, q querier, id int64) (*deploydb.Flow, error) 
 }
 
 func findFlows(ctx context.Context, q querier, where []string, order string, page deploydb.Page, args []any) ([]*deploydb.Flow, error) {
-	query := `SELECT f.id, f.service, f.pipeline, f.status, f.config_checksum, f.created_at, f.updated_at, ` + artifactColumns +
+	query := `SELECT f.id, f.service, f.pipeline, f.reason, f.status, f.config_checksum, f.created_at, f.updated_at, ` + artifactColumns +
 		` FROM flows f JOIN artifacts a ON a.id = f.artifact_id` + whereClause(where) + ` ORDER BY ` + order + limitClause(page, &args)
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -207,7 +209,7 @@ func findFlows(ctx context.Context, q querier, where []string, order string, pag
 	for rows.Next() {
 		var f deploydb.Flow
 		var created, updated int64
-		if err := scanArtifactAfter(rows, &f.Artifact, &f.ID, &f.Service, &f.Pipeline, &f.Status, &f.ConfigChecksum, &created, &updated); err != nil {
+		if err := scanArtifactAfter(rows, &f.Artifact, &f.ID, &f.Service, &f.Pipeline, &f.Reason, &f.Status, &f.ConfigChecksum, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: find flows: %w", err)
 		}
 		f.CreatedAt, f.UpdatedAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
@@ -226,7 +228,7 @@ func findFlows(ctx context.Context, q querier, where []string, order string, pag
 	for _, f := range out {
 		ids = append(ids, f.ID)
 	}
-	ds, err := findDeployments(ctx, q, []string{`d.flow_id IN (` + placeholders(len(ids)) + `)`}, `d.flow_id, d.position`, deploydb.Page{}, ids)
+	ds, err := findDeployments(ctx, q, []string{`d.flow_id IN (` + placeholders(len(ids)) + `)`}, `d.flow_id, d.position, d.id`, deploydb.Page{}, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +279,14 @@ func (s *Store) FindFlows(ctx context.Context, f deploydb.FlowFilter) ([]*deploy
 		return err
 	})
 	return fs, err
+}
+
+// timeOf reads a nullable millisecond time.
+func timeOf(v sql.NullInt64) deploydb.Time {
+	if !v.Valid {
+		return deploydb.Time{}
+	}
+	return deploydb.UnixMilli(v.Int64)
 }
 
 func whereClause(where []string) string {

@@ -42,7 +42,8 @@ type Store struct {
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 
-	ready chan struct{}
+	ready  chan struct{}
+	events broadcast // closed after each commit that recorded events (events.go)
 }
 
 var _ deploydb.Store = (*Store)(nil)
@@ -126,18 +127,34 @@ func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
 
 func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
 
-// write runs fn in one write transaction and commits it.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// wtx is a write transaction and what it did that others must hear of
+// once it commits.
+type wtx struct {
+	*sql.Tx
+	delivered bool // enqueued webhook deliveries
+	recorded  bool // recorded events
+}
+
+// write runs fn in one write transaction and commits it, then wakes the
+// dispatcher and the live views if the transaction gave them something.
+func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	t, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }()
+	tx := &wtx{Tx: t}
+	defer func() { _ = t.Rollback() }()
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := t.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	if tx.delivered {
+		s.wake()
+	}
+	if tx.recorded {
+		s.eventsCommitted()
 	}
 	return nil
 }

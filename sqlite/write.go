@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/engine"
@@ -22,8 +23,8 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 	if err != nil {
 		return nil, nil, err
 	}
-	enqueued := false
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	var out []*deploydb.Flow
+	err = s.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at) VALUES (?, ?, ?, ?, ?)`,
 			a.Group, a.Name, a.Version, a.SourceURL, ms(now))
 		if isUnique(err) {
@@ -43,30 +44,29 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 			if err := insertFlow(ctx, tx, f); err != nil {
 				return err
 			}
-			p := engine.NewPlan(f, now)
-			engine.Start(p)
-			n, err := s.apply(ctx, tx, cfg, p, actor)
+			p, err := s.loadPlan(ctx, tx, cfg, f.Service, f)
 			if err != nil {
 				return err
 			}
-			enqueued = enqueued || n > 0
+			engine.Start(p, f.ID)
+			if err := s.apply(ctx, tx, cfg, p, deploydb.Action{Actor: actor}); err != nil {
+				return err
+			}
+			out = append(out, p.Flow(f.ID))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if enqueued {
-		s.wake()
-	}
-	return &a, flows, nil
+	return &a, out, nil
 }
 
 // insertFlow inserts a new flow with its deployments and promotion results
 // and fills in their ids.
-func insertFlow(ctx context.Context, tx *sql.Tx, f *deploydb.Flow) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		f.Artifact.ID, f.Service, f.Pipeline, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt))
+func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert flow: %w", err)
 	}
@@ -76,25 +76,34 @@ func insertFlow(ctx context.Context, tx *sql.Tx, f *deploydb.Flow) error {
 	for i := range f.Deployments {
 		d := &f.Deployments[i]
 		d.Flow, d.Artifact = f.ID, f.Artifact
-		res, err := tx.ExecContext(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, ms(d.CreatedAt), ms(d.UpdatedAt))
+		if err := insertDeployment(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertDeployment inserts a new deployment with its promotion results and
+// fills in their ids.
+func insertDeployment(ctx context.Context, tx *wtx, d *deploydb.Deployment) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert deployment: %w", err)
+	}
+	if d.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("sqlite: insert deployment: %w", err)
+	}
+	for j := range d.Promotions {
+		r := &d.Promotions[j]
+		r.Deployment = d.ID
+		res, err := tx.ExecContext(ctx, `INSERT INTO promotion_results (deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy, ms(r.CreatedAt), ms(r.UpdatedAt))
 		if err != nil {
-			return fmt.Errorf("sqlite: insert deployment: %w", err)
+			return fmt.Errorf("sqlite: insert promotion result: %w", err)
 		}
-		if d.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("sqlite: insert deployment: %w", err)
-		}
-		for j := range d.Promotions {
-			r := &d.Promotions[j]
-			r.Deployment = d.ID
-			res, err := tx.ExecContext(ctx, `INSERT INTO promotion_results (deployment_id, promotion, status, info_url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				r.Deployment, r.Promotion, r.Status, r.InfoURL, ms(r.CreatedAt), ms(r.UpdatedAt))
-			if err != nil {
-				return fmt.Errorf("sqlite: insert promotion result: %w", err)
-			}
-			if r.ID, err = res.LastInsertId(); err != nil {
-				return fmt.Errorf("sqlite: insert promotion result: %w", err)
-			}
+		if r.ID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("sqlite: insert promotion result: %w", err)
 		}
 	}
 	return nil
@@ -103,147 +112,274 @@ func insertFlow(ctx context.Context, tx *sql.Tx, f *deploydb.Flow) error {
 // ReportDeployment applies an orchestrator's report.
 func (s *Store) ReportDeployment(ctx context.Context, cfg *deploydb.Config, r deploydb.DeploymentReport) (*deploydb.Deployment, error) {
 	var out *deploydb.Deployment
-	n, err := s.change(ctx, cfg, r.Deployment, r.Actor, func(p *engine.Plan) error {
+	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
 		if err := engine.ReportDeployment(p, r.Deployment, r.Status); err != nil {
 			return err
 		}
 		out = deploymentOf(p, r.Deployment)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		s.wake()
-	}
-	return out, nil
+	return out, err
 }
 
 // ReportPromotion records a promotion result reported by a test job.
 func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r deploydb.PromotionReport) (*deploydb.PromotionResult, error) {
 	var out *deploydb.PromotionResult
-	n, err := s.change(ctx, cfg, r.Deployment, r.Actor, func(p *engine.Plan) error {
-		res, err := engine.ReportPromotion(p, r.Deployment, r.Promotion, r.Status, r.InfoURL)
+	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
+		res, err := engine.ReportPromotion(p, r.Deployment, r.Promotion, r.Status, r.InfoURL, r.Actor)
 		out = res
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		s.wake()
-	}
-	return out, nil
+	return out, err
 }
 
-// change loads the flow of deployment id in a write transaction, lets fn
-// decide, and writes what changed. It returns the number of deliveries
-// enqueued.
-func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, actor string, fn func(p *engine.Plan) error) (int, error) {
-	var n int
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var flowID int64
-		err := tx.QueryRowContext(ctx, `SELECT flow_id FROM deployments WHERE id = ?`, id).Scan(&flowID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
-		} else if err != nil {
-			return fmt.Errorf("sqlite: find deployment: %w", err)
-		}
-		f, err := findFlow(ctx, tx, flowID)
+// change runs fn on the plan of the service of deployment id, in one write
+// transaction, and writes what changed.
+func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action, fn func(p *engine.Plan) error) error {
+	return s.write(ctx, func(tx *wtx) error {
+		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
 			return err
 		}
-		p := engine.NewPlan(f, s.now())
 		if err := fn(p); err != nil {
 			return err
 		}
-		n, err = s.apply(ctx, tx, cfg, p, actor)
-		return err
+		return s.apply(ctx, tx, cfg, p, a)
 	})
-	return n, err
 }
 
-// apply writes the rows a plan changed, its events and the deliveries they
-// owe. It returns the number of deliveries enqueued.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, cfg *deploydb.Config, p *engine.Plan, actor string) (int, error) {
+// planOfDeployment loads the plan of the service of deployment id,
+// including the deployment's flow.
+func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Config, id int64) (*engine.Plan, error) {
+	var flowID int64
+	var service string
+	err := tx.QueryRowContext(ctx, `SELECT flow_id, service FROM deployments WHERE id = ?`, id).Scan(&flowID, &service)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("sqlite: find deployment: %w", err)
+	}
+	f, err := findFlow(ctx, tx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	return s.loadPlan(ctx, tx, cfg, service, f)
+}
+
+// loadPlan loads the plan of one service: its flows in progress, the flows
+// holding one of its environments, the given extra flows, the locks and
+// freezes in force and its last known good artifacts.
+func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, extra ...*deploydb.Flow) (*engine.Plan, error) {
+	flows, err := findFlows(ctx, tx, []string{`f.service = ?`, `(f.status = 'CREATED' OR f.id IN (SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?))`},
+		`f.id`, deploydb.Page{}, []any{service, service})
+	if err != nil {
+		return nil, err
+	}
+	have := map[int64]bool{}
+	for _, f := range flows {
+		have[f.ID] = true
+	}
+	for _, f := range extra {
+		if !have[f.ID] {
+			flows = append(flows, f)
+		} else {
+			// The caller's copy is the one it will look at.
+			for i, g := range flows {
+				if g.ID == f.ID {
+					flows[i] = f
+				}
+			}
+		}
+	}
+	now := s.now()
+	p := engine.NewPlan(service, flows, now)
+	locks, err := findLocks(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for name, env := range cfg.Environments {
+		var st engine.EnvState
+		if l, ok := locks[name]; ok {
+			st.Locked, st.LockReason = true, fmt.Sprintf("%s (by %s since %s)", l.Reason, l.Actor, l.CreatedAt)
+		}
+		if frozen, why, until := env.FrozenAt(now.Time); frozen {
+			st.Frozen, st.FreezeReason = true, why
+			if !until.IsZero() {
+				st.FreezeReason += " (until " + deploydb.NewTime(until).String() + ")"
+			}
+		}
+		p.Envs[name] = st
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT e.environment, `+artifactColumns+` FROM env_state e
+		JOIN deployments d ON d.id = e.last_good_id JOIN artifacts a ON a.id = d.artifact_id WHERE e.service = ?`, service)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: last known good: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var env string
+		var a deploydb.Artifact
+		if err := scanArtifactAfter(rows, &a, &env); err != nil {
+			return nil, fmt.Errorf("sqlite: last known good: %w", err)
+		}
+		p.LastGood[env] = &a
+	}
+	return p, rows.Err()
+}
+
+// apply writes the rows a plan changed, the status matrix, its events and
+// the deliveries they owe. Rollback flows the plan asks for are created and
+// adopted first.
+func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *engine.Plan, a deploydb.Action) error {
+	for len(p.Rollbacks) > 0 {
+		rb := p.Rollbacks[0]
+		p.Rollbacks = p.Rollbacks[1:]
+		f, err := engine.NewSingleFlow(cfg, p.Service, rb.Environment, deploydb.ReasonRollback, rb.Artifact, p.Now)
+		if err != nil {
+			return err
+		}
+		if err := insertFlow(ctx, tx, f); err != nil {
+			return err
+		}
+		engine.Adopt(p, f)
+	}
+	// Rows first in order of status changes so that env_state sees
+	// in_flight set before it is cleared within one plan.
 	for _, d := range p.ChangedDeployments() {
-		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, updated_at = ? WHERE id = ?`, d.Status, ms(d.UpdatedAt), d.ID); err != nil {
-			return 0, fmt.Errorf("sqlite: update deployment: %w", err)
+		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ? WHERE id = ?`,
+			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
+			return fmt.Errorf("sqlite: update deployment: %w", err)
+		}
+		if err := updateEnvState(ctx, tx, d, p.Now); err != nil {
+			return err
 		}
 	}
 	for _, r := range p.ChangedResults() {
-		if _, err := tx.ExecContext(ctx, `UPDATE promotion_results SET status = ?, info_url = ?, updated_at = ? WHERE id = ?`, r.Status, r.InfoURL, ms(r.UpdatedAt), r.ID); err != nil {
-			return 0, fmt.Errorf("sqlite: update promotion result: %w", err)
+		if _, err := tx.ExecContext(ctx, `UPDATE promotion_results SET status = ?, info_url = ?, reported_by = ?, due_at = ?, updated_at = ? WHERE id = ?`,
+			r.Status, r.InfoURL, r.ReportedBy, nullTime(r.DueAt), ms(r.UpdatedAt), r.ID); err != nil {
+			return fmt.Errorf("sqlite: update promotion result: %w", err)
 		}
 	}
-	if p.FlowChanged() {
-		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, updated_at = ? WHERE id = ?`, p.Flow.Status, ms(p.Flow.UpdatedAt), p.Flow.ID); err != nil {
-			return 0, fmt.Errorf("sqlite: update flow: %w", err)
+	for _, f := range p.ChangedFlows() {
+		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, updated_at = ? WHERE id = ?`, f.Status, ms(f.UpdatedAt), f.ID); err != nil {
+			return fmt.Errorf("sqlite: update flow: %w", err)
 		}
 	}
-	n := 0
 	for _, em := range p.Events {
+		f := p.Flow(em.Flow)
 		ev := &deploydb.Event{
 			Type:        em.Type,
-			Service:     p.Flow.Service,
+			Service:     p.Service,
 			Environment: em.Environment,
-			Artifact:    p.Flow.Artifact.ID,
-			Flow:        p.Flow.ID,
+			Artifact:    f.Artifact.ID,
+			Flow:        f.ID,
 			Status:      em.Status,
 			Detail:      em.Detail,
-			Actor:       actor,
+			Actor:       a.Actor,
 			CreatedAt:   p.Now,
 		}
 		if em.Deployment != nil {
 			ev.Deployment = em.Deployment.ID
 		}
-		if _, err := s.insertEvent(ctx, tx, ev); err != nil {
-			return 0, err
-		}
-		if em.Quiet {
-			continue
-		}
-		ds, err := webhook.Deliveries(cfg, ev, em.Deployment, em.Result)
-		if err != nil {
-			return 0, err
-		}
-		for _, d := range ds {
-			if d.Deployment == 0 && len(p.Flow.Deployments) > 0 {
-				// Flow events queue behind the flow's last deployment, so a
-				// hook hears flow.completed after that deployment.verified.
-				d.Deployment = p.Flow.Deployments[len(p.Flow.Deployments)-1].ID
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, url, method, content_type, body, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
-				d.Event, d.EventType, nullID(d.Deployment), d.URL, d.Method, d.ContentType, d.Body, d.Status, ms(d.NextAttemptAt), ms(d.CreatedAt), ms(d.UpdatedAt)); err != nil {
-				return 0, fmt.Errorf("sqlite: enqueue delivery: %w", err)
-			}
-			n++
+		if err := s.record(ctx, tx, cfg, ev, em.Deployment, em.Result, em.Quiet, f); err != nil {
+			return err
 		}
 	}
-	return n, nil
+	p.Events = nil
+	return nil
 }
 
-func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, ev *deploydb.Event) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ms(ev.CreatedAt))
+// record inserts an event and, unless quiet, the deliveries it owes.
+func (s *Store) record(ctx context.Context, tx *wtx, cfg *deploydb.Config, ev *deploydb.Event, d *deploydb.Deployment, r *deploydb.PromotionResult, quiet bool, f *deploydb.Flow) error {
+	if _, err := s.insertEvent(ctx, tx, ev); err != nil {
+		return err
+	}
+	if quiet {
+		return nil
+	}
+	ds, err := webhook.Deliveries(cfg, ev, d, r)
+	if err != nil {
+		return err
+	}
+	for _, dl := range ds {
+		if dl.Deployment == 0 && f != nil && len(f.Deployments) > 0 {
+			// Flow events queue behind the flow's last deployment, so a
+			// hook hears flow.completed after that deployment.verified.
+			dl.Deployment = f.Deployments[len(f.Deployments)-1].ID
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, url, method, content_type, body, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+			dl.Event, dl.EventType, nullID(dl.Deployment), dl.URL, dl.Method, dl.ContentType, dl.Body, dl.Status, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
+			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
+		}
+		tx.delivered = true
+	}
+	return nil
+}
+
+// updateEnvState keeps the status matrix of the deployment's (service,
+// environment) in step with its new status.
+func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now deploydb.Time) error {
+	var q string
+	var args []any
+	switch d.Status {
+	case deploydb.DeploymentCreated:
+		q, args = `in_flight_id = ?`, []any{d.ID}
+	case deploydb.DeploymentCompleted:
+		q, args = `current_id = ?, current_since = ?, last_attempt_id = NULL`, []any{d.ID, ms(now)}
+	case deploydb.DeploymentSuccess:
+		q = `last_good_id = ?, current_id = ?, current_since = CASE WHEN current_id = ? THEN current_since ELSE ? END,
+			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`
+		args = []any{d.ID, d.ID, d.ID, ms(now), d.ID}
+	case deploydb.DeploymentFailed:
+		q = `last_attempt_id = CASE WHEN current_id IS ? THEN last_attempt_id ELSE ? END,
+			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`
+		args = []any{d.ID, d.ID, d.ID}
+	case deploydb.DeploymentCancelled:
+		q, args = `in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`, []any{d.ID}
+	default:
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO env_state (service, environment) VALUES (?, ?) ON CONFLICT (service, environment) DO NOTHING`, d.Service, d.Environment); err != nil {
+		return fmt.Errorf("sqlite: status matrix: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE env_state SET `+q+` WHERE service = ? AND environment = ?`, append(args, d.Service, d.Environment)...); err != nil {
+		return fmt.Errorf("sqlite: status matrix: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertEvent(ctx context.Context, tx *wtx, ev *deploydb.Event) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: insert event: %w", err)
 	}
 	if ev.ID, err = res.LastInsertId(); err != nil {
 		return 0, fmt.Errorf("sqlite: insert event: %w", err)
 	}
+	tx.recorded = true
 	return ev.ID, nil
 }
 
 func deploymentOf(p *engine.Plan, id int64) *deploydb.Deployment {
-	for i := range p.Flow.Deployments {
-		if d := &p.Flow.Deployments[i]; d.ID == id {
-			c := *d
-			c.Promotions = append([]deploydb.PromotionResult{}, d.Promotions...)
-			return &c
-		}
+	if _, d := p.Deployment(id); d != nil {
+		c := *d
+		c.Promotions = append([]deploydb.PromotionResult{}, d.Promotions...)
+		return &c
 	}
 	return nil
 }
 
 func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+func nullTime(t deploydb.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
+}
+
+func placeholdersFor[T any](list []T) (string, []any) {
+	args := make([]any, len(list))
+	for i, v := range list {
+		args[i] = v
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", "), args
+}
