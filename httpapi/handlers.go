@@ -300,20 +300,6 @@ func one[T any](m map[string]*T, kind, name string) (*T, error) {
 	return v, nil
 }
 
-func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) error {
-	encode(w, http.StatusOK, sorted(s.config().Environments))
-	return nil
-}
-
-func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) error {
-	v, err := one(s.config().Environments, "environment", r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	encode(w, http.StatusOK, v)
-	return nil
-}
-
 func (s *Server) environmentDeployments(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if _, err := one(s.config().Environments, "environment", name); err != nil {

@@ -126,6 +126,10 @@ func (b *specBuilder) schema(t reflect.Type) map[string]any {
 					fname = f.Name
 				}
 				ps := b.schema(f.Type)
+				if f.Type.Kind() == reflect.Pointer {
+					// A pointer field is null when there is none.
+					ps = map[string]any{"anyOf": []any{ps, map[string]any{"type": "null"}}}
+				}
 				if e := f.Tag.Get("enum"); e != "" {
 					ps = map[string]any{"type": "string", "enum": strings.Split(e, ",")}
 				}

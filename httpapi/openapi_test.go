@@ -150,6 +150,24 @@ func TestOpenAPI(t *testing.T) {
 	call("GET", "/api/flows/1", nil, 200)
 	call("GET", "/api/flows/9", nil, 404)
 
+	// Coordination and operator actions.
+	call("POST", "/api/environments/a/lock", map[string]any{"reason": "incident 42"}, 201)
+	call("POST", "/api/environments/a/lock", map[string]any{"reason": "again"}, 409)
+	call("POST", "/api/environments/b/lock", map[string]any{}, 422)
+	call("GET", "/api/status", nil, 200)
+	call("DELETE", "/api/environments/a/lock", nil, 204)
+	call("DELETE", "/api/environments/a/lock", nil, 404)
+	call("POST", "/api/artifacts", map[string]any{"group": "g", "name": "n", "version": "2", "sourceUrl": "http://x"}, 201)
+	call("PATCH", "/api/deployments/3", map[string]any{"status": "FAILED"}, 200)
+	call("POST", "/api/deployments/3/retry", map[string]any{"reason": "flaky network"}, 201)
+	call("POST", "/api/deployments/3/retry", map[string]any{"reason": "again"}, 409)
+	call("POST", "/api/deployments/3/rollback", map[string]any{"reason": "back to 1"}, 201)
+	call("POST", "/api/flows/2/cancel", map[string]any{"reason": "giving up on 2"}, 200)
+	call("POST", "/api/flows/1/cancel", map[string]any{"reason": "finished already"}, 409)
+	call("POST", "/api/deployments", map[string]any{"artifact": 1, "service": "svc", "environment": "b", "reason": "hotfix"}, 201)
+	call("POST", "/api/deployments", map[string]any{"artifact": 1, "service": "svc"}, 422)
+	call("GET", "/api/status", nil, 200)
+
 	for _, rt := range routes {
 		if !covered[rt.Method+" "+rt.Path] {
 			t.Errorf("route %s %s is not exercised by this test", rt.Method, rt.Path)

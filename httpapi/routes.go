@@ -74,8 +74,12 @@ var routes = []route{
 		Request: PromotionInput{}, Response: deploydb.PromotionResult{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 	{Method: "GET", Path: "/api/deployments/{id}/promotions/{resultId}", Summary: "One promotion result", Handle: (*Server).getPromotionResult, Response: deploydb.PromotionResult{}, Status: 200, Errors: []int{400, 404}},
 
-	{Method: "GET", Path: "/api/environments", Summary: "Environments as configured", Handle: (*Server).listEnvironments, Response: []deploydb.Environment{}, Status: 200},
-	{Method: "GET", Path: "/api/environments/{name}", Summary: "One environment", Handle: (*Server).getEnvironment, Response: deploydb.Environment{}, Status: 200, Errors: []int{404}},
+	{Method: "GET", Path: "/api/environments", Summary: "Environments as configured, with their locks", Handle: (*Server).listEnvironments, Response: []EnvironmentView{}, Status: 200},
+	{Method: "GET", Path: "/api/environments/{name}", Summary: "One environment, with its lock", Handle: (*Server).getEnvironment, Response: EnvironmentView{}, Status: 200, Errors: []int{404}},
+	{Method: "POST", Path: "/api/environments/{name}/lock", Summary: "Lock an environment: hold activation there (nothing running is touched)", Handle: (*Server).lockEnvironment,
+		Request: ActionInput{}, Response: deploydb.Lock{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+	{Method: "DELETE", Path: "/api/environments/{name}/lock", Summary: "Unlock an environment: what waited there is activated", Handle: (*Server).unlockEnvironment,
+		Status: 204, Errors: []int{400, 404, 413}},
 	{Method: "GET", Path: "/api/environments/{name}/deployments", Summary: "Deployments to an environment", Handle: (*Server).environmentDeployments, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400, 404}, Query: deploymentParams},
 	{Method: "GET", Path: "/api/services", Summary: "Services as configured", Handle: (*Server).listServices, Response: []deploydb.Service{}, Status: 200},
 	{Method: "GET", Path: "/api/services/{name}", Summary: "One service", Handle: (*Server).getService, Response: deploydb.Service{}, Status: 200, Errors: []int{404}},
@@ -87,4 +91,16 @@ var routes = []route{
 	{Method: "GET", Path: "/api/flows", Summary: "List flows with their deployments, newest first", Handle: (*Server).listFlows, Response: []deploydb.Flow{}, Status: 200, Errors: []int{400},
 		Query: append([]param{{"service", "string", "only flows of this service"}, {"artifact", "integer", "only flows of this artifact"}, {"order", "string", "asc for oldest first"}}, pageParams...)},
 	{Method: "GET", Path: "/api/flows/{id}", Summary: "One flow with its deployments in pipeline order", Handle: (*Server).getFlow, Response: deploydb.Flow{}, Status: 200, Errors: []int{400, 404}},
+	{Method: "POST", Path: "/api/flows/{id}/cancel", Summary: "Cancel a flow: its deployments that have not completed become CANCELLED", Handle: (*Server).cancelFlow,
+		Request: ActionInput{}, Response: deploydb.Flow{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}},
+
+	{Method: "POST", Path: "/api/deployments", Summary: "Hotfix: deploy a chosen artifact to an environment out of pipeline order", Handle: (*Server).hotfix,
+		Request: HotfixInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 413, 422}},
+	{Method: "POST", Path: "/api/deployments/{id}/retry", Summary: "Retry a FAILED deployment: a new deployment, due again", Handle: (*Server).retryDeployment,
+		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+	{Method: "POST", Path: "/api/deployments/{id}/rollback", Summary: "Roll the deployment's service back to its last known good artifact in that environment", Handle: (*Server).rollbackDeployment,
+		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+
+	{Method: "GET", Path: "/api/status", Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200,
+		Query: []param{{"service", "string", "only services whose name contains this"}}},
 }

@@ -20,12 +20,14 @@ type Server struct {
 	config func() *deploydb.Config
 	mux    *http.ServeMux
 	spec   []byte
+	// now returns the current time (freeze windows); tests may replace it.
+	now func() time.Time
 }
 
 // NewServer returns the API handler. config returns the config in force; it
 // is called once per request, so a reload takes effect for the next one.
 func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deploydb.Config) *Server {
-	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux()}
+	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux(), now: time.Now}
 	s.spec = mustSpec()
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {

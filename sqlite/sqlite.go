@@ -178,9 +178,10 @@ func (s *Store) wake() {
 	}
 }
 
+// isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {
 	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 func ms(t deploydb.Time) int64 { return t.UnixMilli() }

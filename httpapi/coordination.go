@@ -1,0 +1,340 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/deploydb/deploydb"
+)
+
+// ActionInput is the body of an operator action: why it is taken.
+type ActionInput struct {
+	Reason string `json:"reason"`
+}
+
+// HotfixInput is the body of POST /api/deployments: deploy a chosen artifact
+// to an environment out of pipeline order.
+type HotfixInput struct {
+	Artifact    int64  `json:"artifact"`
+	Service     string `json:"service"`
+	Environment string `json:"environment"`
+	Reason      string `json:"reason"`
+}
+
+// EnvironmentView is an environment as configured, with its lock and
+// whether a freeze window holds it now.
+type EnvironmentView struct {
+	Ident       string            `json:"ident"`
+	Description string            `json:"description"`
+	Production  bool              `json:"production"`
+	Webhook     deploydb.Webhook  `json:"webhook"`
+	Freezes     []deploydb.Freeze `json:"freezes,omitempty"`
+	Lock        *deploydb.Lock    `json:"lock"`
+	// Frozen says why a freeze window holds activation now, if one does.
+	Frozen string `json:"frozen,omitempty"`
+}
+
+// reason reads an operator action's reason; it is required, for the audit
+// trail. An empty body is an action without a reason.
+func readReason(w http.ResponseWriter, r *http.Request) (string, error) {
+	var in ActionInput
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &in); err != nil {
+			return "", err
+		}
+	}
+	return requireReason(in.Reason)
+}
+
+func requireReason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return "", &deploydb.Error{Code: deploydb.EINVALID, Message: "reason is required: operator actions are audited with who and why",
+			Fields: []deploydb.FieldError{{Field: "reason", Message: "is required"}}}
+	}
+	if len(reason) > deploydb.MaxArtifactFieldLen {
+		return "", &deploydb.Error{Code: deploydb.EINVALID, Message: "reason is too long",
+			Fields: []deploydb.FieldError{{Field: "reason", Message: fmt.Sprintf("must be at most %d characters", deploydb.MaxArtifactFieldLen)}}}
+	}
+	return reason, nil
+}
+
+func (s *Server) environmentView(r *http.Request, e *deploydb.Environment, locks map[string]*deploydb.Lock) EnvironmentView {
+	v := EnvironmentView{Ident: e.Ident, Description: e.Description, Production: e.Production, Webhook: e.Webhook, Freezes: e.Freezes, Lock: locks[e.Ident]}
+	if frozen, why, until := e.FrozenAt(s.now()); frozen {
+		v.Frozen = why
+		if !until.IsZero() {
+			v.Frozen += " (until " + deploydb.NewTime(until).String() + ")"
+		}
+	}
+	return v
+}
+
+func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) error {
+	locks, err := s.store.FindLocks(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []EnvironmentView{}
+	for _, e := range sorted(s.config().Environments) {
+		out = append(out, s.environmentView(r, e, locks))
+	}
+	encode(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) error {
+	e, err := one(s.config().Environments, "environment", r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	locks, err := s.store.FindLocks(r.Context())
+	if err != nil {
+		return err
+	}
+	encode(w, http.StatusOK, s.environmentView(r, e, locks))
+	return nil
+}
+
+func (s *Server) lockEnvironment(w http.ResponseWriter, r *http.Request) error {
+	reason, err := readReason(w, r)
+	if err != nil {
+		return err
+	}
+	l, err := s.store.LockEnvironment(r.Context(), s.config(), r.PathValue("name"), deploydb.Action{Actor: actor(r), Reason: reason})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/environments/"+l.Environment+"/lock")
+	encode(w, http.StatusCreated, l)
+	return nil
+}
+
+func (s *Server) unlockEnvironment(w http.ResponseWriter, r *http.Request) error {
+	var in ActionInput
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &in); err != nil {
+			return err
+		}
+	}
+	if err := s.store.UnlockEnvironment(r.Context(), s.config(), r.PathValue("name"), deploydb.Action{Actor: actor(r), Reason: strings.TrimSpace(in.Reason)}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) cancelFlow(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	reason, err := readReason(w, r)
+	if err != nil {
+		return err
+	}
+	f, err := s.store.CancelFlow(r.Context(), s.config(), id, deploydb.Action{Actor: actor(r), Reason: reason})
+	if err != nil {
+		return err
+	}
+	encode(w, http.StatusOK, f)
+	return nil
+}
+
+// created answers 201 with the new deployment an operator action made.
+func created(w http.ResponseWriter, d *deploydb.Deployment) {
+	w.Header().Set("Location", fmt.Sprintf("/api/deployments/%d", d.ID))
+	encode(w, http.StatusCreated, d)
+}
+
+func (s *Server) retryDeployment(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	reason, err := readReason(w, r)
+	if err != nil {
+		return err
+	}
+	d, err := s.store.RetryDeployment(r.Context(), s.config(), id, deploydb.Action{Actor: actor(r), Reason: reason})
+	if err != nil {
+		return err
+	}
+	created(w, d)
+	return nil
+}
+
+func (s *Server) rollbackDeployment(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	reason, err := readReason(w, r)
+	if err != nil {
+		return err
+	}
+	d, err := s.store.Rollback(r.Context(), s.config(), id, deploydb.Action{Actor: actor(r), Reason: reason})
+	if err != nil {
+		return err
+	}
+	created(w, d)
+	return nil
+}
+
+func (s *Server) hotfix(w http.ResponseWriter, r *http.Request) error {
+	var in HotfixInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	var fields []deploydb.FieldError
+	if in.Artifact <= 0 {
+		fields = append(fields, deploydb.FieldError{Field: "artifact", Message: "is required: the id of the artifact to deploy"})
+	}
+	if in.Service == "" {
+		fields = append(fields, deploydb.FieldError{Field: "service", Message: "is required"})
+	}
+	if in.Environment == "" {
+		fields = append(fields, deploydb.FieldError{Field: "environment", Message: "is required"})
+	}
+	if len(fields) > 0 {
+		return &deploydb.Error{Code: deploydb.EINVALID, Message: "invalid hotfix: " + fields[0].Field + " " + fields[0].Message, Fields: fields}
+	}
+	reason, err := requireReason(in.Reason)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.config().Environments[in.Environment]; !ok {
+		return deploydb.Errorf(deploydb.ENOTFOUND, "environment %q is not configured", in.Environment)
+	}
+	d, err := s.store.Hotfix(r.Context(), s.config(), deploydb.HotfixRequest{Artifact: in.Artifact, Service: in.Service, Environment: in.Environment,
+		Action: deploydb.Action{Actor: actor(r), Reason: reason}})
+	if err != nil {
+		return err
+	}
+	created(w, d)
+	return nil
+}
+
+// Status is the service × environment matrix of GET /api/status.
+type Status struct {
+	// Environments are in pipeline order, with their locks.
+	Environments []StatusEnvironment `json:"environments"`
+	Services     []StatusService     `json:"services"`
+}
+
+// StatusEnvironment is one column of the matrix.
+type StatusEnvironment struct {
+	Name   string         `json:"name"`
+	Lock   *deploydb.Lock `json:"lock"`
+	Frozen string         `json:"frozen,omitempty"`
+}
+
+// StatusService is one row of the matrix: a cell per environment of the
+// service's pipeline.
+type StatusService struct {
+	Service  string       `json:"service"`
+	Pipeline string       `json:"pipeline"`
+	Cells    []StatusCell `json:"cells"`
+}
+
+// StatusCell says what runs in one environment for one service.
+type StatusCell struct {
+	Environment string `json:"environment"`
+	// Current is the latest deployment there that reached COMPLETED: its
+	// status says whether it was verified (SUCCESS) or not yet.
+	Current      *CellDeployment `json:"current"`
+	CurrentSince deploydb.Time   `json:"currentSince"`
+	// InFlight is the active deployment there, if any.
+	InFlight *CellDeployment `json:"inFlight"`
+	// LastAttempt is set when the latest deployment there failed before it
+	// completed: what runs there is then uncertain.
+	LastAttempt   *CellDeployment `json:"lastAttempt"`
+	LastKnownGood *CellDeployment `json:"lastKnownGood"`
+	Locked        bool            `json:"locked"`
+}
+
+// CellDeployment is a deployment as the matrix shows it.
+type CellDeployment struct {
+	ID        int64                     `json:"id"`
+	Flow      int64                     `json:"flow"`
+	Artifact  deploydb.Artifact         `json:"artifact"`
+	Status    deploydb.DeploymentStatus `json:"status"`
+	Reason    deploydb.Reason           `json:"reason"`
+	UpdatedAt deploydb.Time             `json:"updatedAt"`
+}
+
+func cellDeployment(d *deploydb.Deployment) *CellDeployment {
+	if d == nil {
+		return nil
+	}
+	return &CellDeployment{ID: d.ID, Flow: d.Flow, Artifact: d.Artifact, Status: d.Status, Reason: d.Reason, UpdatedAt: d.UpdatedAt}
+}
+
+// environmentOrder returns every environment, those of pipelines first in
+// pipeline order.
+func environmentOrder(cfg *deploydb.Config) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range sorted(cfg.Pipelines) {
+		for _, st := range p.Environments {
+			if !seen[st.Environment] {
+				seen[st.Environment] = true
+				out = append(out, st.Environment)
+			}
+		}
+	}
+	var rest []string
+	for name := range cfg.Environments {
+		if !seen[name] {
+			rest = append(rest, name)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	cfg := s.config()
+	cells, err := s.store.FindStatus(r.Context())
+	if err != nil {
+		return err
+	}
+	locks, err := s.store.FindLocks(r.Context())
+	if err != nil {
+		return err
+	}
+	kept := map[[2]string]*deploydb.StatusCell{}
+	for _, c := range cells {
+		kept[[2]string{c.Service, c.Environment}] = c
+	}
+	out := Status{Environments: []StatusEnvironment{}, Services: []StatusService{}}
+	for _, name := range environmentOrder(cfg) {
+		col := StatusEnvironment{Name: name, Lock: locks[name]}
+		if e := cfg.Environments[name]; e != nil {
+			col.Frozen = s.environmentView(r, e, locks).Frozen
+		}
+		out.Environments = append(out.Environments, col)
+	}
+	only := r.URL.Query().Get("service")
+	for _, svc := range sorted(cfg.Services) {
+		if only != "" && !strings.Contains(svc.Ident, only) {
+			continue
+		}
+		row := StatusService{Service: svc.Ident, Pipeline: svc.Pipeline(), Cells: []StatusCell{}}
+		if pl := cfg.Pipelines[svc.Pipeline()]; pl != nil {
+			for _, st := range pl.Environments {
+				cell := StatusCell{Environment: st.Environment, Locked: locks[st.Environment] != nil}
+				if c := kept[[2]string{svc.Ident, st.Environment}]; c != nil {
+					cell.Current, cell.CurrentSince = cellDeployment(c.Current), c.CurrentSince
+					cell.InFlight, cell.LastAttempt, cell.LastKnownGood = cellDeployment(c.InFlight), cellDeployment(c.LastAttempt), cellDeployment(c.LastGood)
+				}
+				row.Cells = append(row.Cells, cell)
+			}
+		}
+		out.Services = append(out.Services, row)
+	}
+	encode(w, http.StatusOK, out)
+	return nil
+}
