@@ -276,6 +276,7 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 			Status:      em.Status,
 			Detail:      em.Detail,
 			Actor:       a.Actor,
+			Reason:      a.Reason,
 			CreatedAt:   p.Now,
 		}
 		if em.Deployment != nil {
