@@ -168,6 +168,14 @@ func TestOpenAPI(t *testing.T) {
 	call("POST", "/api/deployments", map[string]any{"artifact": 1, "service": "svc"}, 422)
 	call("GET", "/api/status", nil, 200)
 
+	call("GET", "/api/events?after=0&limit=50", nil, 200)
+	call("GET", "/api/events?limit=0", nil, 400)
+	call("GET", "/api/config", nil, 200)
+	call("POST", "/api/config/reload", nil, 503) // this server has no reloader; cmd/deploydb tests reload
+	// The stream is text/event-stream, not one JSON body: events_test.go
+	// drives it.
+	covered["GET /api/events/stream"] = true
+
 	for _, rt := range routes {
 		if !covered[rt.Method+" "+rt.Path] {
 			t.Errorf("route %s %s is not exercised by this test", rt.Method, rt.Path)

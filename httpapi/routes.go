@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/deploydb/deploydb"
 )
@@ -45,8 +46,12 @@ var (
 	}, pageParams...)
 )
 
-// routes is the whole HTTP API.
-var routes = []route{
+// routes is the whole HTTP API: the table below, then the event log's and
+// the configuration's entries (events.go, config_handlers.go).
+var routes = slices.Concat(apiRoutes, eventRoutes, configRoutes)
+
+// apiRoutes are the records, reports and operator actions.
+var apiRoutes = []route{
 	{Method: "GET", Path: "/healthz", Summary: "Liveness: the process serves requests", Handle: (*Server).health, Response: Health{}, Status: 200},
 	{Method: "GET", Path: "/api/openapi.json", Summary: "This API's OpenAPI 3.1 description", Handle: (*Server).openapi, Response: map[string]any{}, Status: 200},
 
@@ -77,7 +82,7 @@ var routes = []route{
 	{Method: "GET", Path: "/api/environments", Summary: "Environments as configured, with their locks", Handle: (*Server).listEnvironments, Response: []EnvironmentView{}, Status: 200},
 	{Method: "GET", Path: "/api/environments/{name}", Summary: "One environment, with its lock", Handle: (*Server).getEnvironment, Response: EnvironmentView{}, Status: 200, Errors: []int{404}},
 	{Method: "POST", Path: "/api/environments/{name}/lock", Summary: "Lock an environment: hold activation there (nothing running is touched)", Handle: (*Server).lockEnvironment,
-		Request: ActionInput{}, Response: deploydb.Lock{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+		Request: ActionInput{}, Response: deploydb.Lock{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 	{Method: "DELETE", Path: "/api/environments/{name}/lock", Summary: "Unlock an environment: what waited there is activated", Handle: (*Server).unlockEnvironment,
 		Status: 204, Errors: []int{400, 404, 413}},
 	{Method: "GET", Path: "/api/environments/{name}/deployments", Summary: "Deployments to an environment", Handle: (*Server).environmentDeployments, Response: []deploydb.Deployment{}, Status: 200, Errors: []int{400, 404}, Query: deploymentParams},
@@ -92,14 +97,14 @@ var routes = []route{
 		Query: append([]param{{"service", "string", "only flows of this service"}, {"artifact", "integer", "only flows of this artifact"}, {"order", "string", "asc for oldest first"}}, pageParams...)},
 	{Method: "GET", Path: "/api/flows/{id}", Summary: "One flow with its deployments in pipeline order", Handle: (*Server).getFlow, Response: deploydb.Flow{}, Status: 200, Errors: []int{400, 404}},
 	{Method: "POST", Path: "/api/flows/{id}/cancel", Summary: "Cancel a flow: its deployments that have not completed become CANCELLED", Handle: (*Server).cancelFlow,
-		Request: ActionInput{}, Response: deploydb.Flow{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}},
+		Request: ActionInput{}, Response: deploydb.Flow{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 
 	{Method: "POST", Path: "/api/deployments", Summary: "Hotfix: deploy a chosen artifact to an environment out of pipeline order", Handle: (*Server).hotfix,
-		Request: HotfixInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 413, 422}},
+		Request: HotfixInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 413, 422}, Idempotent: true},
 	{Method: "POST", Path: "/api/deployments/{id}/retry", Summary: "Retry a FAILED deployment: a new deployment, due again", Handle: (*Server).retryDeployment,
-		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 	{Method: "POST", Path: "/api/deployments/{id}/rollback", Summary: "Roll the deployment's service back to its last known good artifact in that environment", Handle: (*Server).rollbackDeployment,
-		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}},
+		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 
 	{Method: "GET", Path: "/api/status", Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200,
 		Query: []param{{"service", "string", "only services whose name contains this"}}},

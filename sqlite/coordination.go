@@ -135,11 +135,13 @@ func (s *Store) Hotfix(ctx context.Context, cfg *deploydb.Config, r deploydb.Hot
 		if err != nil {
 			return err
 		}
-		if err := insertFlow(ctx, tx, f); err != nil {
-			return err
-		}
+		// The plan is loaded before the new flow exists, so that Adopt adds
+		// the only copy of it.
 		p, err := s.loadPlan(ctx, tx, cfg, r.Service)
 		if err != nil {
+			return err
+		}
+		if err := insertFlow(ctx, tx, f); err != nil {
 			return err
 		}
 		engine.Adopt(p, f)
