@@ -46,19 +46,23 @@ type Freeze struct {
 // absolute window.
 func (f *Freeze) Weekly() bool { return f.Start == nil && f.End == nil }
 
-// Freeze days, in the order of time.Weekday (Sunday first).
-var freezeDays = [7]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+// freezeDays are the names of the days, three letters each, in the order
+// of time.Weekday (Sunday first).
+const freezeDays = "sunmontuewedthufrisat"
 
 // FreezeDay returns the name Freeze.Days uses for d: "mon" for Monday.
-func FreezeDay(d time.Weekday) string { return freezeDays[d%7] }
+func FreezeDay(d time.Weekday) string {
+	i := int(d%7) * 3
+	return freezeDays[i : i+3]
+}
 
 // ParseFreezeDay parses a day of a weekly freeze: its three-letter name
 // ("mon") or its English name ("monday"), in any case.
 func ParseFreezeDay(s string) (time.Weekday, error) {
 	low := strings.ToLower(s)
-	for i, name := range freezeDays {
-		if low == name || low == strings.ToLower(time.Weekday(i).String()) {
-			return time.Weekday(i), nil
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		if low == FreezeDay(d) || low == strings.ToLower(d.String()) {
+			return d, nil
 		}
 	}
 	return 0, fmt.Errorf("unknown day %q; valid: mon, tue, wed, thu, fri, sat, sun", s)
@@ -103,32 +107,58 @@ func digits(s string) bool {
 // that overlap or touch one another. It is zero when the windows cover
 // every instant from t on, so that the freeze never ends.
 func (e *Environment) FrozenAt(t time.Time) (frozen bool, reason string, until time.Time) {
-	ws := e.freezeWindows()
-	return ws.frozenAt(t, ws.horizon(t))
+	a := e.freezeWindows().answer(t)
+	return a.frozen, a.reason, a.until
 }
+
+// maxFreezeSteps bounds the work of NextFreezeChange on windows that keep
+// starting and ending without changing its answer for years (weekly windows
+// covering the whole week with one reason, and an absolute window far
+// ahead).
+const maxFreezeSteps = 1000
 
 // NextFreezeChange returns the first instant after t at which FrozenAt
 // answers differently than at t (a window starts or ends), or the zero time
 // if its answer never changes again. A server sets its timer by it to
-// activate what a freeze held back.
+// activate what a freeze held back. On windows that go on without a change
+// for more than a thousand starts and ends, it may return an earlier
+// instant at which nothing changes; asking again from there goes on.
 func (e *Environment) NextFreezeChange(t time.Time) time.Time {
 	ws := e.freezeWindows()
 	horizon := ws.horizon(t)
-	frozen, reason, until := ws.frozenAt(t, horizon)
-	for x := t; ; {
-		b, ok := ws.nextBoundary(x)
-		if !ok || b.After(horizon) {
+	now := ws.answer(t)
+	forever := now.frozen && now.until.IsZero()
+	// quiet is since when no absolute window started or ended.
+	x, at, quiet := t, now, t
+	for range maxFreezeSteps {
+		c, ok := ws.nextCandidate(x, at)
+		if !ok || c.After(horizon) {
 			// Past the last absolute window, the weekly windows repeat
 			// every week: an answer unchanged for more than a week never
 			// changes.
 			return time.Time{}
 		}
-		f, r, u := ws.frozenAt(b, ws.horizon(b))
-		if f != frozen || r != reason || !u.Equal(until) {
-			return b
+		a := ws.answer(c)
+		if a.frozen != now.frozen || a.reason != now.reason || !a.until.Equal(now.until) {
+			return c
 		}
-		x = b
+		if b, ok := ws.nextAbsoluteBoundary(x); ok && !b.After(c) {
+			quiet = c
+		}
+		x, at = c, a
+		if forever && x.Sub(quiet) > week {
+			// Frozen for ever by the weekly windows, and only the reason
+			// could change: it repeats every week until an absolute
+			// window starts or ends, so skip to just before that.
+			b, ok := ws.nextAbsoluteBoundary(x)
+			if !ok || b.After(horizon) {
+				return time.Time{}
+			}
+			x = b.Add(-time.Nanosecond)
+			at, quiet = ws.answer(x), x
+		}
 	}
+	return x
 }
 
 // window is one Freeze, parsed for computing.
@@ -202,14 +232,13 @@ func (f *Freeze) window() (window, bool) {
 	return w, true
 }
 
-// week is how far past the last absolute boundary the windows must be
-// followed: the weekly windows repeat every seven days of wall-clock time,
-// which is at most a week and an hour or two of real time across a change
-// of daylight saving time.
+// week is how far the weekly windows must be followed to see all they do:
+// they repeat every seven days of wall-clock time, which is at most a week
+// and an hour or two of real time across a change of daylight saving time.
 const week = 8 * 24 * time.Hour
 
 // horizon returns the instant past which the answers of ws repeat every
-// week: a week after t or after the last boundary of an absolute window,
+// week: a week after t or after the end of the last absolute window,
 // whichever is later.
 func (ws windows) horizon(t time.Time) time.Time {
 	last := t
@@ -221,23 +250,42 @@ func (ws windows) horizon(t time.Time) time.Time {
 	return last.Add(week)
 }
 
-// frozenAt is FrozenAt over parsed windows. A freeze still in force at
-// horizon never ends.
-func (ws windows) frozenAt(t, horizon time.Time) (bool, string, time.Time) {
+// answer is what FrozenAt says at one instant.
+type answer struct {
+	frozen bool
+	first  int // the first window in force, when frozen
+	reason string
+	until  time.Time
+}
+
+// answer computes FrozenAt over parsed windows.
+func (ws windows) answer(t time.Time) answer {
 	active := ws.spansAt(t)
 	if len(active) == 0 {
-		return false, "", time.Time{}
+		return answer{}
 	}
-	first := active[0].window // spansAt lists them in config order
-	end := latestEnd(active)
-	for !end.After(horizon) {
-		more := ws.spansAt(end)
-		if len(more) == 0 {
-			return true, ws[first].reason, end
+	a := answer{frozen: true, first: active[0].window} // spansAt lists them in config order
+	a.reason = ws[a.first].reason
+	// The freeze is a chain of windows that each reach the next; it ends
+	// at the first gap. Weekly windows alone that reach a week on without
+	// a gap cover every week: the freeze never ends.
+	horizon := ws.horizon(t)
+	weeklySince := t // since when weekly windows alone have covered the chain
+	for {
+		end := latestEnd(active)
+		for _, s := range active {
+			if !ws[s.window].weekly {
+				weeklySince = end
+			}
 		}
-		end = latestEnd(more)
+		if end.Sub(weeklySince) >= week || end.After(horizon) {
+			return a
+		}
+		if active = ws.spansAt(end); len(active) == 0 {
+			a.until = end
+			return a
+		}
 	}
-	return true, ws[first].reason, time.Time{}
 }
 
 func latestEnd(spans []span) time.Time {
@@ -250,7 +298,8 @@ func latestEnd(spans []span) time.Time {
 	return end
 }
 
-// spansAt returns the occurrences of windows in force at t.
+// spansAt returns the occurrences of windows in force at t, in config
+// order.
 func (ws windows) spansAt(t time.Time) []span {
 	var out []span
 	for i := range ws {
@@ -263,21 +312,50 @@ func (ws windows) spansAt(t time.Time) []span {
 	return out
 }
 
-// nextBoundary returns the first start or end of an occurrence after t.
-func (ws windows) nextBoundary(t time.Time) (time.Time, bool) {
+// nextCandidate returns the first instant after x at which the answer a
+// of x may change: when not frozen, the next start of a window; when
+// frozen, the end of the freeze, the end of the first window in force (the
+// reason may change), or the start of a window listed before it.
+func (ws windows) nextCandidate(x time.Time, a answer) (time.Time, bool) {
 	var next time.Time
 	found := false
 	consider := func(b time.Time) {
-		if b.After(t) && (!found || b.Before(next)) {
+		if b.After(x) && (!found || b.Before(next)) {
 			next, found = b, true
 		}
 	}
-	for i := range ws {
+	starts := len(ws)
+	if a.frozen {
+		starts = a.first
+		if !a.until.IsZero() {
+			consider(a.until)
+		}
+		for _, s := range ws.spansAt(x) {
+			if s.window == a.first {
+				consider(s.end)
+			}
+		}
+	}
+	for i := range starts {
 		// A week and a day ahead holds the next occurrence of every
 		// weekly window.
-		for _, s := range ws.spans(i, t, 8) {
+		for _, s := range ws.spans(i, x, 8) {
 			consider(s.start)
-			consider(s.end)
+		}
+	}
+	return next, found
+}
+
+// nextAbsoluteBoundary returns the first start or end of an absolute
+// window after t.
+func (ws windows) nextAbsoluteBoundary(t time.Time) (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, w := range ws {
+		for _, b := range []time.Time{w.start, w.end} {
+			if !w.weekly && b.After(t) && (!found || b.Before(next)) {
+				next, found = b, true
+			}
 		}
 	}
 	return next, found

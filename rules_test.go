@@ -1,6 +1,7 @@
 package deploydb_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/deploydb/deploydb"
@@ -94,6 +95,69 @@ func TestStatusClassesAgreeWithTable(t *testing.T) {
 	for _, s := range []deploydb.DeploymentStatus{"", "BOGUS", "success"} {
 		if s.Valid() {
 			t.Errorf("%q: Valid() = true", s)
+		}
+	}
+}
+
+func TestParseDeploymentReport(t *testing.T) {
+	t.Parallel()
+	// Every status parses, so that the engine can answer one that may not
+	// be reported with the current state (409); anything else is a bad
+	// request naming the field.
+	for _, s := range deploydb.DeploymentStatuses {
+		if got, err := deploydb.ParseDeploymentReport(string(s)); err != nil || got != s {
+			t.Errorf("ParseDeploymentReport(%q) = %q, %v; want %q", s, got, err, s)
+		}
+	}
+	for _, s := range []string{"", "BOGUS", "started", "FAILURE", " STARTED"} {
+		got, err := deploydb.ParseDeploymentReport(s)
+		wantBadStatus(t, "ParseDeploymentReport", s, string(got), err)
+	}
+}
+
+func TestParsePromotionReport(t *testing.T) {
+	t.Parallel()
+	want := map[string]deploydb.PromotionStatus{
+		"SUCCESS":     deploydb.PromotionSuccess,
+		"FAILED":      deploydb.PromotionFailed,
+		"FAILURE":     deploydb.PromotionFailed, // the 0.3 Jenkins plugin's spelling
+		"NOT_STARTED": deploydb.PromotionNotStarted,
+		"STARTED":     deploydb.PromotionStarted,
+	}
+	for s, w := range want {
+		if got, err := deploydb.ParsePromotionReport(s); err != nil || got != w {
+			t.Errorf("ParsePromotionReport(%q) = %q, %v; want %q", s, got, err, w)
+		}
+	}
+	for _, s := range []string{"", "success", "PASSED", "COMPLETED", "FAILURE "} {
+		got, err := deploydb.ParsePromotionReport(s)
+		wantBadStatus(t, "ParsePromotionReport", s, string(got), err)
+	}
+}
+
+func wantBadStatus(t *testing.T, fn, s, got string, err error) {
+	t.Helper()
+	var e *deploydb.Error
+	if !errors.As(err, &e) || e.Code != deploydb.EBADREQUEST || got != "" {
+		t.Errorf("%s(%q) = %q, %v; want EBADREQUEST", fn, s, got, err)
+		return
+	}
+	if len(e.Fields) != 1 || e.Fields[0].Field != "status" {
+		t.Errorf("%s(%q) fields = %+v, want one about status", fn, s, e.Fields)
+	}
+}
+
+func TestFlowStatusTerminal(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[deploydb.FlowStatus]bool{
+		deploydb.FlowCreated:    false,
+		deploydb.FlowSuccess:    true,
+		deploydb.FlowFailed:     true,
+		deploydb.FlowSuperseded: true,
+		deploydb.FlowCancelled:  true,
+	} {
+		if got := s.Terminal(); got != want {
+			t.Errorf("%s.Terminal() = %v, want %v", s, got, want)
 		}
 	}
 }

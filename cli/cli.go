@@ -330,7 +330,7 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	for _, c := range []*cobra.Command{
 		a.artifactCommand(), a.deploymentCommand(), a.promotionCommand(), a.flowCommand(),
-		a.historyCommand(), a.healthCommand(),
+		a.historyCommand(), a.statusCommand(), a.envCommand(), a.eventsCommand(), a.healthCommand(),
 	} {
 		c.GroupID = "client"
 		root.AddCommand(c)

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -11,12 +13,16 @@ import (
 )
 
 func (a *app) configCommand() *cobra.Command {
-	cmd := groupCommand("config", "Check a configuration directory; show the server's configuration",
+	cmd := groupCommand("config", "Check a configuration directory; show and reload the server's configuration",
 		`Check a model configuration directory before deploying it (config check),
-and show the services, environments, pipelines and promotions a running
-server has loaded (config services|environments|pipelines|promotions).`)
+show the services, environments, pipelines and promotions a running server
+has loaded (config services|environments|pipelines|promotions), show which
+configuration it has in force (config status), and make it reload its
+configuration directory (config reload).`)
 	cmd.AddCommand(
 		a.configCheckCommand(),
+		a.configStatusCommand(),
+		a.configReloadCommand(),
 		a.configListCommand("services", "service", "Show the configured services, or one of them",
 			func(c *call) error {
 				list, err := c.Services(c.ctx)
@@ -148,4 +154,92 @@ or the one named NAME (exit 4 if there is none).`, noun),
 			return list(c)
 		},
 	}
+}
+
+// noArgs refuses arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments; got %d", cmd.CommandPath(), len(args))
+	}
+	return nil
+}
+
+func (a *app) configStatusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "status",
+		Aliases: []string{"show"},
+		Short:   "Show the configuration the server has in force and its last reload",
+		Long: `Show the checksum, directory and files of the configuration the server has
+in force, when it was loaded, and when the server last tried to reload it,
+with every problem if that attempt failed. No configuration value is shown.`,
+		Example: "  deploydb config status\n  deploydb config status -o json | jq -r .checksum",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			st, err := c.ConfigStatus(c.ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(func(w io.Writer) error { return configStatusTable(w, st) })
+		},
+	}
+}
+
+func (a *app) configReloadCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Make the server reload its configuration directory",
+		Long: `Make the server load its configuration directory again, as SIGHUP does, and
+show the configuration then in force. Flows already created finish under
+the configuration they were created with.
+
+A directory that does not load is refused: the server keeps the
+configuration it has, and the command prints every problem, one per line as
+"file:line: field: message", and exits 3. Run "deploydb config check" on
+the directory first.`,
+		Example: "  deploydb config check /etc/deploydb/config && deploydb config reload",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			st, err := c.ReloadConfig(c.ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(func(w io.Writer) error { return configStatusTable(w, st) })
+		},
+	}
+}
+
+// configStatusTable writes a configuration status: one setting per line,
+// the problems of the last attempt indented below it, then the files.
+func configStatusTable(w io.Writer, st *deploydb.ConfigStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	lastError := strings.Split(st.LastError, "\n")
+	for _, kv := range [][2]string{
+		{"CHECKSUM", st.Checksum},
+		{"DIRECTORY", st.Dir},
+		{"LOADED", timeCell(st.LoadedAt)},
+		{"LAST ATTEMPT", timeCell(st.LastAttemptAt)},
+		{"LAST ERROR", lastError[0]},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", kv[0], cell(kv[1]))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, line := range lastError[1:] {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w)
+	rows := make([][]string, 0, len(st.Files))
+	for _, f := range st.Files {
+		rows = append(rows, []string{f.Path, f.SHA256})
+	}
+	return table(w, []string{"FILE", "SHA256"}, rows)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"strings"
 
@@ -11,13 +12,16 @@ import (
 )
 
 func (a *app) deploymentCommand() *cobra.Command {
-	cmd := groupCommand("deployment", "Read deployments; report what an orchestrator did",
-		`Read deployments, and report what the orchestrator did with one:
-deployment start, complete or fail.
+	cmd := groupCommand("deployment", "Read deployments; report what an orchestrator did; retry, roll back, hotfix",
+		`Read deployments, report what the orchestrator did with one (deployment
+start, complete or fail), and act on them as an operator (deployment retry,
+rollback or hotfix, each with a reason).
 
 A deployment is one artifact delivered to one environment for one service.
 DeployDB creates it CREATED and calls the environment's webhooks; the
-orchestrator then reports STARTED, COMPLETED or FAILED.`)
+orchestrator then reports STARTED, COMPLETED or FAILED. A deployment whose
+turn came while its environment is busy, locked or frozen waits as
+NOT_STARTED; the WAITING column says why.`)
 	cmd.Aliases = []string{"deployments", "deploy"}
 	cmd.AddCommand(
 		a.deploymentGetCommand(),
@@ -25,14 +29,20 @@ orchestrator then reports STARTED, COMPLETED or FAILED.`)
 		a.deploymentReportCommand("start", deploydb.DeploymentStarted, "Report that the orchestrator started a deployment"),
 		a.deploymentReportCommand("complete", deploydb.DeploymentCompleted, "Report that a deployment completed: the artifact runs there"),
 		a.deploymentReportCommand("fail", deploydb.DeploymentFailed, "Report that a deployment failed"),
+		a.deploymentRetryCommand(),
+		a.deploymentRollbackCommand(),
+		a.deploymentHotfixCommand(),
 	)
 	return cmd
 }
 
 func (a *app) deploymentGetCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "get ID",
-		Short:   "Show one deployment with its promotion results",
+		Use:   "get ID",
+		Short: "Show one deployment with its promotion results",
+		Long: `Show one deployment: when its turn came (DUE), why it waits if it does
+(WAITING: the environment is busy, locked or frozen), then its promotion
+results with who reported each.`,
 		Example: `  deploydb deployment get 7`,
 		Args:    exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,7 +58,7 @@ func (a *app) deploymentGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(func(w io.Writer) error { return deploymentTable(w, []*deploydb.Deployment{d}) })
+			return c.print(func(w io.Writer) error { return deploymentDetail(w, d) })
 		},
 	}
 }
@@ -137,5 +147,123 @@ status whether its first attempt went through.`,
 		},
 	}
 	cmd.Flags().StringVar(&key, "idempotency-key", "", "send this Idempotency-Key, so that a retry is answered with the first response")
+	return cmd
+}
+
+func (a *app) deploymentRetryCommand() *cobra.Command {
+	var f actionFlags
+	cmd := &cobra.Command{
+		Use:   "retry ID --reason TEXT",
+		Short: "Retry a FAILED deployment",
+		Long: `Retry FAILED deployment ID: DeployDB creates a new deployment of the same
+artifact to the same environment (reason retry), CREATED once the
+environment is free, and its flow carries on from there. Print the new
+deployment.
+
+Exits 4 for an unknown deployment, 5 unless it is the latest FAILED
+deployment of a FAILED flow (a second retry of the same one is refused).`,
+		Example: `  deploydb deployment retry 7 --reason "flaky network, runner replaced"`,
+		Args:    exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.deploymentAction(cmd, args, &f, (*client.Client).RetryDeployment)
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+func (a *app) deploymentRollbackCommand() *cobra.Command {
+	var f actionFlags
+	cmd := &cobra.Command{
+		Use:   "rollback ID --reason TEXT",
+		Short: "Roll a service back to its last known good artifact in an environment",
+		Long: `Roll the service of deployment ID back, in the environment of deployment
+ID, to its last known good artifact there (the latest one verified
+there): DeployDB creates a deployment of it (reason rollback), ahead of
+deployments waiting there, CREATED once the environment is free. Print
+the new deployment.
+
+Exits 4 for an unknown deployment, 5 when there is no last known good
+artifact to roll back to.`,
+		Example: `  deploydb deployment rollback 9 --reason "1.5.0 breaks invoices"`,
+		Args:    exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.deploymentAction(cmd, args, &f, (*client.Client).RollbackDeployment)
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+// deploymentAction runs an operator action on deployment args[0] and
+// prints the deployment it created.
+func (a *app) deploymentAction(cmd *cobra.Command, args []string, f *actionFlags,
+	act func(c *client.Client, ctx context.Context, id int64, reason string, opts ...client.CallOption) (*deploydb.Deployment, error)) error {
+	id, err := parseID("deployment ID", args[0])
+	if err != nil {
+		return err
+	}
+	reason, err := f.required()
+	if err != nil {
+		return err
+	}
+	c, err := a.connect(cmd)
+	if err != nil {
+		return err
+	}
+	d, err := act(c.Client, c.ctx, id, reason, client.IdempotencyKey(f.key))
+	if err != nil {
+		return err
+	}
+	return c.print(func(w io.Writer) error { return deploymentTable(w, []*deploydb.Deployment{d}) })
+}
+
+func (a *app) deploymentHotfixCommand() *cobra.Command {
+	var f actionFlags
+	var r deploydb.HotfixRequest
+	cmd := &cobra.Command{
+		Use:   "hotfix --artifact ID --service NAME --environment NAME --reason TEXT",
+		Short: "Deploy a chosen artifact to an environment out of pipeline order",
+		Long: `Deploy artifact ID for a service straight to an environment of its pipeline,
+out of pipeline order: DeployDB creates a deployment (reason hotfix), ahead
+of deployments waiting there, CREATED once the environment is free. Print
+the new deployment. Every flag is required.
+
+Exits 4 for an unknown artifact, service or environment, 3 when the
+service does not consume the artifact or the environment is not in its
+pipeline.`,
+		Example: `  deploydb deployment hotfix --artifact 42 --service billing --environment prod --reason "CVE-2025-1234"`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reason, err := f.required()
+			if err != nil {
+				return err
+			}
+			if r.Artifact <= 0 {
+				return usagef("--artifact must be a positive integer, not %d", r.Artifact)
+			}
+			if r.Service == "" || r.Environment == "" {
+				return usagef("--service and --environment must not be empty")
+			}
+			r.Reason = reason
+			c, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := c.Hotfix(c.ctx, r, client.IdempotencyKey(f.key))
+			if err != nil {
+				return err
+			}
+			return c.print(func(w io.Writer) error { return deploymentTable(w, []*deploydb.Deployment{d}) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.Int64Var(&r.Artifact, "artifact", 0, "ID of the artifact to deploy (required)")
+	fl.StringVar(&r.Service, "service", "", "the service to deploy it for (required)")
+	fl.StringVar(&r.Environment, "environment", "", "the environment to deploy it to (required)")
+	f.add(cmd, false)
+	for _, name := range []string{"artifact", "service", "environment"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
 	return cmd
 }

@@ -111,23 +111,70 @@ func promotionSummary(list []deploydb.PromotionResult) string {
 	return strings.Join(parts, ",")
 }
 
+// deploymentTable writes deployments, one per row. A WAITING column, why a
+// due deployment has not been activated, shows when a row has one.
 func deploymentTable(w io.Writer, list []*deploydb.Deployment) error {
+	waiting := false
+	for _, d := range list {
+		waiting = waiting || d.Waiting != ""
+	}
+	header := []string{"ID", "SERVICE", "ENV", "VERSION", "STATUS", "REASON", "PROMOTIONS", "UPDATED"}
+	if waiting {
+		header = append(header, "WAITING")
+	}
 	rows := make([][]string, 0, len(list))
 	for _, d := range list {
-		rows = append(rows, []string{
+		row := []string{
 			id(d.ID), d.Service, d.Environment, coordinates(d.Artifact), string(d.Status), string(d.Reason),
 			promotionSummary(d.Promotions), timeCell(latest(d.CreatedAt, d.UpdatedAt)),
-		})
+		}
+		if waiting {
+			row = append(row, d.Waiting)
+		}
+		rows = append(rows, row)
 	}
-	return table(w, []string{"ID", "SERVICE", "ENV", "VERSION", "STATUS", "REASON", "PROMOTIONS", "UPDATED"}, rows)
+	return table(w, header, rows)
 }
 
+// deploymentDetail writes one deployment with when it became due and why
+// it waits, then its promotion results.
+func deploymentDetail(w io.Writer, d *deploydb.Deployment) error {
+	err := table(w, []string{"ID", "SERVICE", "ENV", "VERSION", "STATUS", "REASON", "FLOW", "ON FAILURE", "DUE", "WAITING", "UPDATED"},
+		[][]string{{
+			id(d.ID), d.Service, d.Environment, coordinates(d.Artifact), string(d.Status), string(d.Reason), id(d.Flow),
+			string(d.FailureStrategy), timeCell(d.DueAt), d.Waiting, timeCell(latest(d.CreatedAt, d.UpdatedAt)),
+		}})
+	if err != nil || len(d.Promotions) == 0 {
+		return err
+	}
+	fmt.Fprintln(w)
+	ps := make([]*deploydb.PromotionResult, len(d.Promotions))
+	for i := range d.Promotions {
+		ps[i] = &d.Promotions[i]
+	}
+	return promotionResultTable(w, ps)
+}
+
+// promotionResultTable writes promotion results, one per row. A DUE
+// column, when a soak result succeeds by itself, shows when a row has one.
 func promotionResultTable(w io.Writer, list []*deploydb.PromotionResult) error {
+	due := false
+	for _, p := range list {
+		due = due || !p.DueAt.IsZero()
+	}
+	header := []string{"ID", "DEPLOYMENT", "PROMOTION", "TYPE", "STATUS", "REPORTED BY", "INFO URL", "UPDATED"}
+	if due {
+		header = append(header, "DUE")
+	}
 	rows := make([][]string, 0, len(list))
 	for _, p := range list {
-		rows = append(rows, []string{id(p.ID), id(p.Deployment), p.Promotion, string(p.Status), p.InfoURL, timeCell(latest(p.CreatedAt, p.UpdatedAt))})
+		row := []string{id(p.ID), id(p.Deployment), p.Promotion, p.Type, string(p.Status), p.ReportedBy, p.InfoURL, timeCell(latest(p.CreatedAt, p.UpdatedAt))}
+		if due {
+			row = append(row, timeCell(p.DueAt))
+		}
+		rows = append(rows, row)
 	}
-	return table(w, []string{"ID", "DEPLOYMENT", "PROMOTION", "STATUS", "INFO URL", "UPDATED"}, rows)
+	return table(w, header, rows)
 }
 
 // stageSummary returns "integ=SUCCESS,staging=CREATED": where a flow's
@@ -144,11 +191,11 @@ func flowTable(w io.Writer, list []*deploydb.Flow) error {
 	rows := make([][]string, 0, len(list))
 	for _, f := range list {
 		rows = append(rows, []string{
-			id(f.ID), f.Service, coordinates(f.Artifact), f.Pipeline, string(f.Status), stageSummary(f.Deployments),
+			id(f.ID), f.Service, coordinates(f.Artifact), f.Pipeline, string(f.Status), string(f.Reason), stageSummary(f.Deployments),
 			timeCell(latest(f.CreatedAt, f.UpdatedAt)),
 		})
 	}
-	return table(w, []string{"ID", "SERVICE", "VERSION", "PIPELINE", "STATUS", "DEPLOYMENTS", "UPDATED"}, rows)
+	return table(w, []string{"ID", "SERVICE", "VERSION", "PIPELINE", "STATUS", "REASON", "DEPLOYMENTS", "UPDATED"}, rows)
 }
 
 // flowDetail writes one flow, then its deployments.

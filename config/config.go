@@ -2,7 +2,7 @@
 // (DESIGN.md §2) into an immutable *deploydb.Config:
 //
 //	services/<ident>.yml       description, artifacts, pipelines, promotions, failureStrategy
-//	environments/<ident>.yml   description, webhook, production
+//	environments/<ident>.yml   description, webhook, production, freezes
 //	pipelines/<ident>.yml      description, environments (ordered: the pipeline order)
 //	promotions/<ident>.yml     type, description, attributes
 //	webhook/<any>.yml          the global webhooks, merged in file-name order
@@ -29,6 +29,9 @@
 //	find services environments pipelines promotions webhook -type f | LC_ALL=C sort | xargs sha256sum | sha256sum
 //
 // when the directory holds only configuration files.
+//
+// A Holder keeps the configuration a server has in force and reloads it:
+// a directory that does not load never replaces the one in force.
 package config
 
 import (

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/config"
@@ -89,6 +90,8 @@ func FuzzLoadFile(f *testing.F) {
 	}{
 		{0, "description: \"Basic Environment\"\nwebhook:\n  deployment:\n    created:\n      - http://localhost:10000/job/basicEnv-deploy-created/build\n"},
 		{0, "production: true\nwebhook: {flow: {completed: ['https://${env:SET}/x']}}\n"},
+		{0, "freezes:\n  - {reason: nights, timezone: Europe/Berlin, days: [mon, fri], from: '22:00', to: '06:00'}\n  - {reason: once, start: 2025-12-20T00:00:00Z, end: 2025-12-21T00:00:00+01:00}\n"},
+		{0, "freezes: [{reason: x, days: [sun], from: 0:00, to: 24:00}, {reason: y, days: [xyz], from: 25:00}]\n"},
 		{1, "description: \"Basic pipeline\"\nenvironments:\n     integ:\n       promotions:\n          - smoke\n"},
 		{1, "environments: {integ: {failureStrategy: rollback}, nope: }\n"},
 		{2, "type:  deploydb.models.promotion.ManualLDAPPromotionImpl\nattributes:\n    allowedGroup: ManualPromotionGroup\n"},
@@ -113,6 +116,17 @@ func FuzzLoadFile(f *testing.F) {
 			if len(p.Environments) == 0 {
 				t.Fatalf("loaded pipeline without environments %+v", p)
 			}
+		}
+		for _, e := range cfg.Environments {
+			for _, f := range e.Freezes {
+				if f.Reason == "" || f.Weekly() && (f.Location == nil || len(f.Days) == 0) {
+					t.Fatalf("loaded freeze %+v", f)
+				}
+			}
+			// Answers, and ends, for any windows that load.
+			at := time.Date(2025, 3, 30, 0, 30, 0, 0, time.UTC)
+			e.FrozenAt(at)
+			e.NextFreezeChange(at)
 		}
 	})
 }

@@ -179,8 +179,8 @@ func (d *decoder) artifacts(n ast.Node, field string) []string {
 
 // environment decodes an environments/<ident>.yml file.
 func (d *decoder) environment(ident string, body ast.Node) *deploydb.Environment {
-	env := &deploydb.Environment{Ident: ident, Webhook: deploydb.Webhook{}}
-	entries, _ := d.object(body, "", []string{"description", "webhook", "production"})
+	env := &deploydb.Environment{Ident: ident, Webhook: deploydb.Webhook{}, Freezes: []deploydb.Freeze{}}
+	entries, _ := d.object(body, "", []string{"description", "webhook", "production", "freezes"})
 	for _, e := range entries {
 		switch e.key {
 		case "description":
@@ -190,6 +190,8 @@ func (d *decoder) environment(ident string, body ast.Node) *deploydb.Environment
 			env.Production, _ = d.boolean(e.value, e.field)
 		case "webhook":
 			d.webhook(env.Webhook, e.value, e.field)
+		case "freezes":
+			env.Freezes = d.freezes(e.value, e.field)
 		}
 	}
 	return env

@@ -414,7 +414,7 @@ func (p *Plan) schedule(env string) {
 		}
 	}
 	if a := p.active(env); a != nil {
-		wait(fmt.Sprintf("busy: deployment %d of %s is %s in %s", a.ID, a.Artifact.Version, a.Status, env))
+		wait(fmt.Sprintf("busy: deployment %d of %s is active in %s", a.ID, a.Artifact.Version, env))
 		return
 	}
 	st := p.Envs[env]
@@ -440,7 +440,7 @@ func (p *Plan) schedule(env string) {
 		if priority(next.d.Reason) == 0 && priority(c.d.Reason) == 0 && c.f.ID < next.f.ID {
 			p.supersede(c.f, c.d, next)
 		} else {
-			p.setWaiting(c.d, fmt.Sprintf("busy: deployment %d of %s is %s in %s", next.d.ID, next.d.Artifact.Version, next.d.Status, env))
+			p.setWaiting(c.d, fmt.Sprintf("busy: deployment %d of %s is active in %s", next.d.ID, next.d.Artifact.Version, env))
 		}
 	}
 }
@@ -518,6 +518,14 @@ func (p *Plan) verify(f *deploydb.Flow, d *deploydb.Deployment) {
 // its environment.
 func (p *Plan) fail(f *deploydb.Flow, d *deploydb.Deployment, why string) {
 	p.setStatus(d, deploydb.DeploymentFailed)
+	// Soak results still pending never come due now: left due, the timer
+	// would pick them up again and again.
+	for j := range d.Promotions {
+		if r := &d.Promotions[j]; !r.DueAt.IsZero() {
+			r.DueAt, r.UpdatedAt = deploydb.Time{}, p.Now
+			p.dirtyResults[r.ID] = true
+		}
+	}
 	if f.Status == deploydb.FlowCreated {
 		p.setFlowStatus(f, deploydb.FlowFailed)
 	}

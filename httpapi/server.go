@@ -22,6 +22,9 @@ type Server struct {
 	spec   []byte
 	// now returns the current time (freeze windows); tests may replace it.
 	now func() time.Time
+	// reloader reloads the config (config_handlers.go); nil when the
+	// server was built without one.
+	reloader Reloader
 }
 
 // NewServer returns the API handler. config returns the config in force; it

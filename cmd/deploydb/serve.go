@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,12 +82,13 @@ func loopback(ctx context.Context, host string) bool {
 func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) string, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	cfg, err := config.LoadWith(opts.Config, config.Options{Getenv: getenv})
+	// The holder keeps the config in force; SIGHUP and POST
+	// /api/config/reload replace it, never with one that does not load.
+	holder, err := config.NewHolder(opts.Config, config.HolderOptions{Options: config.Options{Getenv: getenv}, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("config %s: %w", opts.Config, err)
 	}
-	var current atomic.Pointer[deploydb.Config]
-	current.Store(cfg)
+	cfg := holder.Current()
 
 	store, err := openStore(ctx, opts.Database)
 	if err != nil {
@@ -101,7 +101,7 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/", httpapi.NewServer(logger, store, current.Load))
+	mux.Handle("/", httpapi.NewServer(logger, store, holder.Current).WithReloader(holder))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -130,13 +130,17 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 			logger.Error("webhook dispatcher stopped", "err", err)
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runTicker(dctx, store, holder.Current, holder.Changed, logger)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("deploydb ready", "url", "http://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", opts.Database)
 
-	// SIGHUP would otherwise end the process; reloading the config without
-	// a restart is not built yet, so say what to do instead.
+	// SIGHUP reloads the config, as configuration management expects.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -144,7 +148,8 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	for running := true; running; {
 		select {
 		case <-hup:
-			logger.Warn("SIGHUP: config reload is not supported yet; restart DeployDB to apply config changes")
+			logger.Info("SIGHUP: reloading the config", "config", opts.Config)
+			_, _ = holder.Reload() // logs the outcome; a broken config keeps the old one
 		case err = <-serveErr:
 			running = false
 		case <-ctx.Done():

@@ -16,10 +16,11 @@ const maxTickInterval = 30 * time.Second
 // windows that end) until ctx is done: at the time the store says it next
 // has something to do, after every commit that recorded events (a
 // completed deployment may start a soak), and at least every
-// maxTickInterval.
-func runTicker(ctx context.Context, store deploydb.Store, config func() *deploydb.Config, logger *slog.Logger) {
+// maxTickInterval, and after a config reload (freeze windows may have
+// changed).
+func runTicker(ctx context.Context, store deploydb.Store, config func() *deploydb.Config, reloaded func() <-chan struct{}, logger *slog.Logger) {
 	for {
-		committed := store.EventsCommitted()
+		committed, changed := store.EventsCommitted(), reloaded()
 		next, err := store.Tick(ctx, config())
 		if err != nil && ctx.Err() == nil {
 			logger.Error("timer: applying soaks and freeze windows", "err", err)
@@ -34,6 +35,7 @@ func runTicker(ctx context.Context, store deploydb.Store, config func() *deployd
 			timer.Stop()
 			return
 		case <-committed:
+		case <-changed:
 		case <-timer.C:
 		}
 		timer.Stop()
