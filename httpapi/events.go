@@ -218,6 +218,8 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.done:
+			return nil // the server is shutting down
 		case <-committed:
 		case <-recheck.C:
 		case <-heartbeat.C:

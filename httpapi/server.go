@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -22,6 +23,9 @@ type Server struct {
 	spec   []byte
 	// now returns the current time (freeze windows); tests may replace it.
 	now func() time.Time
+	// done is closed by CloseStreams to end long-lived responses.
+	done      chan struct{}
+	closeOnce sync.Once
 	// reloader reloads the config (config_handlers.go); nil when the
 	// server was built without one.
 	reloader Reloader
@@ -30,7 +34,7 @@ type Server struct {
 // NewServer returns the API handler. config returns the config in force; it
 // is called once per request, so a reload takes effect for the next one.
 func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deploydb.Config) *Server {
-	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux(), now: time.Now}
+	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux(), now: time.Now, done: make(chan struct{})}
 	s.spec = mustSpec()
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
@@ -73,6 +77,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	writeProblem(w, Problem{Status: http.StatusNotFound, Code: deploydb.ENOTFOUND, Detail: "no such path: " + r.URL.Path})
 }
+
+// CloseStreams ends the event streams in progress, so that a graceful
+// shutdown (http.Server.RegisterOnShutdown) does not wait for clients that
+// would never go idle.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.done) }) }
 
 // ServeHTTP serves the API, recovering from panics as 500s and logging
 // each request.

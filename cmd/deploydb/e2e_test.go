@@ -440,3 +440,26 @@ func TestServeRefusesNonLoopback(t *testing.T) {
 		t.Fatalf("serve on 0.0.0.0 = %v, stderr %q; want a refusal naming --insecure-anonymous", err, stderr.String())
 	}
 }
+
+// TestShutdownWithOpenStream: an event stream never goes idle, yet SIGTERM
+// (here: cancelling serve's context) still shuts down cleanly.
+func TestShutdownWithOpenStream(t *testing.T) {
+	t.Parallel()
+	srv := launch(t, filepath.Join("..", "..", "examples", "config"), filepath.Join(t.TempDir(), "d.db"), nil)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/api/events/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream = %d", resp.StatusCode)
+	}
+	srv.stop() // fails the test if serve returns an error or hangs
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Logf("stream ended with %v", err)
+	}
+}

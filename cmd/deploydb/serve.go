@@ -101,7 +101,8 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/", httpapi.NewServer(logger, store, holder.Current).WithReloader(holder))
+	api := httpapi.NewServer(logger, store, holder.Current).WithReloader(holder)
+	mux.Handle("/", api)
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -111,6 +112,8 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Event streams never go idle: end them when shutdown begins.
+	srv.RegisterOnShutdown(api.CloseStreams)
 	if err := checkAnonymous(ctx, opts, logger); err != nil {
 		return err
 	}
