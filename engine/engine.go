@@ -486,7 +486,7 @@ func (p *Plan) complete(f *deploydb.Flow, d *deploydb.Deployment) {
 		r := &d.Promotions[j]
 		r.Status, r.UpdatedAt = deploydb.PromotionStarted, p.Now
 		if r.SoakMs > 0 {
-			r.DueAt = deploydb.NewTime(p.Now.Time.Add(msDuration(r.SoakMs)))
+			r.DueAt = deploydb.NewTime(p.Now.Add(msDuration(r.SoakMs)))
 		}
 		p.dirtyResults[r.ID] = true
 	}

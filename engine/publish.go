@@ -112,3 +112,25 @@ func soakDuration(p *deploydb.Promotion) time.Duration {
 	}
 	return d
 }
+
+// NewRollbackFlow lays out the one-deployment flow that rolls the service of
+// deployment d back to artifact a in d's environment. It is built from d,
+// not from the config in force, so that a flow finishes under the config it
+// started with: same environment, position and promotions. A rollback that
+// fails only notifies, so that it cannot roll back again.
+func NewRollbackFlow(f *deploydb.Flow, d *deploydb.Deployment, a deploydb.Artifact, now deploydb.Time) *deploydb.Flow {
+	rf := &deploydb.Flow{
+		Artifact:       a,
+		Service:        f.Service,
+		Pipeline:       f.Pipeline,
+		Reason:         deploydb.ReasonRollback,
+		Status:         deploydb.FlowCreated,
+		ConfigChecksum: f.ConfigChecksum,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	rd := NewRetry(d, now)
+	rd.Artifact, rd.Reason, rd.FailureStrategy = a, deploydb.ReasonRollback, deploydb.FailureNotify
+	rf.Deployments = []deploydb.Deployment{rd}
+	return rf
+}

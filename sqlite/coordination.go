@@ -93,10 +93,7 @@ func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a 
 			return &deploydb.Error{Code: deploydb.ECONFLICT, Current: d,
 				Message: fmt.Sprintf("%s has no last known good artifact in %s: nothing to roll back to", d.Service, d.Environment)}
 		}
-		rf, err := engine.NewSingleFlow(cfg, d.Service, d.Environment, deploydb.ReasonRollback, *lkg, p.Now)
-		if err != nil {
-			return err
-		}
+		rf := engine.NewRollbackFlow(f, d, *lkg, p.Now)
 		if err := insertFlow(ctx, tx, rf); err != nil {
 			return err
 		}
@@ -281,7 +278,8 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 		promotion  string
 	}
 	var due []soak
-	rows, err := s.r.QueryContext(ctx, `SELECT deployment_id, promotion FROM promotion_results WHERE status = 'STARTED' AND due_at IS NOT NULL AND due_at <= ?`, ms(now))
+	rows, err := s.r.QueryContext(ctx, `SELECT r.deployment_id, r.promotion FROM promotion_results r JOIN deployments d ON d.id = r.deployment_id
+		WHERE r.status = 'STARTED' AND r.due_at IS NOT NULL AND r.due_at <= ? AND d.status = 'COMPLETED'`, ms(now))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sqlite: due soaks: %w", err)
 	}
@@ -319,7 +317,8 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 		}
 	}
 	var soakNext sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT min(due_at) FROM promotion_results WHERE status = 'STARTED' AND due_at IS NOT NULL`).Scan(&soakNext); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT min(r.due_at) FROM promotion_results r JOIN deployments d ON d.id = r.deployment_id
+		WHERE r.status = 'STARTED' AND r.due_at IS NOT NULL AND d.status = 'COMPLETED'`).Scan(&soakNext); err != nil {
 		return time.Time{}, fmt.Errorf("sqlite: next soak: %w", err)
 	}
 	if soakNext.Valid {

@@ -234,10 +234,8 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 	for len(p.Rollbacks) > 0 {
 		rb := p.Rollbacks[0]
 		p.Rollbacks = p.Rollbacks[1:]
-		f, err := engine.NewSingleFlow(cfg, p.Service, rb.Environment, deploydb.ReasonRollback, rb.Artifact, p.Now)
-		if err != nil {
-			return err
-		}
+		cf, cd := p.Deployment(rb.Cause)
+		f := engine.NewRollbackFlow(cf, cd, rb.Artifact, p.Now)
 		if err := insertFlow(ctx, tx, f); err != nil {
 			return err
 		}
