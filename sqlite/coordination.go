@@ -212,22 +212,9 @@ func (s *Store) UnlockEnvironment(ctx context.Context, cfg *deploydb.Config, env
 // reschedule runs the engine's scheduling of env for every service with a
 // deployment due and waiting there.
 func (s *Store) reschedule(ctx context.Context, tx *wtx, cfg *deploydb.Config, env string, a deploydb.Action) error {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT service FROM deployments WHERE environment = ? AND status = 'NOT_STARTED' AND due_at IS NOT NULL`, env)
+	services, err := waitingServices(ctx, tx, env)
 	if err != nil {
-		return fmt.Errorf("sqlite: waiting services: %w", err)
-	}
-	var services []string
-	for rows.Next() {
-		var svc string
-		if err := rows.Scan(&svc); err != nil {
-			rows.Close()
-			return fmt.Errorf("sqlite: waiting services: %w", err)
-		}
-		services = append(services, svc)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: waiting services: %w", err)
+		return err
 	}
 	for _, svc := range services {
 		p, err := s.loadPlan(ctx, tx, cfg, svc)
@@ -240,6 +227,25 @@ func (s *Store) reschedule(ctx context.Context, tx *wtx, cfg *deploydb.Config, e
 		}
 	}
 	return nil
+}
+
+// waitingServices returns the services with a deployment due and waiting
+// in env.
+func waitingServices(ctx context.Context, q querier, env string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT service FROM deployments WHERE environment = ? AND status = 'NOT_STARTED' AND due_at IS NOT NULL`, env)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: waiting services: %w", err)
+	}
+	defer rows.Close()
+	var services []string
+	for rows.Next() {
+		var svc string
+		if err := rows.Scan(&svc); err != nil {
+			return nil, fmt.Errorf("sqlite: waiting services: %w", err)
+		}
+		services = append(services, svc)
+	}
+	return services, rows.Err()
 }
 
 func findLocks(ctx context.Context, q querier) (map[string]*deploydb.Lock, error) {
@@ -273,25 +279,10 @@ const TickActor = "deploydb"
 // waited for a freeze window are activated once it ends.
 func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, error) {
 	now := s.now()
-	type soak struct {
-		deployment int64
-		promotion  string
-	}
-	var due []soak
-	rows, err := s.r.QueryContext(ctx, `SELECT r.deployment_id, r.promotion FROM promotion_results r JOIN deployments d ON d.id = r.deployment_id
-		WHERE r.status = 'STARTED' AND r.due_at IS NOT NULL AND r.due_at <= ? AND d.status = 'COMPLETED'`, ms(now))
+	due, err := s.dueSoaks(ctx, now)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("sqlite: due soaks: %w", err)
+		return time.Time{}, err
 	}
-	for rows.Next() {
-		var sk soak
-		if err := rows.Scan(&sk.deployment, &sk.promotion); err != nil {
-			rows.Close()
-			return time.Time{}, fmt.Errorf("sqlite: due soaks: %w", err)
-		}
-		due = append(due, sk)
-	}
-	rows.Close()
 	for _, sk := range due {
 		_, err := s.ReportPromotion(ctx, cfg, deploydb.PromotionReport{Deployment: sk.deployment, Promotion: sk.promotion, Status: deploydb.PromotionSuccess, Actor: TickActor})
 		if err != nil && deploydb.ErrorCode(err) != deploydb.ECONFLICT {
@@ -329,39 +320,67 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 	return next, nil
 }
 
+// soak is a soak promotion result that is due.
+type soak struct {
+	deployment int64
+	promotion  string
+}
+
+// dueSoaks returns the soak results of COMPLETED deployments due at now.
+func (s *Store) dueSoaks(ctx context.Context, now deploydb.Time) ([]soak, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT r.deployment_id, r.promotion FROM promotion_results r JOIN deployments d ON d.id = r.deployment_id
+		WHERE r.status = 'STARTED' AND r.due_at IS NOT NULL AND r.due_at <= ? AND d.status = 'COMPLETED'`, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due soaks: %w", err)
+	}
+	defer rows.Close()
+	var due []soak
+	for rows.Next() {
+		var sk soak
+		if err := rows.Scan(&sk.deployment, &sk.promotion); err != nil {
+			return nil, fmt.Errorf("sqlite: due soaks: %w", err)
+		}
+		due = append(due, sk)
+	}
+	return due, rows.Err()
+}
+
 // FindStatus returns the status matrix as kept.
 func (s *Store) FindStatus(ctx context.Context) ([]*deploydb.StatusCell, error) {
-	var out []*deploydb.StatusCell
+	// Empty, not nil: the API writes an empty matrix as [], never null.
+	out := []*deploydb.StatusCell{}
 	err := s.snapshot(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service, environment`)
-		if err != nil {
-			return fmt.Errorf("sqlite: status: %w", err)
-		}
 		type ids struct{ current, inFlight, lastAttempt, lastGood int64 }
 		var cells []ids
 		var all []int64
-		for rows.Next() {
-			var c deploydb.StatusCell
-			var i ids
-			var since int64
-			if err := rows.Scan(&c.Service, &c.Environment, &i.current, &since, &i.inFlight, &i.lastAttempt, &i.lastGood); err != nil {
-				rows.Close()
+		scan := func() error {
+			rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service, environment`)
+			if err != nil {
 				return fmt.Errorf("sqlite: status: %w", err)
 			}
-			if since != 0 {
-				c.CurrentSince = deploydb.UnixMilli(since)
-			}
-			out = append(out, &c)
-			cells = append(cells, i)
-			for _, id := range []int64{i.current, i.inFlight, i.lastAttempt, i.lastGood} {
-				if id != 0 {
-					all = append(all, id)
+			defer rows.Close()
+			for rows.Next() {
+				var c deploydb.StatusCell
+				var i ids
+				var since int64
+				if err := rows.Scan(&c.Service, &c.Environment, &i.current, &since, &i.inFlight, &i.lastAttempt, &i.lastGood); err != nil {
+					return fmt.Errorf("sqlite: status: %w", err)
+				}
+				if since != 0 {
+					c.CurrentSince = deploydb.UnixMilli(since)
+				}
+				out = append(out, &c)
+				cells = append(cells, i)
+				for _, id := range []int64{i.current, i.inFlight, i.lastAttempt, i.lastGood} {
+					if id != 0 {
+						all = append(all, id)
+					}
 				}
 			}
+			return rows.Err()
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: status: %w", err)
+		if err := scan(); err != nil {
+			return err
 		}
 		if len(all) == 0 {
 			return nil
@@ -380,5 +399,8 @@ func (s *Store) FindStatus(ctx context.Context) ([]*deploydb.StatusCell, error) 
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -326,8 +326,11 @@ func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now de
 	case deploydb.DeploymentCompleted:
 		q, args = `current_id = ?, current_since = ?, last_attempt_id = NULL`, []any{d.ID, ms(now)}
 	case deploydb.DeploymentSuccess:
+		// A deployment without promotions goes from in flight to SUCCESS
+		// in one change, never stored COMPLETED: it ends a failed
+		// attempt's uncertainty here too.
 		q = `last_good_id = ?, current_id = ?, current_since = CASE WHEN current_id = ? THEN current_since ELSE ? END,
-			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`
+			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END, last_attempt_id = NULL`
 		args = []any{d.ID, d.ID, d.ID, ms(now), d.ID}
 	case deploydb.DeploymentFailed:
 		q = `last_attempt_id = CASE WHEN current_id IS ? THEN last_attempt_id ELSE ? END,
@@ -338,8 +341,13 @@ func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now de
 	default:
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO env_state (service, environment) VALUES (?, ?) ON CONFLICT (service, environment) DO NOTHING`, d.Service, d.Environment); err != nil {
-		return fmt.Errorf("sqlite: status matrix: %w", err)
+	// A cancelled deployment only ever clears what it held: one that was
+	// never in flight must not add a cell for an environment the service
+	// has not seen.
+	if d.Status != deploydb.DeploymentCancelled {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO env_state (service, environment) VALUES (?, ?) ON CONFLICT (service, environment) DO NOTHING`, d.Service, d.Environment); err != nil {
+			return fmt.Errorf("sqlite: status matrix: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE env_state SET `+q+` WHERE service = ? AND environment = ?`, append(args, d.Service, d.Environment)...); err != nil {
 		return fmt.Errorf("sqlite: status matrix: %w", err)
