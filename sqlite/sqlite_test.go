@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,8 @@ type contents struct {
 	Deliveries     []*deploydb.Delivery
 	Attempts       map[int64][]*deploydb.Attempt
 	NextDeliveryAt time.Time
+	Status         []*deploydb.StatusCell
+	Locks          map[string]*deploydb.Lock
 }
 
 func read(t *testing.T, s deploydb.Store) contents {
@@ -96,6 +99,12 @@ func read(t *testing.T, s deploydb.Store) contents {
 	if c.NextDeliveryAt, err = s.NextDeliveryAt(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if c.Status, err = s.FindStatus(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Locks, err = s.FindLocks(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
@@ -125,6 +134,13 @@ func TestDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.ReportDeployment(ctx, cfg, deploydb.DeploymentReport{Deployment: search, Status: deploydb.DeploymentFailed, Actor: "jenkins"}); err != nil {
+		t.Fatal(err)
+	}
+	// A lock, and a deployment waiting for it.
+	if _, err := s.LockEnvironment(ctx, cfg, "integ", deploydb.Action{Actor: "alice", Reason: "incident 42"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.PublishArtifact(ctx, cfg, storetest.Artifact("search", "1.0.1"), "ci"); err != nil {
 		t.Fatal(err)
 	}
 	due, err := s.DueDeliveries(ctx, clock.Now(), 2)
@@ -218,5 +234,62 @@ func TestTwoHandles(t *testing.T) {
 	}
 	if started != 1 {
 		t.Errorf("%d deployment.started events, want 1", started)
+	}
+}
+
+// TestSoakSurvivesRestart checks that a soak running when the store is
+// closed succeeds when its time is up after the file is opened again, and
+// that a lock holds across the restart.
+func TestSoakSurvivesRestart(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "deploydb.db")
+	clock := storetest.NewClock(time.Date(2026, time.April, 1, 8, 30, 0, 0, time.UTC))
+	cfg := storetest.Model()
+
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now = clock.Now
+	_, flows, err := s.PublishArtifact(ctx, cfg, storetest.Artifact("cache", "1.0.0"), "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	integ, staging := flows[0].Deployments[0].ID, flows[0].Deployments[1].ID
+	if _, err := s.ReportDeployment(ctx, cfg, deploydb.DeploymentReport{Deployment: integ, Status: deploydb.DeploymentCompleted, Actor: "jenkins"}); err != nil {
+		t.Fatal(err)
+	}
+	due := clock.Now().Add(storetest.SoakTime)
+	if _, err := s.LockEnvironment(ctx, cfg, "staging", deploydb.Action{Actor: "alice", Reason: "incident 42"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Advance(storetest.SoakTime)
+	s = mustOpen(t, path)
+	s.Now = clock.Now
+	next, err := s.Tick(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !next.IsZero() {
+		t.Errorf("next tick at %s, want nothing left to do", next)
+	}
+	d, err := s.FindDeployment(ctx, integ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != deploydb.DeploymentSuccess || d.Promotions[0].Status != deploydb.PromotionSuccess || !d.UpdatedAt.Equal(due) {
+		t.Errorf("after the soak: deployment %s, soak %s, updated at %s; want SUCCESS, SUCCESS at %s", d.Status, d.Promotions[0].Status, d.UpdatedAt, due)
+	}
+	// staging is still locked: its deployment waits.
+	d, err = s.FindDeployment(ctx, staging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != deploydb.DeploymentNotStarted || !strings.HasPrefix(d.Waiting, "locked: incident 42") {
+		t.Errorf("staging is %s, waiting %q; want it waiting for the lock", d.Status, d.Waiting)
 	}
 }

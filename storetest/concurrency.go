@@ -35,6 +35,12 @@ func race(n int, fn func(i int) error) []error {
 // is ECONFLICT, and returns the winner's index.
 func oneWinner(t *testing.T, errs []error) int {
 	t.Helper()
+	return oneWinnerLosing(t, errs, deploydb.ECONFLICT)
+}
+
+// oneWinnerLosing is oneWinner for losers that get code.
+func oneWinnerLosing(t *testing.T, errs []error, code string) int {
+	t.Helper()
 	winner := -1
 	for i, err := range errs {
 		switch deploydb.ErrorCode(err) {
@@ -43,9 +49,9 @@ func oneWinner(t *testing.T, errs []error) int {
 				t.Errorf("racers %d and %d both won", winner, i)
 			}
 			winner = i
-		case deploydb.ECONFLICT:
+		case code:
 		default:
-			t.Errorf("racer %d: %v, want success or %s", i, err, deploydb.ECONFLICT)
+			t.Errorf("racer %d: %v, want success or %s", i, err, code)
 		}
 	}
 	if winner < 0 {
@@ -226,8 +232,60 @@ func testConcurrency(t *testing.T, open Opener) {
 	})
 
 	t.Run("Independent", func(t *testing.T) {
-		// Changes to different flows do not conflict: every racer
-		// publishes its own version, then reports on its own deployment.
+		// Changes to different services, or to one service in different
+		// environments, do not conflict. Each service has a flow active
+		// in each environment: 1.0.0 in prod, 2.0.0 in staging, 3.0.0 in
+		// integ. Every racer completes and verifies its own deployment.
+		f := newFixture(t, open)
+		services := []string{"billing", "search", "batch"}
+		var active []int64
+		flows := map[string][]*deploydb.Flow{}
+		for _, s := range services {
+			_, v1 := f.publishOne(s, "1.0.0")
+			f.verify(v1.Deployments[0].ID)
+			f.verify(v1.Deployments[1].ID)
+			_, v2 := f.publishOne(s, "2.0.0")
+			f.verify(v2.Deployments[0].ID)
+			_, v3 := f.publishOne(s, "3.0.0")
+			flows[s] = []*deploydb.Flow{v1, v2, v3}
+			f.wantStatuses(v1.ID, deploydb.FlowCreated, success, success, created)
+			f.wantStatuses(v2.ID, deploydb.FlowCreated, success, created, notStarted)
+			f.wantStatuses(v3.ID, deploydb.FlowCreated, created, notStarted, notStarted)
+			active = append(active, v1.Deployments[2].ID, v2.Deployments[1].ID, v3.Deployments[0].ID)
+		}
+		f.tick()
+		errs := race(len(active), func(i int) error {
+			d, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: active[i], Status: completed, Actor: actorOrchestrator})
+			if err != nil {
+				return err
+			}
+			for _, r := range d.Promotions {
+				_, err = f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: active[i], Promotion: r.Promotion, Status: deploydb.PromotionSuccess, Actor: actorTests})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("racer %d: deployment %d: %v", i, active[i], err)
+			}
+		}
+		// Whichever finished first, each flow moved on once the one ahead
+		// of it freed the next environment.
+		for _, s := range services {
+			f.wantStatuses(flows[s][0].ID, deploydb.FlowSuccess, success, success, success)
+			f.wantStatuses(flows[s][1].ID, deploydb.FlowCreated, success, success, created)
+			f.wantStatuses(flows[s][2].ID, deploydb.FlowCreated, success, created, notStarted)
+		}
+	})
+
+	t.Run("Serialized", func(t *testing.T) {
+		// Racers publish versions of one service at once: exactly one is
+		// activated in integ, the others wait for it. When it is
+		// verified, the newest waiting one takes integ and every other
+		// one is superseded, each announced once.
 		f := newFixture(t, open)
 		const n = 20
 		flows := make([]*deploydb.Flow, n)
@@ -243,21 +301,107 @@ func testConcurrency(t *testing.T, open Opener) {
 				t.Fatalf("racer %d: publish: %v", i, err)
 			}
 		}
-		errs = race(n, func(i int) error {
-			_, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: flows[i].Deployments[0].ID, Status: completed, Actor: actorOrchestrator})
-			if err != nil {
-				return err
+		var first *deploydb.Flow
+		oldest, newest := flows[0], flows[0]
+		for _, fl := range flows {
+			got := f.flow(fl.ID)
+			switch integ := got.Deployments[0]; {
+			case integ.Status == created && first == nil:
+				first = got
+			case integ.Status == created:
+				t.Errorf("flows %d and %d are both active in integ", first.ID, fl.ID)
+			case integ.Status != notStarted || integ.DueAt.IsZero() || integ.Waiting == "":
+				t.Errorf("flow %d: integ is %s, due at %s, waiting %q; want it CREATED or waiting", fl.ID, integ.Status, integ.DueAt, integ.Waiting)
 			}
-			_, err = f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: flows[i].Deployments[0].ID, Promotion: "smoke", Status: deploydb.PromotionSuccess, Actor: actorTests})
+			if fl.ID > newest.ID {
+				newest = fl
+			}
+			if fl.ID < oldest.ID {
+				oldest = fl
+			}
+		}
+		// The first one published found integ free.
+		if first == nil || first.ID != oldest.ID {
+			t.Fatalf("flow %v is active in integ, want the first published, %d", first, oldest.ID)
+		}
+		after := f.lastEvent()
+		f.verify(first.Deployments[0].ID)
+		for _, fl := range flows {
+			switch fl.ID {
+			case first.ID:
+				f.wantStatuses(fl.ID, deploydb.FlowCreated, success, created, notStarted)
+			case newest.ID:
+				f.wantStatuses(fl.ID, deploydb.FlowCreated, created, notStarted, notStarted)
+			default:
+				f.wantStatuses(fl.ID, deploydb.FlowSuperseded, deploydb.DeploymentSuperseded, deploydb.DeploymentSuperseded, deploydb.DeploymentSuperseded)
+			}
+		}
+		// Each superseded flow's integ deployment is announced to integ's
+		// hooks; its other deployments, never due, are recorded quietly.
+		wantCounts(t, "events", map[deploydb.EventType]int{
+			deploydb.EventDeploymentCompleted: 1, deploydb.EventPromotionCompleted: 1, deploydb.EventDeploymentVerified: 1,
+			deploydb.EventDeploymentCreated: 2, deploydb.EventDeploymentSuperseded: 3 * (n - 2),
+		}, f.countEvents(after))
+		wantCounts(t, "deliveries", map[deploydb.EventType]int{
+			deploydb.EventDeploymentCompleted: 3, deploydb.EventPromotionCompleted: 3, deploydb.EventDeploymentVerified: 3,
+			deploydb.EventDeploymentCreated: 3 + 2, deploydb.EventDeploymentSuperseded: 3 * (n - 2),
+		}, f.countDeliveries(after))
+	})
+
+	t.Run("CancelFlow", func(t *testing.T) {
+		// Every racer cancels one flow: one wins, and its deployments are
+		// cancelled once.
+		f := newFixture(t, open)
+		_, fl := f.publishOne("billing", "1.0.0")
+		_, next := f.publishOne("billing", "2.0.0")
+		after := f.lastEvent()
+		f.tick()
+		errs := race(racers, func(int) error {
+			_, err := f.s.CancelFlow(f.ctx, f.cfg, fl.ID, alice())
 			return err
 		})
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("racer %d: report: %v", i, err)
-			}
-		}
-		for _, fl := range flows {
-			f.wantStatuses(fl.ID, deploydb.FlowCreated, success, created, notStarted)
-		}
+		oneWinner(t, errs)
+		f.wantStatuses(fl.ID, deploydb.FlowCancelled, cancelled, cancelled, cancelled)
+		f.wantStatuses(next.ID, deploydb.FlowCreated, created, notStarted, notStarted)
+		wantCounts(t, "events", map[deploydb.EventType]int{
+			deploydb.EventOperatorCancel: 1, deploydb.EventDeploymentCancelled: 3, deploydb.EventDeploymentCreated: 1,
+		}, f.countEvents(after))
+		wantCounts(t, "deliveries", map[deploydb.EventType]int{
+			deploydb.EventDeploymentCancelled: 3, deploydb.EventDeploymentCreated: 3,
+		}, f.countDeliveries(after))
+	})
+
+	t.Run("RetryDeployment", func(t *testing.T) {
+		// Every racer retries one failed deployment: it is retried once.
+		f := newFixture(t, open)
+		_, fl := f.publishOne("billing", "1.0.0")
+		f.report(fl.Deployments[0].ID, failed)
+		after := f.lastEvent()
+		f.tick()
+		errs := race(racers, func(int) error {
+			_, err := f.s.RetryDeployment(f.ctx, f.cfg, fl.Deployments[0].ID, alice())
+			return err
+		})
+		oneWinner(t, errs)
+		f.wantStatuses(fl.ID, deploydb.FlowCreated, failed, created, notStarted, notStarted)
+		wantCounts(t, "events", map[deploydb.EventType]int{deploydb.EventOperatorRetry: 1, deploydb.EventDeploymentCreated: 1}, f.countEvents(after))
+	})
+
+	t.Run("Locks", func(t *testing.T) {
+		// Every racer locks prod: one lock is taken. Then every racer
+		// unlocks it: one releases it, the others find it unlocked.
+		f := newFixture(t, open)
+		after := f.lastEvent()
+		errs := race(racers, func(i int) error {
+			_, err := f.s.LockEnvironment(f.ctx, f.cfg, "prod", deploydb.Action{Actor: "operator-" + strconv.Itoa(i), Reason: "incident 42"})
+			return err
+		})
+		winner := oneWinner(t, errs)
+		f.wantLocks(map[string]*deploydb.Lock{"prod": {Environment: "prod", Reason: "incident 42", Actor: "operator-" + strconv.Itoa(winner), CreatedAt: f.now()}})
+		errs = race(racers, func(int) error { return f.s.UnlockEnvironment(f.ctx, f.cfg, "prod", alice()) })
+		oneWinnerLosing(t, errs, deploydb.ENOTFOUND)
+		f.wantLocks(map[string]*deploydb.Lock{})
+		wantCounts(t, "events", map[deploydb.EventType]int{deploydb.EventEnvironmentLocked: 1, deploydb.EventEnvironmentUnlocked: 1}, f.countEvents(after))
+		wantCounts(t, "deliveries", map[deploydb.EventType]int{deploydb.EventEnvironmentLocked: 1, deploydb.EventEnvironmentUnlocked: 1}, f.countDeliveries(after))
 	})
 }

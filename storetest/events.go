@@ -23,7 +23,80 @@ func contentType(t deploydb.EventType) string {
 		deploydb.EventDeploymentSuperseded: "application/vnd.deploydb.deploymentsuperseded.v1+json",
 		deploydb.EventPromotionCompleted:   "application/vnd.deploydb.promotioncompleted.v1+json",
 		deploydb.EventFlowCompleted:        "application/vnd.deploydb.flowcompleted.v1+json",
+		deploydb.EventDeploymentCancelled:  "application/vnd.deploydb.deploymentcancelled.v1+json",
+		deploydb.EventEnvironmentLocked:    "application/vnd.deploydb.environmentlocked.v1+json",
+		deploydb.EventEnvironmentUnlocked:  "application/vnd.deploydb.environmentunlocked.v1+json",
 	}[t]
+}
+
+// owed is an event a change must record (ID, Detail and CreatedAt aside),
+// with the webhook calls it owes.
+type owed struct {
+	deploydb.Event
+	hooks []string // recipients, in order
+	// promotion and result are set on promotion events.
+	promotion string
+	result    deploydb.PromotionStatus
+}
+
+// because returns o with reason, as the events an operator's action causes
+// carry the reason the operator gave.
+func (o owed) because(reason string) owed {
+	o.Reason = reason
+	return o
+}
+
+// about returns the event typ that a change by actor records about
+// deployment d, which is status after the change, owing calls to hooks.
+func about(typ deploydb.EventType, d *deploydb.Deployment, status deploydb.DeploymentStatus, actor string, hooks ...string) owed {
+	return owed{Event: deploydb.Event{Type: typ, Service: d.Service, Environment: d.Environment, Artifact: d.Artifact.ID, Flow: d.Flow,
+		Deployment: d.ID, Status: string(status), Actor: actor}, hooks: hooks}
+}
+
+// promoted returns the promotion.completed event of result promotion of
+// deployment d reported by actor, which left d status.
+func promoted(d *deploydb.Deployment, promotion string, result deploydb.PromotionStatus, status deploydb.DeploymentStatus, actor string, hooks ...string) owed {
+	o := about(deploydb.EventPromotionCompleted, d, status, actor, hooks...)
+	o.promotion, o.result = promotion, result
+	return o
+}
+
+// happen advances the clock, runs do, and fails the test unless exactly
+// the events want were recorded, in order and at the new time, each with
+// exactly its webhook deliveries. It returns the events.
+func (f *fixture) happen(do func(), want ...owed) []*deploydb.Event {
+	f.t.Helper()
+	return f.happenThen(do, func() []owed { return want })
+}
+
+// happenThen is happen for events that can only be told once do has run
+// (about a flow do creates).
+func (f *fixture) happenThen(do func(), want func() []owed) []*deploydb.Event {
+	f.t.Helper()
+	return f.happenAt(f.tick, do, want)
+}
+
+// happenAt is happenThen with the clock moved by at, which returns the new
+// time.
+func (f *fixture) happenAt(at func() deploydb.Time, do func(), want func() []owed) []*deploydb.Event {
+	f.t.Helper()
+	after := f.lastEvent()
+	now := at()
+	do()
+	wantEvs := []*deploydb.Event{}
+	var ws []wantEvent
+	for _, w := range want() {
+		ev := w.Event
+		ev.CreatedAt = now
+		wantEvs = append(wantEvs, &ev)
+		ws = append(ws, wantEvent{typ: w.Type, env: w.Environment, deployment: w.Deployment, status: w.Status, hooks: w.hooks, promotion: w.promotion, result: w.result})
+	}
+	evs := f.events(after)
+	if diff := cmp.Diff(wantEvs, evs, cmpopts.IgnoreFields(deploydb.Event{}, "ID", "Detail")); diff != "" {
+		f.t.Fatalf("events (-want +got):\n%s", diff)
+	}
+	f.wantDeliveries(after, evs, ws)
+	return evs
 }
 
 // wantEvent is an event a step must record, and the webhook calls it owes.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/engine"
 )
 
 // Actors of the suite's writes.
@@ -29,7 +30,9 @@ type fixture struct {
 	cfg   *deploydb.Config
 }
 
-// newFixture marks t parallel and opens a fresh store on a new Clock.
+// newFixture marks t parallel and opens a fresh store on a new Clock. When
+// the test ends, every flow it left in the store must keep the engine's
+// invariants.
 func newFixture(t *testing.T, open Opener) *fixture {
 	t.Helper()
 	t.Parallel()
@@ -38,7 +41,37 @@ func newFixture(t *testing.T, open Opener) *fixture {
 	if s == nil {
 		t.Fatal("opener returned a nil store")
 	}
-	return &fixture{t: t, ctx: t.Context(), s: s, clock: c, cfg: Model()}
+	f := &fixture{t: t, ctx: t.Context(), s: s, clock: c, cfg: Model()}
+	// Registered after the opener's cleanup, so it runs while the store is
+	// still open; t.Context() is cancelled by then.
+	t.Cleanup(func() { f.checkInvariants(context.Background()) })
+	return f
+}
+
+// checkInvariants fails the test unless the flows in the store keep the
+// invariants of the state machine, each service's flows together (at most
+// one active deployment per environment, nothing left waiting for a free
+// environment, ...).
+func (f *fixture) checkInvariants(ctx context.Context) {
+	f.t.Helper()
+	flows, err := f.s.FindFlows(ctx, deploydb.FlowFilter{Ascending: true, Page: pageAll()})
+	if err != nil {
+		f.t.Errorf("find flows: %v", err)
+		return
+	}
+	byService := map[string][]*deploydb.Flow{}
+	var services []string
+	for _, fl := range flows {
+		if byService[fl.Service] == nil {
+			services = append(services, fl.Service)
+		}
+		byService[fl.Service] = append(byService[fl.Service], fl)
+	}
+	for _, s := range services {
+		if err := engine.CheckServiceInvariants(byService[s], nil); err != nil {
+			f.t.Errorf("flows of %s break the invariants:\n%v", s, err)
+		}
+	}
 }
 
 // now returns the clock's time as stores record it.
@@ -305,43 +338,70 @@ func layout(service string) []struct {
 			{"staging", []string{"smoke", "approval"}, deploydb.FailureIgnore},
 			{"prod", []string{"approval"}, deploydb.FailureNotify},
 		}
+	case "ledger":
+		return []stage{
+			{"integ", nil, deploydb.FailureRollback},
+			{"staging", []string{"smoke", "approval"}, deploydb.FailureRollback},
+			{"prod", []string{"approval"}, deploydb.FailureNotify},
+		}
+	case "cache":
+		return []stage{
+			{"integ", []string{"soak"}, deploydb.FailureNotify},
+			{"staging", []string{"soak", "smoke", "approval"}, deploydb.FailureNotify},
+			{"prod", []string{"soak", "approval"}, deploydb.FailureNotify},
+		}
 	}
 	panic("storetest: no layout for service " + service)
 }
 
 // newFlow returns the flow of service for artifact a as it is right after
-// publication at now (ids left zero): the first environment CREATED, the
-// others NOT_STARTED, every promotion result NOT_STARTED.
+// publication at now into a free first environment (ids left zero): the
+// first environment due and CREATED, the others NOT_STARTED, every
+// promotion result NOT_STARTED.
 func newFlow(service string, a deploydb.Artifact, checksum string, now deploydb.Time) *deploydb.Flow {
 	fl := &deploydb.Flow{
 		Artifact:       a,
 		Service:        service,
 		Pipeline:       "standard",
+		Reason:         deploydb.ReasonPipeline,
 		Status:         deploydb.FlowCreated,
 		ConfigChecksum: checksum,
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
-	for pos, st := range layout(service) {
-		d := deploydb.Deployment{
-			Artifact:        a,
-			Service:         service,
-			Environment:     st.env,
-			Status:          deploydb.DeploymentNotStarted,
-			Reason:          deploydb.ReasonPipeline,
-			Promotions:      []deploydb.PromotionResult{},
-			Position:        pos,
-			FailureStrategy: st.strategy,
-			CreatedAt:       now,
-			UpdatedAt:       now,
-		}
+	for pos := range layout(service) {
+		d := newDeployment(service, pos, deploydb.ReasonPipeline, a, now)
 		if pos == 0 {
-			d.Status = deploydb.DeploymentCreated
-		}
-		for _, p := range st.promotions {
-			d.Promotions = append(d.Promotions, deploydb.PromotionResult{Promotion: p, Status: deploydb.PromotionNotStarted, CreatedAt: now, UpdatedAt: now})
+			d.Status, d.DueAt = deploydb.DeploymentCreated, now
 		}
 		fl.Deployments = append(fl.Deployments, d)
 	}
 	return fl
+}
+
+// newDeployment returns the deployment of artifact a for service at
+// position pos of pipeline standard as it is created at now (ids left
+// zero): NOT_STARTED, not due, every promotion result NOT_STARTED.
+func newDeployment(service string, pos int, reason deploydb.Reason, a deploydb.Artifact, now deploydb.Time) deploydb.Deployment {
+	st := layout(service)[pos]
+	d := deploydb.Deployment{
+		Artifact:        a,
+		Service:         service,
+		Environment:     st.env,
+		Status:          deploydb.DeploymentNotStarted,
+		Reason:          reason,
+		Promotions:      []deploydb.PromotionResult{},
+		Position:        pos,
+		FailureStrategy: st.strategy,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}
+	for _, p := range st.promotions {
+		r := deploydb.PromotionResult{Promotion: p, Type: Model().Promotions[p].Type, Status: deploydb.PromotionNotStarted, CreatedAt: now, UpdatedAt: now}
+		if r.Type == deploydb.PromotionTypeSoak {
+			r.SoakMs = SoakTime.Milliseconds()
+		}
+		d.Promotions = append(d.Promotions, r)
+	}
+	return d
 }

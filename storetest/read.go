@@ -82,8 +82,9 @@ func testFindArtifacts(t *testing.T, open Opener) {
 
 // history makes a small history of 4 flows and 12 deployments: billing
 // 1.0.0 verified in integ, search 1.0.0 just published, shared 1.0.0
-// (billing and search), its search deployment failed in integ. It returns
-// the flows as the store has them now, oldest first.
+// (billing and search): its billing deployment failed in integ, its search
+// deployment waits in integ behind search 1.0.0. It returns the flows as
+// the store has them now, oldest first.
 func (f *fixture) history() []*deploydb.Flow {
 	f.t.Helper()
 	_, b1 := f.publishOne("billing", "1.0.0")
@@ -94,7 +95,10 @@ func (f *fixture) history() []*deploydb.Flow {
 	f.tick()
 	_, shared := f.publish("shared", "1.0.0")
 	f.tick()
-	f.report(shared[1].Deployments[0].ID, failed)
+	f.report(shared[0].Deployments[0].ID, failed)
+	if w := f.deployment(shared[1].Deployments[0].ID); w.Status != notStarted || w.DueAt.IsZero() || w.Waiting == "" {
+		f.t.Fatalf("search's shared 1.0.0 in integ is %s, due at %s, waiting %q: want it waiting behind search 1.0.0", w.Status, w.DueAt, w.Waiting)
+	}
 	return []*deploydb.Flow{f.flow(b1.ID), f.flow(s1.ID), f.flow(shared[0].ID), f.flow(shared[1].ID)}
 }
 
@@ -298,6 +302,10 @@ func testEmpty(t *testing.T, open Opener) {
 		check("deliveries", len(ds), ds == nil, err)
 		due, err := f.s.DueDeliveries(f.ctx, f.clock.Now(), 10)
 		check("due deliveries", len(due), due == nil, err)
+		cells, err := f.s.FindStatus(f.ctx)
+		check("status cells", len(cells), cells == nil, err)
+		locks, err := f.s.FindLocks(f.ctx)
+		check("locks", len(locks), locks == nil, err)
 	})
 	t.Run("Ping", func(t *testing.T) {
 		f := newFixture(t, open)

@@ -224,7 +224,7 @@ func testReportPromotion(t *testing.T, open Opener) {
 
 		now := f.tick()
 		got := f.promote(d.ID, "smoke", deploydb.PromotionSuccess)
-		want.Status, want.InfoURL, want.UpdatedAt = deploydb.PromotionSuccess, infoURL(d.ID, "smoke"), now
+		want.Status, want.InfoURL, want.ReportedBy, want.UpdatedAt = deploydb.PromotionSuccess, infoURL(d.ID, "smoke"), actorTests, now
 		if diff := cmp.Diff(&want, got); diff != "" {
 			t.Errorf("returned result (-want +got):\n%s", diff)
 		}

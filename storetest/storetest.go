@@ -47,6 +47,16 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, open) })
+	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open) })
+	t.Run("Coordination", func(t *testing.T) { testCoordination(t, open) })
+	t.Run("FailureStrategy", func(t *testing.T) { testFailureStrategy(t, open) })
+	t.Run("CancelFlow", func(t *testing.T) { testCancelFlow(t, open) })
+	t.Run("RetryDeployment", func(t *testing.T) { testRetryDeployment(t, open) })
+	t.Run("Rollback", func(t *testing.T) { testRollback(t, open) })
+	t.Run("Hotfix", func(t *testing.T) { testHotfix(t, open) })
+	t.Run("Locks", func(t *testing.T) { testLocks(t, open) })
+	t.Run("Tick", func(t *testing.T) { testTick(t, open) })
+	t.Run("FindStatus", func(t *testing.T) { testFindStatus(t, open) })
 }
 
 // start is the time the suite's clocks start at. It has a sub-millisecond
@@ -88,12 +98,16 @@ const (
 	HookGlobal  = "http://global.hooks.test/events"
 )
 
+// SoakTime is the duration of Model's soak promotion.
+const SoakTime = 10 * time.Minute
+
 // Group is the artifact group every service of Model consumes from.
 const Group = "com.example"
 
 // Model returns a small configuration, a new one on every call:
 //
-//   - promotions smoke (basic) and approval (manual);
+//   - promotions smoke (basic), approval (manual) and soak (soak, duration
+//     SoakTime);
 //   - environments integ (hooks HookIntegA and HookIntegB on every event),
 //     staging (HookStaging on every event) and prod (HookProd on
 //     deployment.created only); global hook HookGlobal on every event;
@@ -101,8 +115,10 @@ const Group = "com.example"
 //     prod (approval, failure strategy notify);
 //   - services billing (consumes com.example:billing and com.example:shared,
 //     promotions smoke), search (com.example:search and com.example:shared,
-//     no promotions) and batch (com.example:batch, failure strategy ignore),
-//     all on pipeline standard.
+//     no promotions), batch (com.example:batch, failure strategy ignore),
+//     ledger (com.example:ledger, no promotions, failure strategy rollback)
+//     and cache (com.example:cache, promotions soak), all on pipeline
+//     standard.
 //
 // Nothing consumes com.example:orphan.
 func Model() *deploydb.Config {
@@ -136,6 +152,18 @@ func Model() *deploydb.Config {
 				Pipelines:       []string{"standard"},
 				FailureStrategy: deploydb.FailureIgnore,
 			},
+			"ledger": {
+				Ident: "ledger", Description: "Ledger",
+				Artifacts:       []string{Group + ":ledger"},
+				Pipelines:       []string{"standard"},
+				FailureStrategy: deploydb.FailureRollback,
+			},
+			"cache": {
+				Ident: "cache", Description: "Cache",
+				Artifacts:  []string{Group + ":cache"},
+				Pipelines:  []string{"standard"},
+				Promotions: []string{"soak"},
+			},
 		},
 		Environments: map[string]*deploydb.Environment{
 			"integ":   {Ident: "integ", Webhook: every(HookIntegA, HookIntegB)},
@@ -154,6 +182,7 @@ func Model() *deploydb.Config {
 		Promotions: map[string]*deploydb.Promotion{
 			"smoke":    {Ident: "smoke", Type: deploydb.PromotionTypeBasic},
 			"approval": {Ident: "approval", Type: deploydb.PromotionTypeManual, Attributes: map[string]any{"allowedGroup": "release-managers"}},
+			"soak":     {Ident: "soak", Type: deploydb.PromotionTypeSoak, Attributes: map[string]any{"duration": "10m"}},
 		},
 		Webhook: every(HookGlobal),
 	}

@@ -44,6 +44,17 @@ func TestModel(t *testing.T) {
 		}
 		checkPromotions("service "+id, s.Promotions)
 	}
+	for id, p := range cfg.Promotions {
+		if p.Ident != id {
+			t.Errorf("promotion %s has ident %s", id, p.Ident)
+		}
+		if p.Type == deploydb.PromotionTypeSoak {
+			s, _ := p.Attributes["duration"].(string)
+			if d, err := time.ParseDuration(s); err != nil || d != storetest.SoakTime {
+				t.Errorf("promotion %s: duration %q, want %s", id, s, storetest.SoakTime)
+			}
+		}
+	}
 	for id, p := range cfg.Pipelines {
 		for _, st := range p.Environments {
 			if cfg.Environments[st.Environment] == nil {

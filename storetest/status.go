@@ -1,0 +1,217 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/deploydb/deploydb"
+)
+
+// cell is what the status matrix should say about one (service,
+// environment): deployment ids, 0 for none.
+type cell struct {
+	current     int64
+	since       deploydb.Time
+	inFlight    int64
+	lastAttempt int64
+	lastGood    int64
+}
+
+// wantStatus fails the test unless the status matrix has exactly the cells
+// want, keyed "service/environment", each deployment as FindDeployment
+// returns it.
+func (f *fixture) wantStatus(want map[string]cell) {
+	f.t.Helper()
+	cells, err := f.s.FindStatus(f.ctx)
+	if err != nil {
+		f.t.Fatalf("find status: %v", err)
+	}
+	if cells == nil {
+		f.t.Error("FindStatus returned nil, want a non-nil list")
+	}
+	dep := func(id int64) *deploydb.Deployment {
+		if id == 0 {
+			return nil
+		}
+		return f.deployment(id)
+	}
+	wantCells := map[string]*deploydb.StatusCell{}
+	for key, c := range want {
+		wc := &deploydb.StatusCell{Current: dep(c.current), CurrentSince: c.since, InFlight: dep(c.inFlight), LastAttempt: dep(c.lastAttempt), LastGood: dep(c.lastGood)}
+		for i := range key {
+			if key[i] == '/' {
+				wc.Service, wc.Environment = key[:i], key[i+1:]
+			}
+		}
+		wantCells[key] = wc
+	}
+	got := map[string]*deploydb.StatusCell{}
+	for _, c := range cells {
+		key := c.Service + "/" + c.Environment
+		if got[key] != nil {
+			f.t.Errorf("two cells for %s", key)
+		}
+		got[key] = c
+	}
+	if diff := cmp.Diff(wantCells, got); diff != "" {
+		f.t.Errorf("status matrix (-want +got):\n%s", diff)
+	}
+}
+
+func testFindStatus(t *testing.T, open Opener) {
+	t.Run("OK", func(t *testing.T) {
+		// billing in integ through a sequence: what runs there (current,
+		// since when), what is being deployed (in flight), an attempt
+		// that failed before it completed (last attempt) and the last
+		// known good.
+		f := newFixture(t, open)
+		f.wantStatus(map[string]cell{})
+
+		_, v1 := f.publishOne("billing", "1.0.0")
+		integ1 := v1.Deployments[0].ID
+		f.wantStatus(map[string]cell{"billing/integ": {inFlight: integ1}})
+
+		f.tick()
+		f.report(integ1, started)
+		f.wantStatus(map[string]cell{"billing/integ": {inFlight: integ1}})
+
+		completedAt := f.tick()
+		f.report(integ1, completed)
+		f.wantStatus(map[string]cell{"billing/integ": {current: integ1, since: completedAt, inFlight: integ1}})
+
+		// Verified: current since it was deployed, no longer in flight;
+		// staging has its first deployment in flight.
+		f.tick()
+		f.promote(integ1, "smoke", deploydb.PromotionSuccess)
+		staging1 := v1.Deployments[1].ID
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: integ1, since: completedAt, lastGood: integ1},
+			"billing/staging": {inFlight: staging1},
+		})
+
+		// 2.0.0 fails before it completes: 1.0.0 still runs, but the
+		// failed attempt leaves integ uncertain.
+		f.tick()
+		_, v2 := f.publishOne("billing", "2.0.0")
+		integ2 := v2.Deployments[0].ID
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: integ1, since: completedAt, inFlight: integ2, lastGood: integ1},
+			"billing/staging": {inFlight: staging1},
+		})
+		f.tick()
+		f.report(integ2, started)
+		f.report(integ2, failed)
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: integ1, since: completedAt, lastAttempt: integ2, lastGood: integ1},
+			"billing/staging": {inFlight: staging1},
+		})
+
+		// 3.0.0 completes: it runs now, and the failed attempt is past.
+		f.tick()
+		_, v3 := f.publishOne("billing", "3.0.0")
+		integ3 := v3.Deployments[0].ID
+		completedAt3 := f.tick()
+		f.report(integ3, completed)
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: integ3, since: completedAt3, inFlight: integ3, lastGood: integ1},
+			"billing/staging": {inFlight: staging1},
+		})
+
+		// ... and fails its promotion: it still runs, FAILED; 1.0.0 is
+		// still the last known good.
+		f.tick()
+		f.promote(integ3, "smoke", deploydb.PromotionFailed)
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: integ3, since: completedAt3, lastGood: integ1},
+			"billing/staging": {inFlight: staging1},
+		})
+
+		// 4.0.0 is verified: current and last known good.
+		f.tick()
+		_, v4 := f.publishOne("billing", "4.0.0")
+		integ4 := v4.Deployments[0].ID
+		completedAt4 := f.tick()
+		f.report(integ4, completed)
+		f.tick()
+		f.promote(integ4, "smoke", deploydb.PromotionSuccess)
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: integ4, since: completedAt4, lastGood: integ4},
+			"billing/staging": {inFlight: staging1},
+		})
+	})
+
+	t.Run("VerifiedAtOnce", func(t *testing.T) {
+		// search has no promotions in integ: completed is verified at
+		// once, and that ends a failed attempt's uncertainty too.
+		f := newFixture(t, open)
+		_, v1 := f.publishOne("search", "1.0.0")
+		integ1 := v1.Deployments[0].ID
+		f.report(integ1, failed)
+		f.wantStatus(map[string]cell{"search/integ": {lastAttempt: integ1}})
+		_, v2 := f.publishOne("search", "2.0.0")
+		integ2 := v2.Deployments[0].ID
+		completedAt := f.tick()
+		f.report(integ2, completed)
+		f.wantStatus(map[string]cell{
+			"search/integ":   {current: integ2, since: completedAt, lastGood: integ2},
+			"search/staging": {inFlight: v2.Deployments[1].ID},
+		})
+	})
+
+	t.Run("Services", func(t *testing.T) {
+		// One cell per service and environment that has seen a
+		// deployment; waiting and superseded deployments are never in
+		// flight.
+		f := newFixture(t, open)
+		_, shared := f.publish("shared", "1.0.0")
+		_, b2 := f.publishOne("billing", "2.0.0")
+		_, b3 := f.publishOne("billing", "3.0.0")
+		f.wantStatus(map[string]cell{
+			"billing/integ": {inFlight: shared[0].Deployments[0].ID},
+			"search/integ":  {inFlight: shared[1].Deployments[0].ID},
+		})
+		completedAt := f.tick()
+		f.verify(shared[0].Deployments[0].ID)
+		f.wantStatuses(b2.ID, deploydb.FlowSuperseded, superseded, superseded, superseded)
+		f.wantStatus(map[string]cell{
+			"billing/integ":   {current: shared[0].Deployments[0].ID, since: completedAt, inFlight: b3.Deployments[0].ID, lastGood: shared[0].Deployments[0].ID},
+			"billing/staging": {inFlight: shared[0].Deployments[1].ID},
+			"search/integ":    {inFlight: shared[1].Deployments[0].ID},
+		})
+	})
+
+	t.Run("Cancelled", func(t *testing.T) {
+		// A cancelled deployment is no longer in flight.
+		f := newFixture(t, open)
+		_, v1 := f.publishOne("billing", "1.0.0")
+		f.report(v1.Deployments[0].ID, started)
+		if _, err := f.s.CancelFlow(f.ctx, f.cfg, v1.ID, alice()); err != nil {
+			t.Fatal(err)
+		}
+		f.wantStatus(map[string]cell{"billing/integ": {}})
+	})
+
+	t.Run("Rollback", func(t *testing.T) {
+		// ledger 2.0.0 fails in integ and 1.0.0 is rolled back: in
+		// flight, and current again once verified.
+		f := newFixture(t, open)
+		_, v1 := f.publishOne("ledger", "1.0.0")
+		integ1 := v1.Deployments[0].ID
+		completedAt := f.tick()
+		f.report(integ1, completed)
+		_, v2 := f.publishOne("ledger", "2.0.0")
+		f.report(v2.Deployments[0].ID, failed)
+		rb := f.newest().Deployments[0].ID
+		f.wantStatus(map[string]cell{
+			"ledger/integ":   {current: integ1, since: completedAt, inFlight: rb, lastAttempt: v2.Deployments[0].ID, lastGood: integ1},
+			"ledger/staging": {inFlight: v1.Deployments[1].ID},
+		})
+		rolledBackAt := f.tick()
+		f.report(rb, completed)
+		f.wantStatus(map[string]cell{
+			"ledger/integ":   {current: rb, since: rolledBackAt, lastGood: rb},
+			"ledger/staging": {inFlight: v1.Deployments[1].ID},
+		})
+	})
+}
