@@ -373,23 +373,25 @@ type Store interface {
 	RetryDeployment(ctx context.Context, cfg *Config, id int64, a Action) (*Deployment, error)
 	// Rollback deploys the last known good artifact of the deployment's
 	// service to its environment, ahead of deployments waiting there.
-	// Returns ENOTFOUND, or ECONFLICT when there is no last known good.
+	// Returns ENOTFOUND, or ECONFLICT when there is no last known good or a
+	// rollback of that service there is waiting or active already.
 	Rollback(ctx context.Context, cfg *Config, id int64, a Action) (*Deployment, error)
 	// Hotfix deploys a chosen artifact to an environment out of pipeline
 	// order, ahead of deployments waiting there. Returns ENOTFOUND for an
 	// unknown artifact, EINVALID when the service does not consume it or
 	// the environment is not in its pipeline.
 	Hotfix(ctx context.Context, cfg *Config, r HotfixRequest) (*Deployment, error)
-	// LockEnvironment holds activation in env. Returns ECONFLICT if it is
-	// locked already.
+	// LockEnvironment holds activation in env. Returns ENOTFOUND for an
+	// environment cfg does not define, ECONFLICT if it is locked already.
 	LockEnvironment(ctx context.Context, cfg *Config, env string, a Action) (*Lock, error)
 	// UnlockEnvironment releases the lock and activates what waited.
 	// Returns ENOTFOUND if env is not locked.
 	UnlockEnvironment(ctx context.Context, cfg *Config, env string, a Action) error
 	// FindLocks returns the locks in force, by environment.
 	FindLocks(ctx context.Context) (map[string]*Lock, error)
-	// Tick applies what time does: soak results that are due succeed, and
-	// deployments that waited for a freeze window to end are activated.
+	// Tick applies what time does: soak results that are due succeed
+	// (reported by the actor "deploydb"), and deployments that waited for a
+	// freeze window to end are activated.
 	// It returns when it next has something to do (zero if nothing).
 	Tick(ctx context.Context, cfg *Config) (time.Time, error)
 	// FindStatus returns the status matrix as kept: one cell per

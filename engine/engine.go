@@ -309,6 +309,24 @@ func Cancel(p *Plan, id int64) error {
 	return nil
 }
 
+// PendingRollback returns the rollback deployment of the plan's service in
+// env that is waiting or active, if any: a second rollback would only queue
+// the same artifact again.
+func PendingRollback(p *Plan, env string) *deploydb.Deployment {
+	for _, f := range p.Flows {
+		for i := range f.Deployments {
+			d := &f.Deployments[i]
+			if d.Environment != env || d.Reason != deploydb.ReasonRollback || f.Status != deploydb.FlowCreated {
+				continue
+			}
+			if d.Status.Active() || (d.Status == deploydb.DeploymentNotStarted && !d.DueAt.IsZero()) {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
 // CheckRetry returns an error unless deployment id may be retried: it is
 // FAILED, the latest deployment at its position, and its flow FAILED.
 func CheckRetry(p *Plan, id int64) error {

@@ -88,6 +88,10 @@ func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a 
 			return err
 		}
 		f, d := p.Deployment(id)
+		if pending := engine.PendingRollback(p, d.Environment); pending != nil {
+			return &deploydb.Error{Code: deploydb.ECONFLICT, Current: deploymentOf(p, pending.ID),
+				Message: fmt.Sprintf("%s is being rolled back in %s already: deployment %d of %s is %s", d.Service, d.Environment, pending.ID, pending.Artifact.Version, pending.Status)}
+		}
 		lkg := p.LastGood[d.Environment]
 		if lkg == nil {
 			return &deploydb.Error{Code: deploydb.ECONFLICT, Current: d,

@@ -357,6 +357,29 @@ func testRollback(t *testing.T, open Opener) {
 		f.wantStatuses(v2.ID, deploydb.FlowFailed, failed, notStarted, notStarted)
 	})
 
+	t.Run("ErrPending", func(t *testing.T) {
+		// A second rollback while the first waits or runs would only
+		// queue the same artifact again (a double click).
+		f := newFixture(t, open)
+		_, v1 := f.publishOne("billing", "1.0.0")
+		f.verify(v1.Deployments[0].ID)
+		_, v2 := f.publishOne("billing", "2.0.0")
+		f.report(v2.Deployments[0].ID, failed)
+		first, err := f.s.Rollback(f.ctx, f.cfg, v2.Deployments[0].ID, alice())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := f.state()
+		_, err = f.s.Rollback(f.ctx, f.cfg, v2.Deployments[0].ID, alice())
+		f.wantCurrent(wantCode(t, err, deploydb.ECONFLICT), first.ID)
+		f.unchanged(before)
+		// Once it is verified, rolling back again is allowed.
+		f.verify(first.ID)
+		if _, err := f.s.Rollback(f.ctx, f.cfg, v2.Deployments[0].ID, alice()); err != nil {
+			t.Fatalf("rollback after the first finished: %v", err)
+		}
+	})
+
 	t.Run("AheadOfWaiting", func(t *testing.T) {
 		// 2.0.0 runs in integ and 3.0.0 waits for it; the rollback
 		// waits too, and goes first when integ frees.
