@@ -455,7 +455,11 @@ func (p *Plan) schedule(env string) {
 	next := waiting[0]
 	p.activate(next.f, next.d)
 	for _, c := range waiting[1:] {
-		if priority(next.d.Reason) == 0 && priority(c.d.Reason) == 0 && c.f.ID < next.f.ID {
+		// An older request of the same kind would only deploy something
+		// outdated after it: older pipeline progressions give way to the
+		// newest, older rollbacks and hotfixes to the newest of those.
+		// Pipeline deployments keep waiting behind a rollback or hotfix.
+		if priority(c.d.Reason) == priority(next.d.Reason) && c.f.ID < next.f.ID {
 			p.supersede(c.f, c.d, next)
 		} else {
 			p.setWaiting(c.d, fmt.Sprintf("busy: deployment %d of %s is active in %s", next.d.ID, next.d.Artifact.Version, env))
@@ -553,6 +557,10 @@ func (p *Plan) fail(f *deploydb.Flow, d *deploydb.Deployment, why string) {
 		p.Events[len(p.Events)-1].Quiet = true
 	case deploydb.FailureRollback:
 		lkg := p.LastGood[d.Environment]
+		if pending := PendingRollback(p, d.Environment); pending != nil {
+			p.emit(deploydb.EventDeploymentFailed, f, d, nil, fmt.Sprintf("%s; failure strategy rollback: rollback deployment %d of %s is waiting or running already", why, pending.ID, pending.Artifact.Version))
+			break
+		}
 		if lkg == nil || lkg.ID == d.Artifact.ID {
 			p.emit(deploydb.EventDeploymentFailed, f, d, nil, fmt.Sprintf("%s; failure strategy rollback: no last known good artifact of %s in %s other than this one, nothing rolled back", why, d.Service, d.Environment))
 			break

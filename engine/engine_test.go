@@ -1550,14 +1550,16 @@ func TestAdopt(t *testing.T) {
 	}
 
 	t.Run("NewestOfTwoGoesFirst", func(t *testing.T) {
+		// The older of two waiting rollbacks/hotfixes would only deploy
+		// what an operator already replaced: it is superseded.
 		t.Parallel()
 		w := newWorld(t, config(stage("integ"), stage("prod")))
 		a := w.publish(v1)
 		h1 := w.adopt(deploydb.ReasonHotfix, "integ", v9)
 		h2 := w.adopt(deploydb.ReasonRollback, "integ", v9)
 		w.report(a.Deployments[0].ID, deploydb.DeploymentFailed)
-		if h2.Deployments[0].Status != deploydb.DeploymentCreated || h1.Deployments[0].Status != deploydb.DeploymentNotStarted || h1.Status != deploydb.FlowCreated {
-			t.Errorf("h1 %s (%s), h2 %s; want h2 first and h1 waiting\n%s", h1.Deployments[0].Status, h1.Status, h2.Deployments[0].Status, dump(w.flows))
+		if h2.Deployments[0].Status != deploydb.DeploymentCreated || h1.Deployments[0].Status != deploydb.DeploymentSuperseded || h1.Status != deploydb.FlowSuperseded {
+			t.Errorf("h1 %s (%s), h2 %s; want h2 activated and h1 superseded\n%s", h1.Deployments[0].Status, h1.Status, h2.Deployments[0].Status, dump(w.flows))
 		}
 	})
 
@@ -2472,6 +2474,11 @@ func (m *model) checkChanges(rt *rapid.T, what string, before *rows, lastGood ma
 						fail("deployment %d rolls back, but Rollbacks = %+v", s.ID, rollbacks)
 					}
 				case (lkg == nil || lkg.ID == s.Artifact.ID) && strings.Contains(e.Detail, "no last known good artifact"):
+				case strings.HasSuffix(e.Detail, "is waiting or running already"):
+					// A rollback there was pending already: no second one.
+					if engine.PendingRollback(p, s.Environment) == nil || slices.ContainsFunc(rollbacks, func(rb engine.RollbackRequest) bool { return rb.Cause == s.ID }) {
+						fail("deployment %d: %q, but pending rollback %v, Rollbacks %+v", s.ID, e.Detail, engine.PendingRollback(p, s.Environment), rollbacks)
+					}
 				default:
 					fail("deployment %d failed with strategy rollback, last good %+v: detail %q", s.ID, lkg, e.Detail)
 				}
@@ -2558,7 +2565,7 @@ func (m *model) checkChanges(rt *rapid.T, what string, before *rows, lastGood ma
 				if pw, pc := priority(w.Reason), priority(c.Reason); pc > pw || pc == pw && c.ID > w.ID {
 					fail("deployment %d was activated in %s ahead of deployment %d", w.ID, w.Environment, c.ID)
 				}
-				shouldSupersede := priority(w.Reason) == 0 && priority(c.Reason) == 0 && f.ID < fw.ID
+				shouldSupersede := priority(w.Reason) == priority(c.Reason) && f.ID < fw.ID
 				m.stats[fmt.Sprintf("activated ahead of another (superseded %v)", wasWaiting)]++
 				if wasWaiting && c.Position > 0 {
 					m.stats["superseded after a success"]++

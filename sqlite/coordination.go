@@ -287,26 +287,31 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 	if err != nil {
 		return time.Time{}, err
 	}
+	var errs []error
 	for _, sk := range due {
 		_, err := s.ReportPromotion(ctx, cfg, deploydb.PromotionReport{Deployment: sk.deployment, Promotion: sk.promotion, Status: deploydb.PromotionSuccess, Actor: TickActor})
 		if err != nil && deploydb.ErrorCode(err) != deploydb.ECONFLICT {
-			return time.Time{}, err
+			errs = append(errs, err) // the other soaks and the freezes still get their turn
 		}
 	}
-	// Environments where deployments wait for a freeze that has ended.
-	var next time.Time
-	for name, env := range cfg.Environments {
-		if frozen, _, _ := env.FrozenAt(now.Time); !frozen {
-			var n int
-			if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM deployments WHERE environment = ? AND status = 'NOT_STARTED' AND due_at IS NOT NULL AND waiting LIKE 'frozen%'`, name).Scan(&n); err != nil {
-				return time.Time{}, fmt.Errorf("sqlite: frozen waiters: %w", err)
-			}
-			if n > 0 {
-				if err := s.write(ctx, func(tx *wtx) error { return s.reschedule(ctx, tx, cfg, name, deploydb.Action{Actor: TickActor}) }); err != nil {
-					return time.Time{}, err
-				}
+	// Environments where deployments wait for a freeze that has ended, or
+	// that the config no longer defines (nothing can freeze them then).
+	envs, err := frozenWaiters(ctx, s.r)
+	if err != nil {
+		return time.Time{}, errors.Join(append(errs, err)...)
+	}
+	for _, name := range envs {
+		if env, ok := cfg.Environments[name]; ok {
+			if frozen, _, _ := env.FrozenAt(now.Time); frozen {
+				continue
 			}
 		}
+		if err := s.write(ctx, func(tx *wtx) error { return s.reschedule(ctx, tx, cfg, name, deploydb.Action{Actor: TickActor}) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var next time.Time
+	for _, env := range cfg.Environments {
 		if t := env.NextFreezeChange(now.Time); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
@@ -321,7 +326,26 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 			next = t
 		}
 	}
-	return next, nil
+	return next, errors.Join(errs...)
+}
+
+// frozenWaiters returns the environments where a due deployment waits for a
+// freeze window.
+func frozenWaiters(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT environment FROM deployments WHERE status = 'NOT_STARTED' AND due_at IS NOT NULL AND waiting LIKE 'frozen%'`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: frozen waiters: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var env string
+		if err := rows.Scan(&env); err != nil {
+			return nil, fmt.Errorf("sqlite: frozen waiters: %w", err)
+		}
+		out = append(out, env)
+	}
+	return out, rows.Err()
 }
 
 // soak is a soak promotion result that is due.

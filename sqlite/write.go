@@ -241,8 +241,9 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 		}
 		engine.Adopt(p, f)
 	}
-	// Rows first in order of status changes so that env_state sees
-	// in_flight set before it is cleared within one plan.
+	// Deployments are written by flow and position. env_state stays right
+	// whatever that order: clearing in_flight_id only clears it when it
+	// names the deployment being written.
 	for _, d := range p.ChangedDeployments() {
 		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ? WHERE id = ?`,
 			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {

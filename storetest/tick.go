@@ -196,6 +196,26 @@ func testTick(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("FrozenEnvironmentLeftConfig", func(t *testing.T) {
+		// staging is frozen while search waits there; then a reload drops
+		// staging from the config. Nothing can freeze it any more, so the
+		// next Tick activates the waiting deployment instead of leaving it
+		// stuck.
+		f := newFixture(t, open)
+		from, until := deploydb.NewTime(start().Add(-time.Minute)), deploydb.NewTime(start().Add(time.Hour))
+		f.cfg.Environments["staging"].Freezes = []deploydb.Freeze{{Reason: "release freeze", Start: &from, End: &until}}
+		_, fl := f.publishOne("search", "1.0.0")
+		f.report(fl.Deployments[0].ID, completed)
+		f.wantWaiting(fl.Deployments[1].ID, "frozen: release freeze")
+		delete(f.cfg.Environments, "staging")
+		if _, err := f.s.Tick(f.ctx, f.cfg); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.deployment(fl.Deployments[1].ID); d.Status != created || d.Waiting != "" {
+			t.Errorf("deployment in the dropped environment = %s waiting %q, want CREATED", d.Status, d.Waiting)
+		}
+	})
+
 	t.Run("FreezeAndLock", func(t *testing.T) {
 		// When the freeze ends, a lock still holds.
 		f := newFixture(t, open)
