@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -149,7 +150,9 @@ func created(w http.ResponseWriter, d *deploydb.Deployment) {
 	encode(w, http.StatusCreated, d)
 }
 
-func (s *Server) retryDeployment(w http.ResponseWriter, r *http.Request) error {
+// deploymentAction runs an operator action on deployment {id} that makes a
+// new deployment, and answers 201 with it.
+func (s *Server) deploymentAction(w http.ResponseWriter, r *http.Request, act func(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (*deploydb.Deployment, error)) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -158,7 +161,7 @@ func (s *Server) retryDeployment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.RetryDeployment(r.Context(), s.config(), id, deploydb.Action{Actor: actor(r), Reason: reason})
+	d, err := act(r.Context(), s.config(), id, deploydb.Action{Actor: actor(r), Reason: reason})
 	if err != nil {
 		return err
 	}
@@ -166,21 +169,12 @@ func (s *Server) retryDeployment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) retryDeployment(w http.ResponseWriter, r *http.Request) error {
+	return s.deploymentAction(w, r, s.store.RetryDeployment)
+}
+
 func (s *Server) rollbackDeployment(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	reason, err := readReason(w, r)
-	if err != nil {
-		return err
-	}
-	d, err := s.store.Rollback(r.Context(), s.config(), id, deploydb.Action{Actor: actor(r), Reason: reason})
-	if err != nil {
-		return err
-	}
-	created(w, d)
-	return nil
+	return s.deploymentAction(w, r, s.store.Rollback)
 }
 
 func (s *Server) hotfix(w http.ResponseWriter, r *http.Request) error {
