@@ -234,7 +234,9 @@ type EventFilter struct {
 type DeliveryFilter struct {
 	Status     string
 	Deployment int64
-	Page       Page
+	// Hook matches deliveries whose URL contains it.
+	Hook string
+	Page Page
 }
 
 // DeploymentReport is what an orchestrator reports about a deployment.
@@ -412,6 +414,12 @@ type Store interface {
 	RecordAttempt(ctx context.Context, r AttemptResult) error
 	// FindDeliveries returns deliveries, newest first.
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
+	// FindDelivery returns ENOTFOUND if the delivery does not exist.
+	FindDelivery(ctx context.Context, id int64) (*Delivery, error)
+	// Redeliver queues a delivery that failed (or was delivered) again, due
+	// now, and records who asked and why. Returns ENOTFOUND, or ECONFLICT
+	// when it is pending already.
+	Redeliver(ctx context.Context, id int64, a Action) (*Delivery, error)
 	// FindAttempts returns the attempts of one delivery, oldest first.
 	FindAttempts(ctx context.Context, delivery int64) ([]*Attempt, error)
 

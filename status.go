@@ -144,10 +144,11 @@ const (
 	EventEnvironmentUnlocked  EventType = "environment.unlocked"
 	EventArtifactPublished    EventType = "artifact.published"
 	// Operator actions, recorded with who and why.
-	EventOperatorRetry    EventType = "operator.retry"
-	EventOperatorCancel   EventType = "operator.cancel"
-	EventOperatorRollback EventType = "operator.rollback"
-	EventOperatorHotfix   EventType = "operator.hotfix"
+	EventOperatorRetry     EventType = "operator.retry"
+	EventOperatorCancel    EventType = "operator.cancel"
+	EventOperatorRollback  EventType = "operator.rollback"
+	EventOperatorHotfix    EventType = "operator.hotfix"
+	EventOperatorRedeliver EventType = "operator.redeliver"
 )
 
 // WebhookEvents lists the events a webhook may subscribe to.

@@ -329,7 +329,7 @@ func (a *app) rootCommand() *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{
-		a.artifactCommand(), a.deploymentCommand(), a.promotionCommand(), a.flowCommand(),
+		a.artifactCommand(), a.deploymentCommand(), a.promotionCommand(), a.flowCommand(), a.webhookCommand(),
 		a.historyCommand(), a.statusCommand(), a.envCommand(), a.eventsCommand(), a.healthCommand(),
 	} {
 		c.GroupID = "client"

@@ -168,6 +168,13 @@ func TestOpenAPI(t *testing.T) {
 	call("POST", "/api/deployments", map[string]any{"artifact": 1, "service": "svc"}, 422)
 	call("GET", "/api/status", nil, 200)
 
+	call("GET", "/api/webhook-deliveries", nil, 200)
+	call("GET", "/api/webhook-deliveries?status=failed&hook=127.0.0.1&deployment=1", nil, 200)
+	call("GET", "/api/webhook-deliveries?status=bogus", nil, 400)
+	call("GET", "/api/webhook-deliveries/1", nil, 200)
+	call("GET", "/api/webhook-deliveries/999", nil, 404)
+	call("POST", "/api/webhook-deliveries/1/redeliver", map[string]any{"reason": "receiver is back"}, 409) // pending: no dispatcher runs here
+
 	call("GET", "/api/events?after=0&limit=50", nil, 200)
 	call("GET", "/api/events?limit=0", nil, 400)
 	call("GET", "/api/config", nil, 200)

@@ -106,6 +106,14 @@ var apiRoutes = []route{
 	{Method: "POST", Path: "/api/deployments/{id}/rollback", Summary: "Roll the deployment's service back to its last known good artifact in that environment", Handle: (*Server).rollbackDeployment,
 		Request: ActionInput{}, Response: deploydb.Deployment{}, Status: 201, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 
+	{Method: "GET", Path: "/api/webhook-deliveries", Summary: "Webhook deliveries, newest first", Handle: (*Server).listDeliveries,
+		Response: []DeliveryView{}, Status: 200, Errors: []int{400},
+		Query: append([]param{{"status", "string", "pending, delivered or failed"}, {"hook", "string", "only deliveries whose URL contains this"}, {"deployment", "integer", "only deliveries about this deployment"}}, pageParams...)},
+	{Method: "GET", Path: "/api/webhook-deliveries/{id}", Summary: "One webhook delivery with every attempt", Handle: (*Server).getDelivery,
+		Response: DeliveryView{}, Status: 200, Errors: []int{400, 404}},
+	{Method: "POST", Path: "/api/webhook-deliveries/{id}/redeliver", Summary: "Queue a failed (or delivered) webhook delivery again, due now", Handle: (*Server).redeliver,
+		Request: ActionInput{}, Response: DeliveryView{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
+
 	{Method: "GET", Path: "/api/status", Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200,
 		Query: []param{{"service", "string", "only services whose name contains this"}}},
 }

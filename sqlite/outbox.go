@@ -110,6 +110,9 @@ func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (
 	if f.Deployment != 0 {
 		where, args = append(where, `deployment_id = ?`), append(args, f.Deployment)
 	}
+	if f.Hook != "" {
+		where, args = append(where, `instr(url, ?) > 0`), append(args, f.Hook)
+	}
 	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries` + whereClause(where) + ` ORDER BY id DESC` + limitClause(f.Page, &args)
 	return s.queryDeliveries(ctx, q, args...)
 }
@@ -132,4 +135,44 @@ func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.A
 		out = append(out, &a)
 	}
 	return out, rows.Err()
+}
+
+// FindDelivery returns one delivery.
+func (s *Store) FindDelivery(ctx context.Context, id int64) (*deploydb.Delivery, error) {
+	ds, err := s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	} else if len(ds) == 0 {
+		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
+	}
+	return ds[0], nil
+}
+
+// Redeliver queues a finished delivery again, due now.
+func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*deploydb.Delivery, error) {
+	now := s.now()
+	err := s.write(ctx, func(tx *wtx) error {
+		var status, eventType string
+		var dep sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT status, event_type, deployment_id FROM webhook_deliveries WHERE id = ?`, id).Scan(&status, &eventType, &dep)
+		if errors.Is(err, sql.ErrNoRows) {
+			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
+		} else if err != nil {
+			return fmt.Errorf("sqlite: redeliver: %w", err)
+		}
+		if status == deploydb.DeliveryPending {
+			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d is pending already: it will be attempted without being asked", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?`, ms(now), ms(now), id); err != nil {
+			return fmt.Errorf("sqlite: redeliver: %w", err)
+		}
+		tx.delivered = true
+		_, err = s.insertEvent(ctx, tx, &deploydb.Event{Type: deploydb.EventOperatorRedeliver, Deployment: dep.Int64, Actor: a.Actor, Reason: a.Reason, CreatedAt: now,
+			Detail: fmt.Sprintf("webhook delivery %d (%s, was %s) queued again", id, eventType, status)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindDelivery(ctx, id)
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, open) })
 	t.Run("EventLog", func(t *testing.T) { testEventLog(t, open) })
+	t.Run("Redeliver", func(t *testing.T) { testRedeliver(t, open) })
 	t.Run("Coordination", func(t *testing.T) { testCoordination(t, open) })
 	t.Run("FailureStrategy", func(t *testing.T) { testFailureStrategy(t, open) })
 	t.Run("CancelFlow", func(t *testing.T) { testCancelFlow(t, open) })

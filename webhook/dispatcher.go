@@ -503,8 +503,11 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-// redactURL returns raw without user info, query string and fragment, for
-// logs: they may carry secrets.
+// RedactURL returns raw without user info, query string and fragment,
+// which may carry secrets: the form logs and the API show.
+func RedactURL(raw string) string { return redactURL(raw) }
+
+// redactURL is RedactURL, under the name the dispatcher's code uses.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/client"
+)
+
+func (a *app) webhookCommand() *cobra.Command {
+	cmd := groupCommand("webhook", "Webhook deliveries: list them, redeliver one",
+		`List webhook deliveries (every call DeployDB owes a hook, with its state
+and last error) and queue a failed one again.`)
+	cmd.AddCommand(a.webhookDeliveriesCommand(), a.webhookRedeliverCommand())
+	return cmd
+}
+
+func (a *app) webhookDeliveriesCommand() *cobra.Command {
+	var status, hook string
+	var deployment int64
+	cmd := &cobra.Command{
+		Use:     "deliveries",
+		Short:   "List webhook deliveries, newest first",
+		Example: "  deploydb webhook deliveries --status failed\n  deploydb webhook deliveries --hook jenkins --deployment 7",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			list, err := c.Deliveries(c.ctx, deploydb.DeliveryFilter{Status: status, Hook: hook, Deployment: deployment})
+			if err != nil {
+				return err
+			}
+			return c.print(func(w io.Writer) error { return deliveriesTable(w, list) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&status, "status", "", "only deliveries in this state: pending, delivered or failed")
+	f.StringVar(&hook, "hook", "", "only deliveries whose URL contains this")
+	f.Int64Var(&deployment, "deployment", 0, "only deliveries about this deployment")
+	return cmd
+}
+
+func (a *app) webhookRedeliverCommand() *cobra.Command {
+	var f actionFlags
+	cmd := &cobra.Command{
+		Use:   "redeliver ID --reason TEXT",
+		Short: "Queue a failed (or delivered) webhook delivery again",
+		Long: `Queue delivery ID again, due now, with the same webhook-id so that the
+receiver can drop a duplicate. Exits 4 for an unknown delivery, 5 when it is
+pending already.`,
+		Example: `  deploydb webhook redeliver 42 --reason "Jenkins is back"`,
+		Args:    exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID("delivery ID", args[0])
+			if err != nil {
+				return err
+			}
+			reason, err := f.required()
+			if err != nil {
+				return err
+			}
+			c, err := a.connect(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := c.Redeliver(c.ctx, id, reason, client.IdempotencyKey(f.key))
+			if err != nil {
+				return err
+			}
+			return c.print(func(w io.Writer) error { return deliveriesTable(w, []client.Delivery{*d}) })
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+func deliveriesTable(w io.Writer, list []client.Delivery) error {
+	rows := make([][]string, 0, len(list))
+	for _, d := range list {
+		dep := ""
+		if d.Deployment != 0 {
+			dep = strconv.FormatInt(d.Deployment, 10)
+		}
+		rows = append(rows, []string{strconv.FormatInt(d.ID, 10), string(d.EventType), dep, d.URL, d.Status, fmt.Sprint(d.Attempts), d.LastError, timeCell(d.UpdatedAt)})
+	}
+	return table(w, []string{"ID", "EVENT", "DEPLOYMENT", "URL", "STATUS", "ATTEMPTS", "LAST ERROR", "UPDATED"}, rows)
+}
