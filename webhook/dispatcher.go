@@ -467,7 +467,7 @@ func send(ctx context.Context, client *http.Client, dl *deploydb.Delivery) (resp
 	}
 	req.Header.Set("Content-Type", dl.ContentType)
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set("Webhook-Id", MessageID(dl.ID))
+	req.Header.Set(HeaderID, MessageID(dl.ID))
 	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err
