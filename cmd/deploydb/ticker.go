@@ -12,6 +12,11 @@ import (
 // the times the store gives and the commits it signals.
 const maxTickInterval = 30 * time.Second
 
+// minCommitTick is the least time between two ticks woken by commits, so
+// that a busy write load costs one tick per interval, not one per commit.
+// A soak due is then applied at most this late.
+const minCommitTick = 100 * time.Millisecond
+
 // runTicker applies what time does (soak promotions that are due, freeze
 // windows that end) until ctx is done: at the time the store says it next
 // has something to do, after every commit that recorded events (a
@@ -35,6 +40,15 @@ func runTicker(ctx context.Context, store deploydb.Store, config func() *deployd
 			timer.Stop()
 			return
 		case <-committed:
+			// Coalesce the commits of a busy moment into one tick.
+			timer.Stop()
+			timer = time.NewTimer(minCommitTick)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
 		case <-changed:
 		case <-timer.C:
 		}
