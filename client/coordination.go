@@ -19,69 +19,19 @@ type EnvironmentView struct {
 	Frozen string `json:"frozen,omitempty"`
 }
 
-// Status is the service × environment matrix: for every service, what runs
-// in each environment of its pipeline.
-type Status struct {
-	// Environments are the columns, in pipeline order, with their locks.
-	Environments []StatusEnvironment `json:"environments"`
-	// Services are the rows, by name.
-	Services []StatusService `json:"services"`
-}
-
-// StatusEnvironment is one column of the status matrix.
-type StatusEnvironment struct {
-	Name string         `json:"name"`
-	Lock *deploydb.Lock `json:"lock"`
-	// Frozen says why a freeze window holds activation now, if one does.
-	Frozen string `json:"frozen,omitempty"`
-}
-
-// StatusService is one row of the status matrix: a cell per environment of
-// the service's pipeline.
-type StatusService struct {
-	Service  string       `json:"service"`
-	Pipeline string       `json:"pipeline"`
-	Cells    []StatusCell `json:"cells"`
-}
-
-// Cell returns the service's cell of environment env, nil when env is not
-// in the service's pipeline.
-func (s *StatusService) Cell(env string) *StatusCell {
-	for i := range s.Cells {
-		if s.Cells[i].Environment == env {
-			return &s.Cells[i]
-		}
-	}
-	return nil
-}
-
-// StatusCell says what runs in one environment for one service. Nil
-// deployments mean none.
-type StatusCell struct {
-	Environment string `json:"environment"`
-	// Current is the latest deployment there that reached COMPLETED; its
-	// status says whether it was verified (SUCCESS) or not yet.
-	Current      *CellDeployment `json:"current"`
-	CurrentSince deploydb.Time   `json:"currentSince"`
-	// InFlight is the active deployment there, if any.
-	InFlight *CellDeployment `json:"inFlight"`
-	// LastAttempt is set when the latest deployment there failed before it
-	// completed: what runs there is then uncertain.
-	LastAttempt   *CellDeployment `json:"lastAttempt"`
-	LastKnownGood *CellDeployment `json:"lastKnownGood"`
-	// Locked says the environment is locked.
-	Locked bool `json:"locked"`
-}
-
-// CellDeployment is a deployment as the status matrix shows it.
-type CellDeployment struct {
-	ID        int64                     `json:"id"`
-	Flow      int64                     `json:"flow"`
-	Artifact  deploydb.Artifact         `json:"artifact"`
-	Status    deploydb.DeploymentStatus `json:"status"`
-	Reason    deploydb.Reason           `json:"reason"`
-	UpdatedAt deploydb.Time             `json:"updatedAt"`
-}
+// The status matrix as the server sends it.
+type (
+	// Status is the service × environment matrix.
+	Status = deploydb.Matrix
+	// StatusEnvironment is one column of the matrix.
+	StatusEnvironment = deploydb.MatrixEnvironment
+	// StatusService is one row of the matrix.
+	StatusService = deploydb.MatrixService
+	// StatusCell says what runs in one environment for one service.
+	StatusCell = deploydb.MatrixCell
+	// CellDeployment is a deployment as the matrix shows it.
+	CellDeployment = deploydb.MatrixDeployment
+)
 
 // actionInput is the body of an operator action.
 type actionInput struct {

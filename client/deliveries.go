@@ -9,24 +9,8 @@ import (
 	"github.com/deploydb/deploydb"
 )
 
-// Delivery is a webhook delivery as the API shows it (its URL without user
-// info, query or fragment), with its attempts on a single delivery.
-type Delivery struct {
-	ID            int64               `json:"id"`
-	Event         int64               `json:"event"`
-	EventType     deploydb.EventType  `json:"eventType"`
-	Deployment    int64               `json:"deployment,omitempty"`
-	URL           string              `json:"url"`
-	Method        string              `json:"method"`
-	ContentType   string              `json:"contentType"`
-	Status        string              `json:"status"`
-	Attempts      int                 `json:"attempts"`
-	NextAttemptAt deploydb.Time       `json:"nextAttemptAt"`
-	LastError     string              `json:"lastError,omitempty"`
-	CreatedAt     deploydb.Time       `json:"createdAt"`
-	UpdatedAt     deploydb.Time       `json:"updatedAt"`
-	History       []*deploydb.Attempt `json:"history,omitempty"`
-}
+// Delivery is a webhook delivery as the API shows it.
+type Delivery = deploydb.DeliveryView
 
 // Deliveries lists webhook deliveries, newest first.
 func (c *Client) Deliveries(ctx context.Context, f deploydb.DeliveryFilter) ([]Delivery, error) {

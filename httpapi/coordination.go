@@ -211,53 +211,19 @@ func (s *Server) hotfix(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Status is the service × environment matrix of GET /api/status.
-type Status struct {
-	// Environments are in pipeline order, with their locks.
-	Environments []StatusEnvironment `json:"environments"`
-	Services     []StatusService     `json:"services"`
-}
-
-// StatusEnvironment is one column of the matrix.
-type StatusEnvironment struct {
-	Name   string         `json:"name"`
-	Lock   *deploydb.Lock `json:"lock"`
-	Frozen string         `json:"frozen,omitempty"`
-}
-
-// StatusService is one row of the matrix: a cell per environment of the
-// service's pipeline.
-type StatusService struct {
-	Service  string       `json:"service"`
-	Pipeline string       `json:"pipeline"`
-	Cells    []StatusCell `json:"cells"`
-}
-
-// StatusCell says what runs in one environment for one service.
-type StatusCell struct {
-	Environment string `json:"environment"`
-	// Current is the latest deployment there that reached COMPLETED: its
-	// status says whether it was verified (SUCCESS) or not yet.
-	Current      *CellDeployment `json:"current"`
-	CurrentSince deploydb.Time   `json:"currentSince"`
-	// InFlight is the active deployment there, if any.
-	InFlight *CellDeployment `json:"inFlight"`
-	// LastAttempt is set when the latest deployment there failed before it
-	// completed: what runs there is then uncertain.
-	LastAttempt   *CellDeployment `json:"lastAttempt"`
-	LastKnownGood *CellDeployment `json:"lastKnownGood"`
-	Locked        bool            `json:"locked"`
-}
-
-// CellDeployment is a deployment as the matrix shows it.
-type CellDeployment struct {
-	ID        int64                     `json:"id"`
-	Flow      int64                     `json:"flow"`
-	Artifact  deploydb.Artifact         `json:"artifact"`
-	Status    deploydb.DeploymentStatus `json:"status"`
-	Reason    deploydb.Reason           `json:"reason"`
-	UpdatedAt deploydb.Time             `json:"updatedAt"`
-}
+// The matrix's types live in the root package, shared with the client.
+type (
+	// Status is deploydb.Matrix.
+	Status = deploydb.Matrix
+	// StatusEnvironment is deploydb.MatrixEnvironment.
+	StatusEnvironment = deploydb.MatrixEnvironment
+	// StatusService is deploydb.MatrixService.
+	StatusService = deploydb.MatrixService
+	// StatusCell is deploydb.MatrixCell.
+	StatusCell = deploydb.MatrixCell
+	// CellDeployment is deploydb.MatrixDeployment.
+	CellDeployment = deploydb.MatrixDeployment
+)
 
 func cellDeployment(d *deploydb.Deployment) *CellDeployment {
 	if d == nil {

@@ -7,26 +7,8 @@ import (
 	"github.com/deploydb/deploydb/webhook"
 )
 
-// DeliveryView is a webhook delivery as the API shows it: its URL without
-// user info, query or fragment (they may carry secrets), and on a single
-// delivery its attempts.
-type DeliveryView struct {
-	ID            int64              `json:"id"`
-	Event         int64              `json:"event"`
-	EventType     deploydb.EventType `json:"eventType"`
-	Deployment    int64              `json:"deployment,omitempty"`
-	URL           string             `json:"url"`
-	Method        string             `json:"method"`
-	ContentType   string             `json:"contentType"`
-	Status        string             `json:"status" enum:"pending,delivered,failed"`
-	Attempts      int                `json:"attempts"`
-	NextAttemptAt deploydb.Time      `json:"nextAttemptAt"`
-	LastError     string             `json:"lastError,omitempty"`
-	CreatedAt     deploydb.Time      `json:"createdAt"`
-	UpdatedAt     deploydb.Time      `json:"updatedAt"`
-	// History lists every attempt, oldest first (single delivery only).
-	History []*deploydb.Attempt `json:"history,omitempty"`
-}
+// DeliveryView is deploydb.DeliveryView, shared with the client.
+type DeliveryView = deploydb.DeliveryView
 
 func deliveryView(d *deploydb.Delivery) DeliveryView {
 	return DeliveryView{ID: d.ID, Event: d.Event, EventType: d.EventType, Deployment: d.Deployment, URL: webhook.RedactURL(d.URL), Method: d.Method,

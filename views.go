@@ -1,0 +1,85 @@
+package deploydb
+
+// The views below are records as the HTTP API shows them, shared by the
+// server (httpapi) and its Go client.
+
+// Matrix is the service × environment matrix of GET /api/status.
+type Matrix struct {
+	// Environments are in pipeline order, with their locks.
+	Environments []MatrixEnvironment `json:"environments"`
+	Services     []MatrixService     `json:"services"`
+}
+
+// MatrixEnvironment is one column of the matrix.
+type MatrixEnvironment struct {
+	Name   string `json:"name"`
+	Lock   *Lock  `json:"lock"`
+	Frozen string `json:"frozen,omitempty"`
+}
+
+// MatrixService is one row of the matrix: a cell per environment of the
+// service's pipeline.
+type MatrixService struct {
+	Service  string       `json:"service"`
+	Pipeline string       `json:"pipeline"`
+	Cells    []MatrixCell `json:"cells"`
+}
+
+// MatrixCell says what runs in one environment for one service. Nil
+// deployments mean none.
+type MatrixCell struct {
+	Environment string `json:"environment"`
+	// Current is the latest deployment there that reached COMPLETED: its
+	// status says whether it was verified (SUCCESS) or not yet.
+	Current      *MatrixDeployment `json:"current"`
+	CurrentSince Time              `json:"currentSince"`
+	// InFlight is the active deployment there, if any.
+	InFlight *MatrixDeployment `json:"inFlight"`
+	// LastAttempt is set when the latest deployment there failed before it
+	// completed: what runs there is then uncertain.
+	LastAttempt   *MatrixDeployment `json:"lastAttempt"`
+	LastKnownGood *MatrixDeployment `json:"lastKnownGood"`
+	Locked        bool              `json:"locked"`
+}
+
+// MatrixDeployment is a deployment as the matrix shows it.
+type MatrixDeployment struct {
+	ID        int64            `json:"id"`
+	Flow      int64            `json:"flow"`
+	Artifact  Artifact         `json:"artifact"`
+	Status    DeploymentStatus `json:"status"`
+	Reason    Reason           `json:"reason"`
+	UpdatedAt Time             `json:"updatedAt"`
+}
+
+// Cell returns the service's cell of environment env, nil when env is not
+// in the service's pipeline.
+func (s *MatrixService) Cell(env string) *MatrixCell {
+	for i := range s.Cells {
+		if s.Cells[i].Environment == env {
+			return &s.Cells[i]
+		}
+	}
+	return nil
+}
+
+// DeliveryView is a webhook delivery as the API shows it: its URL without
+// user info, query or fragment (they may carry secrets), and on a single
+// delivery its attempts.
+type DeliveryView struct {
+	ID            int64     `json:"id"`
+	Event         int64     `json:"event"`
+	EventType     EventType `json:"eventType"`
+	Deployment    int64     `json:"deployment,omitempty"`
+	URL           string    `json:"url"`
+	Method        string    `json:"method"`
+	ContentType   string    `json:"contentType"`
+	Status        string    `json:"status" enum:"pending,delivered,failed"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt Time      `json:"nextAttemptAt"`
+	LastError     string    `json:"lastError,omitempty"`
+	CreatedAt     Time      `json:"createdAt"`
+	UpdatedAt     Time      `json:"updatedAt"`
+	// History lists every attempt, oldest first (single delivery only).
+	History []*Attempt `json:"history,omitempty"`
+}
