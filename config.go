@@ -16,6 +16,14 @@ type Config struct {
 	Promotions   map[string]*Promotion   `json:"promotions"`
 	// Webhook holds the global hooks, merged from every file in webhook/.
 	Webhook Webhook `json:"webhook"`
+	// HookNamed holds every hook, global or of an environment, by name.
+	HookNamed map[string]*Hook `json:"-"`
+}
+
+// Hook returns the hook named name.
+func (c *Config) Hook(name string) (*Hook, bool) {
+	h, ok := c.HookNamed[name]
+	return h, ok
 }
 
 // ConfigFile is one file a Config was loaded from.
@@ -96,24 +104,6 @@ type Promotion struct {
 
 // Webhook maps each event to the hooks that fire on it, in file order.
 type Webhook map[EventType][]Hook
-
-// Hook is one webhook recipient.
-type Hook struct {
-	// URL is where the call goes, with ${env:NAME} expanded.
-	URL string `json:"url"`
-	// Display is the URL as it may be shown (API, logs): as written in the
-	// config, ${env:NAME} unexpanded and passwords redacted. Empty means
-	// URL may be shown.
-	Display string `json:"-"`
-}
-
-// Shown returns the form of the hook's URL that may be shown.
-func (h Hook) Shown() string {
-	if h.Display != "" {
-		return h.Display
-	}
-	return h.URL
-}
 
 // ServicesConsuming returns, sorted by ident, the services that consume
 // group:name.

@@ -77,26 +77,33 @@ func (p *Pipeline) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the hooks in the 0.3 shape:
 // {"deployment": {"created": ["url", ...]}, "promotion": {"completed": [...]}},
-// each URL as it may be shown: as written in the config, without secrets.
+// a bare URL hook as its URL and an object hook as an object, each as it
+// may be shown: as written in the config, without secrets or header values.
 func (w Webhook) MarshalJSON() ([]byte, error) {
-	out := map[string]map[string][]string{}
+	out := map[string]map[string][]any{}
 	for ev, hooks := range w {
 		kind, name, _ := strings.Cut(string(ev), ".")
 		if out[kind] == nil {
-			out[kind] = map[string][]string{}
+			out[kind] = map[string][]any{}
 		}
-		urls := make([]string, 0, len(hooks))
+		list := make([]any, 0, len(hooks))
 		for _, h := range hooks {
-			urls = append(urls, h.Shown())
+			if h.IsBare() {
+				list = append(list, h.Shown())
+				continue
+			}
+			h.Display = h.Shown()
+			list = append(list, h)
 		}
-		out[kind][name] = urls
+		out[kind][name] = list
 	}
 	return json.Marshal(out)
 }
 
-// UnmarshalJSON reads the shape MarshalJSON writes.
+// UnmarshalJSON reads the shape MarshalJSON writes. An object hook comes
+// back without its templates: only what may be shown.
 func (w *Webhook) UnmarshalJSON(b []byte) error {
-	var in map[string]map[string][]string
+	var in map[string]map[string][]json.RawMessage
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
 	}
@@ -107,10 +114,19 @@ func (w *Webhook) UnmarshalJSON(b []byte) error {
 	}
 	sort.Strings(kinds)
 	for _, kind := range kinds {
-		for name, urls := range in[kind] {
-			for _, u := range urls {
-				ev := EventType(kind + "." + name)
-				(*w)[ev] = append((*w)[ev], Hook{URL: u})
+		for name, hooks := range in[kind] {
+			ev := EventType(kind + "." + name)
+			for _, raw := range hooks {
+				var h Hook
+				var u string
+				if err := json.Unmarshal(raw, &u); err == nil {
+					h = Hook{Name: u, URL: u}
+				} else if err := json.Unmarshal(raw, &h); err != nil {
+					return fmt.Errorf("webhook %s: %w", ev, err)
+				} else {
+					h.URL = h.Display
+				}
+				(*w)[ev] = append((*w)[ev], h)
 			}
 		}
 	}

@@ -142,7 +142,11 @@ const (
 	EventFlowCompleted        EventType = "flow.completed"
 	EventEnvironmentLocked    EventType = "environment.locked"
 	EventEnvironmentUnlocked  EventType = "environment.unlocked"
-	EventArtifactPublished    EventType = "artifact.published"
+	// The configuration added, changed or removed an environment.
+	EventEnvironmentCreated  EventType = "environment.created"
+	EventEnvironmentModified EventType = "environment.modified"
+	EventEnvironmentDeleted  EventType = "environment.deleted"
+	EventArtifactPublished   EventType = "artifact.published"
 	// Operator actions, recorded with who and why.
 	EventOperatorRetry     EventType = "operator.retry"
 	EventOperatorCancel    EventType = "operator.cancel"
@@ -157,4 +161,13 @@ var WebhookEvents = []EventType{
 	EventDeploymentFailed, EventDeploymentVerified, EventDeploymentSuperseded,
 	EventDeploymentCancelled, EventPromotionCompleted, EventFlowCompleted,
 	EventEnvironmentLocked, EventEnvironmentUnlocked,
+	EventEnvironmentCreated, EventEnvironmentModified, EventEnvironmentDeleted,
+}
+
+// CDEventsEvents lists the events a hook of format cdevents can send: the
+// ones that have a CDEvent (deployment.completed is service.deployed,
+// service.upgraded or service.rolledback).
+var CDEventsEvents = []EventType{
+	EventDeploymentCompleted,
+	EventEnvironmentCreated, EventEnvironmentModified, EventEnvironmentDeleted,
 }

@@ -105,6 +105,7 @@ type loader struct {
 	// reference to it an error.
 	idents map[kind]map[string]string // ident -> file
 	files  []loadedFile
+	hooks  []placedHook
 }
 
 // loadedFile is one file read from the directory.
@@ -141,6 +142,7 @@ func (l *loader) load() *deploydb.Config {
 		}
 	}
 	l.checkRefs()
+	l.checkHooks(cfg)
 
 	slices.SortFunc(l.files, func(a, b loadedFile) int { return strings.Compare(a.path, b.path) })
 	manifest := sha256.New()
@@ -262,6 +264,7 @@ func (l *loader) loadFile(cfg *deploydb.Config, k kind, name string) {
 	defer func() {
 		l.problems = append(l.problems, d.problems...)
 		l.refs = append(l.refs, d.refs...)
+		l.hooks = append(l.hooks, d.hooks...)
 	}()
 	body, ok := d.parse(data)
 	if !ok {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/config"
@@ -118,7 +119,7 @@ func mustProblems(tb testing.TB, dir string, getenv func(string) string) []confi
 func hooks(urls ...string) []deploydb.Hook {
 	out := make([]deploydb.Hook, len(urls))
 	for i, u := range urls {
-		out[i] = deploydb.Hook{URL: u}
+		out[i] = deploydb.Hook{Name: u, URL: u}
 	}
 	return out
 }
@@ -231,8 +232,17 @@ func TestLoad_DeployDB03(t *testing.T) {
 			deploydb.EventPromotionCompleted: hooks("http://localhost:10000/job/notify-promotion-completed/build"),
 		},
 	}
-	if diff := cmp.Diff(want, cfg); diff != "" {
+	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(deploydb.Config{}, "HookNamed")); diff != "" {
 		t.Errorf("Load(%s) mismatch (-want +got):\n%s", dir, diff)
+	}
+	// Every hook, global or of an environment, is known by its name.
+	if len(cfg.HookNamed) != 7 {
+		t.Errorf("HookNamed has %d hooks, want the 7 URLs of the 0.3 config", len(cfg.HookNamed))
+	}
+	for name, h := range cfg.HookNamed {
+		if h.Name != name || h.URL != name {
+			t.Errorf("HookNamed[%q] = %+v, want the bare URL hook of that name", name, h)
+		}
 	}
 	// What the engine asks of the config: recipients in order, environment
 	// hooks first.
@@ -466,7 +476,7 @@ func TestLoad_Problems(t *testing.T) {
 		{
 			name:  "ErrUnknownEventGroup",
 			files: map[string]string{"environments/integ.yml": "webhook:\n  build:\n    created: [http://127.0.0.1/x]\n"},
-			want:  []config.Problem{{File: "environments/integ.yml", Line: 2, Field: "webhook.build", Message: `unknown event group "build"; valid: ` + eventGroups()}},
+			want:  []config.Problem{{File: "environments/integ.yml", Line: 2, Field: "webhook.build", Message: `unknown event group "build"; valid: ` + eventGroups() + ", or hooks: [...]"}},
 		},
 		{
 			name:  "ErrUnknownDeploymentEvent",
@@ -858,7 +868,7 @@ func TestLoad_Env(t *testing.T) {
 			t.Errorf("description = %q, want expanded", integ.Description)
 		}
 		// The API shows the URL as written, never the expanded secret.
-		want := []deploydb.Hook{{URL: "https://jenkins.example.com:8443/job/deploy?token=s3cret", Display: "https://${env:HOOK_HOST}/job/deploy?token=${env:TOKEN}"}}
+		want := []deploydb.Hook{{Name: "https://${env:HOOK_HOST}/job/deploy?token=${env:TOKEN}", URL: "https://jenkins.example.com:8443/job/deploy?token=s3cret", Display: "https://${env:HOOK_HOST}/job/deploy?token=${env:TOKEN}"}}
 		if diff := cmp.Diff(want, integ.Webhook[deploydb.EventDeploymentCreated]); diff != "" {
 			t.Errorf("hooks mismatch (-want +got):\n%s", diff)
 		}

@@ -54,6 +54,7 @@ type decoder struct {
 	anchors  []anchor
 	steps    int
 	overrun  bool // maxSteps was exceeded and reported
+	hooks    []placedHook
 }
 
 // anchor is one "&name" definition, for resolving aliases.
@@ -498,6 +499,12 @@ func (d *decoder) boolean(n ast.Node, field string) (bool, bool) {
 // them apart, and an empty secret or URL is never what was meant. The
 // expanded text is not expanded again.
 func (d *decoder) expand(s string, line int, field string) (string, bool) {
+	return d.expandWith(s, line, field, nil)
+}
+
+// expandWith is expand, writing each value as quote returns it when quote
+// is not nil.
+func (d *decoder) expandWith(s string, line int, field string, quote func(string) string) (string, bool) {
 	const open = "${env:"
 	if !strings.Contains(s, open) {
 		return s, true
@@ -529,6 +536,9 @@ func (d *decoder) expand(s string, line int, field string) (string, bool) {
 			d.addf(line, field, "environment variable %s is not set (used as ${env:%s})", name, name)
 			ok = false
 			continue
+		}
+		if quote != nil {
+			v = quote(v)
 		}
 		b.WriteString(v)
 	}

@@ -347,13 +347,18 @@ func promotionType(s string) string {
 }
 
 // webhook decodes the hooks at n into w, after those already there:
-// {deployment: {created: [url, ...], ...}, promotion: {...}, flow: {...}}.
+// {deployment: {created: [hook, ...], ...}, promotion: {...}, flow: {...},
+// hooks: [hook object with events, ...]}.
 func (d *decoder) webhook(w deploydb.Webhook, n ast.Node, field string) {
 	groups, _ := d.mapping(n, field)
 	for _, g := range groups {
+		if g.key == hooksKey {
+			d.hookList(w, g.value, g.field)
+			continue
+		}
 		valid := eventsOf(g.key)
 		if len(valid) == 0 {
-			d.errorf(g.keyNode, g.field, "unknown event group %q; valid: %s", g.key, strings.Join(eventGroups(), ", "))
+			d.errorf(g.keyNode, g.field, "unknown event group %q; valid: %s, or %s: [...]", g.key, strings.Join(eventGroups(), ", "), hooksKey)
 			continue
 		}
 		events, _ := d.mapping(g.value, g.field)
@@ -370,24 +375,12 @@ func (d *decoder) webhook(w deploydb.Webhook, n ast.Node, field string) {
 			items, _ := d.sequence(e.value, e.field)
 			for i, item := range items {
 				f := index(e.field, i)
-				if h, ok := d.hook(item, f); ok {
-					w[event] = append(w[event], h)
+				if h, ok := d.hook(item, f, event); ok {
+					w[event] = append(w[event], *h)
 				}
 			}
 		}
 	}
-}
-
-// hook decodes one hook: an absolute http or https URL. Its Display is the
-// URL as written in the file (with ${env:NAME} unexpanded) and without a
-// password, so that what the API shows holds no secret.
-func (d *decoder) hook(n ast.Node, field string) (deploydb.Hook, bool) {
-	u, shown, ok := d.hookURL(n, field)
-	h := deploydb.Hook{URL: u}
-	if shown != u {
-		h.Display = shown
-	}
-	return h, ok
 }
 
 // hookURL decodes an absolute http or https URL and returns it with the form
