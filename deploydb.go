@@ -147,16 +147,25 @@ const (
 // Delivery is one webhook call owed: written to the outbox in the same
 // transaction as the state change that caused it.
 type Delivery struct {
-	ID          int64     `json:"id"`
-	Event       int64     `json:"event"`
-	EventType   EventType `json:"eventType"`
-	Deployment  int64     `json:"deployment,omitempty"`
-	URL         string    `json:"url"`
-	Method      string    `json:"method"`
-	ContentType string    `json:"contentType"`
-	Body        []byte    `json:"-"`
-	Status      string    `json:"status"`
-	Attempts    int       `json:"attempts"`
+	ID         int64     `json:"id"`
+	Event      int64     `json:"event"`
+	EventType  EventType `json:"eventType"`
+	Deployment int64     `json:"deployment,omitempty"`
+	// Hook is the name of the hook the call is for; empty on calls queued
+	// before hooks had names.
+	Hook        string `json:"hook,omitempty"`
+	URL         string `json:"url"`
+	Method      string `json:"method"`
+	ContentType string `json:"contentType"`
+	// Headers are the hook's own headers, rendered. They may carry
+	// credentials: never shown.
+	Headers []HookHeader `json:"-"`
+	Body    []byte       `json:"-"`
+	// Signed is set when the hook had secrets when the call was queued:
+	// the call is then never sent unsigned.
+	Signed   bool   `json:"signed,omitempty"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
 	// NextAttemptAt is when the dispatcher may try again (pending only).
 	NextAttemptAt Time   `json:"nextAttemptAt"`
 	LastError     string `json:"lastError,omitempty"`
@@ -234,7 +243,8 @@ type EventFilter struct {
 type DeliveryFilter struct {
 	Status     string
 	Deployment int64
-	// Hook matches deliveries whose URL contains it.
+	// Hook matches deliveries for the hook of that name (a bare URL
+	// hook is named by its URL as written in the config).
 	Hook string
 	Page Page
 }

@@ -67,19 +67,24 @@ func (s *MatrixService) Cell(env string) *MatrixCell {
 // user info, query or fragment (they may carry secrets), and on a single
 // delivery its attempts.
 type DeliveryView struct {
-	ID            int64     `json:"id"`
-	Event         int64     `json:"event"`
-	EventType     EventType `json:"eventType"`
-	Deployment    int64     `json:"deployment,omitempty"`
-	URL           string    `json:"url"`
-	Method        string    `json:"method"`
-	ContentType   string    `json:"contentType"`
-	Status        string    `json:"status" enum:"pending,delivered,failed"`
-	Attempts      int       `json:"attempts"`
-	NextAttemptAt Time      `json:"nextAttemptAt"`
-	LastError     string    `json:"lastError,omitempty"`
-	CreatedAt     Time      `json:"createdAt"`
-	UpdatedAt     Time      `json:"updatedAt"`
+	ID         int64     `json:"id"`
+	Event      int64     `json:"event"`
+	EventType  EventType `json:"eventType"`
+	Deployment int64     `json:"deployment,omitempty"`
+	// Hook is the name of the hook: its name in the config, or for a bare
+	// URL hook the URL as written there.
+	Hook        string `json:"hook,omitempty"`
+	URL         string `json:"url"`
+	Method      string `json:"method"`
+	ContentType string `json:"contentType"`
+	// Signed is set when the calls carry Standard Webhooks signatures.
+	Signed        bool   `json:"signed,omitempty"`
+	Status        string `json:"status" enum:"pending,delivered,failed"`
+	Attempts      int    `json:"attempts"`
+	NextAttemptAt Time   `json:"nextAttemptAt"`
+	LastError     string `json:"lastError,omitempty"`
+	CreatedAt     Time   `json:"createdAt"`
+	UpdatedAt     Time   `json:"updatedAt"`
 	// History lists every attempt, oldest first (single delivery only).
 	History []*Attempt `json:"history,omitempty"`
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -23,7 +24,8 @@ type Inbound struct {
 	// (a purl), with SourceURL from customData.sourceUrl, else from the
 	// purl's download_url qualifier, else empty: the caller refuses an
 	// artifact without one. For service.*, the artifact content.artifactId
-	// names (a purl), SourceURL from its download_url qualifier if any.
+	// names (a purl), with SourceURL found the same way (the caller matches
+	// the deployment on group, name and version).
 	Artifact deploydb.Artifact
 	// Service is subject.id for service.*; customData.service, if given,
 	// for the test events.
@@ -107,7 +109,8 @@ func Parse(doc []byte) (*Inbound, error) {
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, deploydb.Errorf(deploydb.EINVALID, "the CDEvent is not JSON: %v", err)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, d.Context.Timestamp)
+	// The schema's date-time allows a lower-case t and z; Go's parser does not.
+	ts, err := time.Parse(time.RFC3339Nano, strings.ToUpper(d.Context.Timestamp))
 	if err != nil {
 		return nil, deploydb.Errorf(deploydb.EINVALID, "context.timestamp %s is not an RFC 3339 time", short(d.Context.Timestamp))
 	}
@@ -138,6 +141,9 @@ func Parse(doc []byte) (*Inbound, error) {
 			return nil, deploydb.Errorf(deploydb.EINVALID, "subject.content.artifactId %s is not a package URL: %v", short(c.ArtifactID), err)
 		}
 		in.Artifact = p.Artifact()
+		if data.sourceURL != "" {
+			in.Artifact.SourceURL = data.sourceURL
+		}
 		in.Service = d.Subject.ID
 		in.Environment = c.Environment.ID
 	case KindTestSuiteRunFinished, KindTestCaseRunFinished:

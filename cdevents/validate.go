@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/deploydb/deploydb"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 // schemaFiles holds the CDEvents 0.5.1 schemas, unchanged (schemas/NOTICE).
@@ -168,20 +170,39 @@ func schemaError(typ string, verr *jsonschema.ValidationError) error {
 	var fields []deploydb.FieldError
 	seen := make(map[deploydb.FieldError]bool)
 	var walk func(e *jsonschema.ValidationError)
+	add := func(f deploydb.FieldError) {
+		if !seen[f] {
+			seen[f] = true
+			fields = append(fields, f)
+		}
+	}
 	walk = func(e *jsonschema.ValidationError) {
+		switch e.ErrorKind.(type) {
+		case *kind.AnyOf, *kind.OneOf:
+			if len(e.Causes) > 0 {
+				// One problem per alternative would read as if each were
+				// required; say that none matched, and why each did not.
+				add(deploydb.FieldError{Field: pointer(e.InstanceLocation), Message: alternatives(e)})
+				return
+			}
+		}
 		if len(e.Causes) > 0 {
 			for _, c := range e.Causes {
 				walk(c)
 			}
 			return
 		}
-		f := deploydb.FieldError{Field: pointer(e.InstanceLocation), Message: leafMessage(e)}
-		if !seen[f] {
-			seen[f] = true
-			fields = append(fields, f)
-		}
+		add(deploydb.FieldError{Field: pointer(e.InstanceLocation), Message: leafMessage(e)})
 	}
 	walk(verr)
+	// The library reports properties in map order; sort for messages that
+	// do not change from one call to the next.
+	slices.SortFunc(fields, func(a, b deploydb.FieldError) int {
+		if c := strings.Compare(a.Field, b.Field); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
 	if len(fields) == 0 {
 		fields = append(fields, deploydb.FieldError{Field: "", Message: verr.Error()})
 	}
@@ -198,6 +219,26 @@ func schemaError(typ string, verr *jsonschema.ValidationError) error {
 		fields = fields[:maxFields]
 	}
 	return &deploydb.Error{Code: deploydb.EINVALID, Message: msg, Fields: fields}
+}
+
+// alternatives describes an anyOf or oneOf that no alternative matched, by
+// the first problem of each alternative.
+func alternatives(e *jsonschema.ValidationError) string {
+	base := pointer(e.InstanceLocation)
+	var why []string
+	for _, c := range e.Causes {
+		for len(c.Causes) > 0 {
+			c = c.Causes[0]
+		}
+		m := leafMessage(c)
+		if rel := strings.TrimPrefix(pointer(c.InstanceLocation), base); rel != "" {
+			m = rel + ": " + m
+		}
+		if !slices.Contains(why, m) {
+			why = append(why, m)
+		}
+	}
+	return "matches none of the allowed shapes (" + strings.Join(why, "; ") + ")"
 }
 
 // leafMessage returns the schema's message of one problem without the

@@ -25,7 +25,7 @@ func (a *app) webhookDeliveriesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "deliveries",
 		Short:   "List webhook deliveries, newest first",
-		Example: "  deploydb webhook deliveries --status failed\n  deploydb webhook deliveries --hook jenkins --deployment 7",
+		Example: "  deploydb webhook deliveries --status failed\n  deploydb webhook deliveries --hook jenkins-deploy --deployment 7",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect(cmd)
@@ -41,7 +41,7 @@ func (a *app) webhookDeliveriesCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&status, "status", "", "only deliveries in this state: pending, delivered or failed")
-	f.StringVar(&hook, "hook", "", "only deliveries whose URL contains this")
+	f.StringVar(&hook, "hook", "", "only deliveries for the hook of this name (a bare URL hook is named by its URL as written)")
 	f.Int64Var(&deployment, "deployment", 0, "only deliveries about this deployment")
 	return cmd
 }
@@ -87,7 +87,11 @@ func deliveriesTable(w io.Writer, list []client.Delivery) error {
 		if d.Deployment != 0 {
 			dep = strconv.FormatInt(d.Deployment, 10)
 		}
-		rows = append(rows, []string{strconv.FormatInt(d.ID, 10), string(d.EventType), dep, d.URL, d.Status, fmt.Sprint(d.Attempts), d.LastError, timeCell(d.UpdatedAt)})
+		hook := d.Hook
+		if hook == "" {
+			hook = d.URL
+		}
+		rows = append(rows, []string{strconv.FormatInt(d.ID, 10), string(d.EventType), dep, hook, d.Status, fmt.Sprint(d.Attempts), d.LastError, timeCell(d.UpdatedAt)})
 	}
-	return table(w, []string{"ID", "EVENT", "DEPLOYMENT", "URL", "STATUS", "ATTEMPTS", "LAST ERROR", "UPDATED"}, rows)
+	return table(w, []string{"ID", "EVENT", "DEPLOYMENT", "HOOK", "STATUS", "ATTEMPTS", "LAST ERROR", "UPDATED"}, rows)
 }

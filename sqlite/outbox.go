@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,13 +11,18 @@ import (
 	"github.com/deploydb/deploydb"
 )
 
-const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), url, method, content_type, body, status, attempts, next_attempt_at, last_error, created_at, updated_at`
+const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), hook, url, method, content_type, headers, body, signed, status, attempts, next_attempt_at, last_error, created_at, updated_at`
 
 func scanDelivery(sc interface{ Scan(...any) error }) (*deploydb.Delivery, error) {
 	var d deploydb.Delivery
 	var next, created, updated int64
-	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.URL, &d.Method, &d.ContentType, &d.Body, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
+	var headers string
+	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.Hook, &d.URL, &d.Method, &d.ContentType, &headers, &d.Body, &d.Signed, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
 		return nil, err
+	}
+	var err error
+	if d.Headers, err = decodeHeaders(headers); err != nil {
+		return nil, fmt.Errorf("delivery %d: headers: %w", d.ID, err)
 	}
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = deploydb.UnixMilli(next), deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
 	return &d, nil
@@ -40,18 +46,20 @@ func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*
 }
 
 // DueDeliveries returns pending deliveries that are due, each the oldest
-// pending one of its (url, deployment), so that calls about one deployment
-// reach one hook in the order they happened.
+// pending one of its (hook, deployment), so that calls about one deployment
+// reach one hook in the order they happened. Calls queued before hooks had
+// names keep their order per (url, deployment).
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*deploydb.Delivery, error) {
 	return s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.status = 'pending' AND e.url = d.url AND e.deployment_id = d.deployment_id AND e.id < d.id)
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id = d.deployment_id AND e.id < d.id
+			AND (d.hook <> '' OR e.url = d.url))
 		ORDER BY d.next_attempt_at, d.id LIMIT ?`, now.UnixMilli(), limit)
 }
 
 // NextDeliveryAt returns when the earliest pending delivery is due. Only the
-// head of each (url, deployment) queue counts, as in DueDeliveries: a
+// head of each (hook, deployment) queue counts, as in DueDeliveries: a
 // delivery queued behind a head that waits for its retry is not due before
 // the head is done, however old it is.
 func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
@@ -59,7 +67,8 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 	err := s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
 		WHERE d.status = 'pending'
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.status = 'pending' AND e.url = d.url AND e.deployment_id = d.deployment_id AND e.id < d.id)
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id = d.deployment_id AND e.id < d.id
+			AND (d.hook <> '' OR e.url = d.url))
 		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
@@ -111,7 +120,7 @@ func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (
 		where, args = append(where, `deployment_id = ?`), append(args, f.Deployment)
 	}
 	if f.Hook != "" {
-		where, args = append(where, `instr(url, ?) > 0`), append(args, f.Hook)
+		where, args = append(where, `hook = ?`), append(args, f.Hook)
 	}
 	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries` + whereClause(where) + ` ORDER BY id DESC` + limitClause(f.Page, &args)
 	return s.queryDeliveries(ctx, q, args...)
@@ -175,4 +184,26 @@ func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*de
 		return nil, err
 	}
 	return s.FindDelivery(ctx, id)
+}
+
+// encodeHeaders stores headers as a JSON array of [name, value] pairs.
+func encodeHeaders(hs []deploydb.HookHeader) (string, error) {
+	pairs := make([][2]string, len(hs))
+	for i, h := range hs {
+		pairs[i] = [2]string{h.Name, h.Value}
+	}
+	b, err := json.Marshal(pairs)
+	return string(b), err
+}
+
+func decodeHeaders(s string) ([]deploydb.HookHeader, error) {
+	var pairs [][2]string
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil, err
+	}
+	var out []deploydb.HookHeader
+	for _, p := range pairs {
+		out = append(out, deploydb.HookHeader{Name: p[0], Value: p[1]})
+	}
+	return out, nil
 }

@@ -297,7 +297,25 @@ func (s *Store) record(ctx context.Context, tx *wtx, cfg *deploydb.Config, ev *d
 	if quiet {
 		return nil
 	}
-	ds, err := webhook.Deliveries(cfg, ev, d, r)
+	c := webhook.Change{Event: ev, Deployment: d, Result: r, Flow: f}
+	if webhook.NeedsUpgrade(cfg, ev) && d != nil {
+		// Did the service run a version there before this one?
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE service = ? AND type = ? AND environment = ? AND deployment_id <> ? LIMIT 1`,
+			d.Service, deploydb.EventDeploymentCompleted, d.Environment, d.ID).Scan(&one)
+		switch {
+		case err == nil:
+			c.Upgrade = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: earlier deployments: %w", err)
+		}
+	}
+	return s.enqueue(ctx, tx, cfg, c, f)
+}
+
+// enqueue inserts the deliveries change c owes under cfg.
+func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c webhook.Change, f *deploydb.Flow) error {
+	ds, err := webhook.Deliveries(cfg, c)
 	if err != nil {
 		return err
 	}
@@ -307,8 +325,12 @@ func (s *Store) record(ctx context.Context, tx *wtx, cfg *deploydb.Config, ev *d
 			// hook hears flow.completed after that deployment.verified.
 			dl.Deployment = f.Deployments[len(f.Deployments)-1].ID
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, url, method, content_type, body, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
-			dl.Event, dl.EventType, nullID(dl.Deployment), dl.URL, dl.Method, dl.ContentType, dl.Body, dl.Status, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
+		headers, err := encodeHeaders(dl.Headers)
+		if err != nil {
+			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, hook, url, method, content_type, headers, body, signed, status, attempts, last_error, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+			dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.Method, dl.ContentType, headers, dl.Body, dl.Signed, dl.Status, dl.LastError, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
 			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
 		}
 		tx.delivered = true

@@ -10,7 +10,7 @@ func testRedeliver(t *testing.T, open Opener) {
 	t.Run("OK", func(t *testing.T) {
 		f := newFixture(t, open)
 		f.publishOne("billing", "1.0.0")
-		ds := f.deliveries(deploydb.DeliveryFilter{Hook: "integ-a.hooks.test"})
+		ds := f.deliveries(deploydb.DeliveryFilter{Hook: HookIntegA})
 		if len(ds) != 1 || ds[0].URL != HookIntegA {
 			t.Fatalf("deliveries to integ-a = %+v", ds)
 		}

@@ -127,7 +127,7 @@ func Model() *deploydb.Config {
 		w := deploydb.Webhook{}
 		for _, e := range deploydb.WebhookEvents {
 			for _, u := range urls {
-				w[e] = append(w[e], deploydb.Hook{URL: u})
+				w[e] = append(w[e], deploydb.Hook{Name: u, URL: u})
 			}
 		}
 		return w
@@ -170,7 +170,7 @@ func Model() *deploydb.Config {
 			"integ":   {Ident: "integ", Webhook: every(HookIntegA, HookIntegB)},
 			"staging": {Ident: "staging", Webhook: every(HookStaging)},
 			"prod": {Ident: "prod", Production: true, Webhook: deploydb.Webhook{
-				deploydb.EventDeploymentCreated: {{URL: HookProd}},
+				deploydb.EventDeploymentCreated: {{Name: HookProd, URL: HookProd}},
 			}},
 		},
 		Pipelines: map[string]*deploydb.Pipeline{

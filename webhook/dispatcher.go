@@ -87,6 +87,12 @@ type Dispatcher struct {
 	// DrainTimeout is how long calls in flight may go on after Run's
 	// context is done. Zero means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// Hook looks a hook up by name in the current configuration, for the
+	// secrets that sign its calls: secrets are never stored with a
+	// delivery, so a rotated secret signs the next attempt. Nil knows no
+	// hook: a call queued signed then fails its attempts until a hook
+	// with secrets is back under its name.
+	Hook func(name string) (*deploydb.Hook, bool)
 
 	store    deploydb.Store
 	logger   *slog.Logger
@@ -161,6 +167,7 @@ type settings struct {
 	workers      int
 	pollInterval time.Duration
 	drainTimeout time.Duration
+	hook         func(string) (*deploydb.Hook, bool)
 }
 
 func (d *Dispatcher) settings() (settings, error) {
@@ -173,6 +180,7 @@ func (d *Dispatcher) settings() (settings, error) {
 		workers:      d.Workers,
 		pollInterval: d.PollInterval,
 		drainTimeout: d.DrainTimeout,
+		hook:         d.Hook,
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: DefaultTimeout}
@@ -358,10 +366,15 @@ type finished struct {
 // deliver makes one attempt at dl and records it with its outcome. It
 // returns false when the attempt was made but could not be recorded.
 func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) bool {
-	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "url", redactURL(dl.URL))
+	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", dl.Hook, "url", redactURL(dl.URL))
 	started := s.now()
 	t0 := time.Now()
-	resp, err := send(ctx, s.client, dl)
+	var resp response
+	secrets, err := s.secrets(dl)
+	if err == nil {
+		// Receivers check the signature's timestamp against their clock.
+		resp, err = send(ctx, s.client, dl, secrets, time.Now())
+	}
 	latency := time.Since(t0)
 	if err != nil && ctx.Err() != nil {
 		d.attempts.WithLabelValues(outcomeInterrupted).Inc()
@@ -455,19 +468,59 @@ type badRequestError struct{ msg string }
 
 func (e *badRequestError) Error() string { return "cannot build the request: " + e.msg }
 
-// send makes one call for dl.
-func send(ctx context.Context, client *http.Client, dl *deploydb.Delivery) (response, error) {
+// secrets returns the secrets that sign dl: those of its hook in the
+// current configuration. A call queued signed is never sent unsigned.
+func (s *settings) secrets(dl *deploydb.Delivery) ([]string, error) {
+	if dl.Hook == "" || s.hook == nil {
+		if dl.Signed {
+			return nil, fmt.Errorf("hook %q is not in the configuration: its calls are signed and its secret is unknown", dl.Hook)
+		}
+		return nil, nil
+	}
+	h, ok := s.hook(dl.Hook)
+	switch {
+	case ok && len(h.Secrets) > 0:
+		return h.Secrets, nil
+	case !dl.Signed:
+		return nil, nil
+	case !ok:
+		return nil, fmt.Errorf("hook %q is no longer in the configuration: its calls are signed and its secret is unknown", dl.Hook)
+	}
+	return nil, fmt.Errorf("hook %q has no secret in the configuration any more: a call queued signed is not sent unsigned", dl.Hook)
+}
+
+// send makes one call for dl, signed with secrets if there are any, at
+// time now.
+func send(ctx context.Context, client *http.Client, dl *deploydb.Delivery, secrets []string, now time.Time) (response, error) {
 	method := dl.Method
 	if method == "" {
 		method = http.MethodPost
 	}
-	req, err := http.NewRequestWithContext(ctx, method, dl.URL, bytes.NewReader(dl.Body))
+	var body io.Reader
+	if method != http.MethodGet || len(dl.Body) > 0 {
+		body = bytes.NewReader(dl.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, dl.URL, body)
 	if err != nil {
 		return response{}, &badRequestError{msg: errorText(err)}
 	}
-	req.Header.Set("Content-Type", dl.ContentType)
+	for _, h := range dl.Headers {
+		req.Header.Add(h.Name, h.Value)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", dl.ContentType)
+	}
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(HeaderID, MessageID(dl.ID))
+	id := MessageID(dl.ID)
+	req.Header.Set(HeaderID, id)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	if len(secrets) > 0 {
+		sig, err := Sign(secrets, id, now, dl.Body)
+		if err != nil {
+			return response{}, &badRequestError{msg: err.Error()}
+		}
+		req.Header.Set(HeaderSignature, sig)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err

@@ -7,6 +7,7 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/deploydb/deploydb"
@@ -39,36 +40,174 @@ func ContentType(t deploydb.EventType) string {
 	return "application/vnd.deploydb." + strings.ReplaceAll(string(t), ".", "") + ".v1+json"
 }
 
-// Deliveries returns the webhook calls event ev owes under cfg: the
-// environment's hooks for the event first, then the global ones. d is the
-// deployment as it was right after the change (nil for flow events without
-// one) and r the promotion result on promotion events.
-func Deliveries(cfg *deploydb.Config, ev *deploydb.Event, d *deploydb.Deployment, r *deploydb.PromotionResult) ([]deploydb.Delivery, error) {
+// Change is one recorded event with what it is about, as it was right
+// after the change.
+type Change struct {
+	Event *deploydb.Event
+	// Deployment is nil for events without one (flow.completed carries the
+	// flow, environment events neither).
+	Deployment *deploydb.Deployment
+	// Result is the promotion result of promotion events.
+	Result *deploydb.PromotionResult
+	Flow   *deploydb.Flow
+	// Upgrade is set on deployment.completed when the service ran a version
+	// in the environment before (service.upgraded rather than
+	// service.deployed).
+	Upgrade bool
+}
+
+// Artifact returns the artifact the change is about, if any.
+func (c Change) Artifact() *deploydb.Artifact {
+	switch {
+	case c.Deployment != nil:
+		return &c.Deployment.Artifact
+	case c.Flow != nil:
+		return &c.Flow.Artifact
+	}
+	return nil
+}
+
+// Context returns what hook templates see of the change.
+func Context(c Change) *deploydb.HookContext {
+	ev := c.Event
+	x := &deploydb.HookContext{
+		Event:       string(ev.Type),
+		EventID:     ev.ID,
+		Service:     ev.Service,
+		Environment: ev.Environment,
+		Flow:        deploydb.HookFlow{ID: ev.Flow},
+		Time:        ev.CreatedAt.Time.UTC().Format(deploydb.TimeFormat),
+		Actor:       ev.Actor,
+		Reason:      ev.Reason,
+		Detail:      ev.Detail,
+	}
+	if a := c.Artifact(); a != nil {
+		x.Artifact = deploydb.HookArtifact{ID: a.ID, Group: a.Group, Name: a.Name, Version: a.Version, SourceURL: a.SourceURL}
+	}
+	if d := c.Deployment; d != nil {
+		x.Deployment = deploydb.HookDeployment{ID: d.ID, Status: string(d.Status), Reason: string(d.Reason)}
+		if x.Service == "" {
+			x.Service = d.Service
+		}
+		if x.Environment == "" {
+			x.Environment = d.Environment
+		}
+	}
+	if r := c.Result; r != nil {
+		x.Promotion = deploydb.HookPromotion{Name: r.Promotion, Status: string(r.Status), InfoURL: r.InfoURL}
+	}
+	return x
+}
+
+// NeedsUpgrade reports whether the calls c owes under cfg depend on
+// Change.Upgrade, which costs the store a query to find out.
+func NeedsUpgrade(cfg *deploydb.Config, ev *deploydb.Event) bool {
+	if ev.Type != deploydb.EventDeploymentCompleted {
+		return false
+	}
+	for _, h := range cfg.Hooks(ev.Environment, ev.Type) {
+		if h.Format == deploydb.HookFormatCDEvents && h.Templates != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Deliveries returns the webhook calls change c owes under cfg: the
+// environment's hooks for the event first, then the global ones, each
+// rendered for the event. A hook whose templates fail on this event (they
+// were checked at load on a sample, so only data can make them fail) gives
+// a delivery that is already failed, with the reason, so the change itself
+// still commits and the failure shows in the delivery log.
+func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
+	ev := c.Event
 	hooks := cfg.Hooks(ev.Environment, ev.Type)
 	if len(hooks) == 0 {
 		return nil, nil
 	}
-	body, err := Body(ev, d, r)
-	if err != nil {
-		return nil, err
-	}
+	var payload []byte
+	var x *deploydb.HookContext
 	out := make([]deploydb.Delivery, 0, len(hooks))
 	for _, h := range hooks {
-		out = append(out, deploydb.Delivery{
+		dl := deploydb.Delivery{
 			Event:         ev.ID,
 			EventType:     ev.Type,
 			Deployment:    ev.Deployment,
+			Hook:          h.Name,
 			URL:           h.URL,
-			Method:        "POST",
+			Method:        http.MethodPost,
 			ContentType:   ContentType(ev.Type),
-			Body:          body,
+			Signed:        len(h.Secrets) > 0,
 			Status:        deploydb.DeliveryPending,
 			NextAttemptAt: ev.CreatedAt,
 			CreatedAt:     ev.CreatedAt,
 			UpdatedAt:     ev.CreatedAt,
-		})
+		}
+		if h.IsBare() || (h.Format != deploydb.HookFormatCDEvents && h.Templates.Body == nil) {
+			if payload == nil {
+				b, err := Body(ev, c.Deployment, c.Result)
+				if err != nil {
+					return nil, err
+				}
+				payload = b
+			}
+			dl.Body = payload
+		}
+		if !h.IsBare() {
+			if x == nil {
+				x = Context(c)
+			}
+			if err := render(&dl, &h, x, c); err != nil {
+				dl.Status, dl.LastError = deploydb.DeliveryFailed, "cannot render the hook's call: "+err.Error()
+			}
+		}
+		out = append(out, dl)
 	}
 	return out, nil
+}
+
+// render shapes dl as hook object h says.
+func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, c Change) error {
+	u, err := deploydb.RenderHookTemplate(h.Templates.URL, x)
+	if err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	dl.URL = string(u)
+	if h.Method != "" {
+		dl.Method = h.Method
+	}
+	for i, t := range h.Templates.Headers {
+		v, err := deploydb.RenderHookTemplate(t, x)
+		if err != nil {
+			return fmt.Errorf("header %s: %w", h.Headers[i].Name, err)
+		}
+		if strings.ContainsAny(string(v), "\r\n\x00") {
+			return fmt.Errorf("header %s: the value holds a line break or NUL", h.Headers[i].Name)
+		}
+		dl.Headers = append(dl.Headers, deploydb.HookHeader{Name: h.Headers[i].Name, Value: string(v)})
+	}
+	switch {
+	case h.Format == deploydb.HookFormatCDEvents:
+		body, headers, err := cdevent(c)
+		if err != nil {
+			return err
+		}
+		dl.Body, dl.ContentType = body, "application/json"
+		dl.Headers = append(dl.Headers, headers...)
+	case h.Templates.Body != nil:
+		b, err := deploydb.RenderHookTemplate(h.Templates.Body, x)
+		if err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		dl.Body, dl.ContentType = b, "application/json"
+	}
+	if h.ContentType != "" {
+		dl.ContentType = h.ContentType
+	}
+	if dl.Method == http.MethodGet {
+		dl.Body = nil
+	}
+	return nil
 }
 
 // Body renders the 0.3 payload of an event.

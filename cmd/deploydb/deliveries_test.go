@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -34,7 +35,7 @@ func TestWebhookDeliveries(t *testing.T) {
 	var failed []map[string]any
 	deadline := time.Now().Add(10 * time.Second)
 	for len(failed) == 0 && time.Now().Before(deadline) {
-		c.call("GET", "/api/webhook-deliveries?status=failed&hook=/integ/deploy", nil, 200, &failed)
+		c.call("GET", "/api/webhook-deliveries?status=failed&hook="+url.QueryEscape("${env:HOOK}/integ/deploy"), nil, 200, &failed)
 		time.Sleep(10 * time.Millisecond)
 	}
 	if len(failed) != 1 || failed[0]["eventType"] != "deployment.created" || !strings.Contains(fmt.Sprint(failed[0]["lastError"]), "410") {

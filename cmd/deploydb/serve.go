@@ -124,6 +124,9 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	}
 
 	dispatcher := webhook.NewDispatcher(store, logger, reg)
+	// Calls are signed with the secrets of the configuration in force
+	// when they are sent: a rotated secret signs the next attempt.
+	dispatcher.Hook = func(name string) (*deploydb.Hook, bool) { return holder.Current().Hook(name) }
 	dctx, stopDispatcher := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -1,0 +1,26 @@
+-- +goose Up
+-- Hook objects (issue 4): each delivery names the hook it is for, so that
+-- the dispatcher signs it with that hook's current secrets (secrets are
+-- never stored) and keeps its calls in order per (hook, deployment).
+ALTER TABLE webhook_deliveries ADD COLUMN hook TEXT NOT NULL DEFAULT '';
+-- The rendered headers: a JSON array of [name, value] pairs.
+ALTER TABLE webhook_deliveries ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+-- 1 when the hook had secrets when the delivery was queued: it is then
+-- never sent unsigned.
+ALTER TABLE webhook_deliveries ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;
+-- Rows queued before this migration have no hook name and keep their
+-- order per (url, deployment).
+DROP INDEX webhook_deliveries_order;
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (hook, deployment_id, id) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (hook, id);
+
+-- The environments of the configuration last seen, with a digest of each
+-- one's definition, so that environment.created, .modified and .deleted
+-- are announced once per change, across restarts.
+CREATE TABLE config_environments (
+    ident  TEXT PRIMARY KEY,
+    digest TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- +goose Down
+-- Migrations are forward only (DESIGN.md §6).
