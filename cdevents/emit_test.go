@@ -211,3 +211,13 @@ func TestEnvironmentEvent_MarshalJSON_Errors(t *testing.T) {
 	_, err = json.Marshal(cdevents.EnvironmentEvent{Type: cdevents.EnvironmentDeleted, ID: "e", Source: "/d", Time: completedAt})
 	RequireInvalid(t, err, "/subject/id")
 }
+
+func BenchmarkServiceEvent_MarshalJSON(b *testing.B) {
+	ev := cdevents.ServiceEvent{Type: cdevents.ServiceDeployed, ID: "e1", Source: "https://deploydb.example.com", Time: completedAt,
+		Service: "billing", Environment: "production", Artifact: deploydb.Artifact{Group: "com.example", Name: "billing", Version: "1.4.2"}}
+	for b.Loop() {
+		if _, err := ev.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

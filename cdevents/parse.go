@@ -13,7 +13,9 @@ import (
 // Inbound is a CDEvent DeployDB accepts, mapped onto DeployDB's terms.
 type Inbound struct {
 	// Type is the full context.type.
-	Type   string
+	Type string
+	// ID, Source and Time are context.id, context.source and
+	// context.timestamp (in UTC).
 	ID     string
 	Source string
 	Time   time.Time

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/deploydb/deploydb"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -103,7 +104,8 @@ func lookup(v any, path ...string) any {
 // context.type, formats included. Returns EINVALID naming the problem (the
 // JSON pointer and the schema's message; Fields lists each) for a document
 // that is not JSON, is larger than MaxDocumentSize or deeper than
-// MaxDocumentDepth, has an unknown type, or does not match its schema.
+// MaxDocumentDepth, has an unknown type, or does not match its schema. Any
+// other error is a broken build (the embedded schemas do not compile).
 func Validate(doc []byte) error {
 	_, err := validate(doc)
 	return err
@@ -246,7 +248,20 @@ func alternatives(e *jsonschema.ValidationError) string {
 func leafMessage(e *jsonschema.ValidationError) string {
 	s := e.Error()
 	prefix := "at " + libQuote(pointer(e.InstanceLocation)) + ": "
-	return strings.TrimPrefix(s, prefix)
+	return cut(strings.TrimPrefix(s, prefix), 200)
+}
+
+// cut shortens s to at most max bytes (on a rune boundary), marking the cut;
+// the library quotes offending values in full.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 // libQuote quotes as the jsonschema library does in its messages.

@@ -325,6 +325,9 @@ func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c we
 			// hook hears flow.completed after that deployment.verified.
 			dl.Deployment = f.Deployments[len(f.Deployments)-1].ID
 		}
+		if dl.Body == nil {
+			dl.Body = []byte{} // a GET sends none
+		}
 		headers, err := encodeHeaders(dl.Headers)
 		if err != nil {
 			return fmt.Errorf("sqlite: enqueue delivery: %w", err)

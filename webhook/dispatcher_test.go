@@ -842,6 +842,9 @@ type request struct {
 	UserAgent   string
 	WebhookID   string
 	Body        []byte
+	// Path is the path and query the request was sent to.
+	Path   string
+	Header http.Header
 }
 
 // recorder keeps the requests of one or more receivers, in arrival order.
@@ -884,6 +887,8 @@ func mustReceiver(tb testing.TB, rec *recorder, name string, respond func(w http
 			UserAgent:   r.Header.Get("User-Agent"),
 			WebhookID:   r.Header.Get("Webhook-Id"),
 			Body:        body,
+			Path:        r.URL.RequestURI(),
+			Header:      r.Header.Clone(),
 		})
 		rec.mu.Unlock()
 		if respond != nil {
