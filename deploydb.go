@@ -406,6 +406,13 @@ type Store interface {
 	// freeze window to end are activated.
 	// It returns when it next has something to do (zero if nothing).
 	Tick(ctx context.Context, cfg *Config) (time.Time, error)
+	// SyncEnvironments records environment.created, .modified and
+	// .deleted events, with the webhooks they owe, for each environment
+	// cfg adds, changes or removes compared with the configuration last
+	// synced (kept in the store, so changes made while DeployDB was down
+	// are announced too). The first sync of a store announces every
+	// environment. It returns the events recorded.
+	SyncEnvironments(ctx context.Context, cfg *Config) ([]*Event, error)
 	// FindStatus returns the status matrix as kept: one cell per
 	// (service, environment) that has seen a deployment.
 	FindStatus(ctx context.Context) ([]*StatusCell, error)

@@ -157,7 +157,7 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 			if x == nil {
 				x = Context(c)
 			}
-			if err := render(&dl, &h, x, c); err != nil {
+			if err := render(&dl, &h, x, cfg, c); err != nil {
 				dl.Status, dl.LastError = deploydb.DeliveryFailed, "cannot render the hook's call: "+err.Error()
 			}
 		}
@@ -167,7 +167,7 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 }
 
 // render shapes dl as hook object h says.
-func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, c Change) error {
+func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, cfg *deploydb.Config, c Change) error {
 	u, err := deploydb.RenderHookTemplate(h.Templates.URL, x)
 	if err != nil {
 		return fmt.Errorf("url: %w", err)
@@ -188,7 +188,7 @@ func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, c 
 	}
 	switch {
 	case h.Format == deploydb.HookFormatCDEvents:
-		body, headers, err := cdevent(c)
+		body, headers, err := cdevent(cfg, c)
 		if err != nil {
 			return err
 		}

@@ -22,11 +22,23 @@ const minCommitTick = 100 * time.Millisecond
 // has something to do, after every commit that recorded events (a
 // completed deployment may start a soak), and at least every
 // maxTickInterval, and after a config reload (freeze windows may have
-// changed).
+// changed). At start and after each reload it also announces the
+// environments the configuration added, changed or removed.
 func runTicker(ctx context.Context, store deploydb.Store, config func() *deploydb.Config, reloaded func() <-chan struct{}, logger *slog.Logger) {
+	synced := ""
 	for {
 		committed, changed := store.EventsCommitted(), reloaded()
-		next, err := store.Tick(ctx, config())
+		cfg := config()
+		if cfg.Checksum != synced {
+			if _, err := store.SyncEnvironments(ctx, cfg); err != nil {
+				if ctx.Err() == nil {
+					logger.Error("config: announcing environment changes", "err", err)
+				}
+			} else {
+				synced = cfg.Checksum
+			}
+		}
+		next, err := store.Tick(ctx, cfg)
 		if err != nil && ctx.Err() == nil {
 			logger.Error("timer: applying soaks and freeze windows", "err", err)
 		}
