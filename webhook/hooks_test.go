@@ -53,7 +53,9 @@ func loadHooks(t *testing.T, webhookYAML string, env map[string]string) *deployd
 }
 
 // holder is the configuration in force, swapped by tests as a reload would.
-type holder struct{ p atomic.Pointer[deploydb.Config] }
+type holder struct {
+	p atomic.Pointer[deploydb.Config]
+}
 
 func (h *holder) hook(name string) (*deploydb.Hook, bool) { return h.p.Load().Hook(name) }
 
