@@ -175,6 +175,20 @@ func TestOpenAPI(t *testing.T) {
 	call("GET", "/api/webhook-deliveries/999", nil, 404)
 	call("POST", "/api/webhook-deliveries/1/redeliver", map[string]any{"reason": "receiver is back"}, 409) // pending: no dispatcher runs here
 
+	published := func(version string) map[string]any {
+		return map[string]any{
+			"context": map[string]any{"specversion": "0.5.1", "id": "e-" + version, "source": "/ci", "type": "dev.cdevents.artifact.published.0.3.0", "timestamp": "2026-01-02T03:04:05Z"},
+			"subject": map[string]any{"id": "pkg:generic/g/n@" + version, "content": map[string]any{}},
+			"customData": map[string]any{"sourceUrl": "http://x/" + version},
+		}
+	}
+	call("POST", "/api/cdevents", published("3"), 200)
+	call("POST", "/api/cdevents", published("3"), 200) // the same event again changes nothing
+	noSource := published("4")
+	delete(noSource, "customData")
+	call("POST", "/api/cdevents", noSource, 422)
+	call("POST", "/api/cdevents", []int{1}, 422)
+
 	call("GET", "/api/events?after=0&limit=50", nil, 200)
 	call("GET", "/api/events?limit=0", nil, 400)
 	call("GET", "/api/config", nil, 200)

@@ -48,7 +48,7 @@ var (
 
 // routes is the whole HTTP API: the table below, then the event log's and
 // the configuration's entries (events.go, config_handlers.go).
-var routes = slices.Concat(apiRoutes, eventRoutes, configRoutes)
+var routes = slices.Concat(apiRoutes, eventRoutes, configRoutes, cdeventsRoutes)
 
 // apiRoutes are the records, reports and operator actions.
 var apiRoutes = []route{
