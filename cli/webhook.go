@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,11 +14,41 @@ import (
 )
 
 func (a *app) webhookCommand() *cobra.Command {
-	cmd := groupCommand("webhook", "Webhook deliveries: list them, redeliver one",
+	cmd := groupCommand("webhook", "Webhook deliveries: list them, redeliver one; make a signing secret",
 		`List webhook deliveries (every call DeployDB owes a hook, with its state
-and last error) and queue a failed one again.`)
-	cmd.AddCommand(a.webhookDeliveriesCommand(), a.webhookRedeliverCommand())
+and last error), queue a failed one again, and make a secret that signs a
+hook's calls.`)
+	cmd.AddCommand(a.webhookDeliveriesCommand(), a.webhookRedeliverCommand(), a.webhookSecretCommand())
 	return cmd
+}
+
+// secretBytes is the size of the keys webhook secret makes: as long as
+// the HMAC-SHA256 output.
+const secretBytes = 32
+
+func (a *app) webhookSecretCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "secret",
+		Short: "Print a new random Standard Webhooks secret (whsec_...)",
+		Long: `Print a new random secret for a hook's secret: key: "whsec_" and the base64
+of 32 random bytes. Give the same secret to the receiver, which verifies the
+webhook-signature of each call with it. Keep it out of the config files:
+put it in an environment variable and write secret: ${env:NAME}.
+
+To rotate a secret without dropping calls, list the new one first and the
+old one after it (secret: [new, old]): each call then carries a signature
+by each, until the receiver has the new one and the old is removed.`,
+		Example: "  export BILLING_HOOK_SECRET=$(deploydb webhook secret)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key := make([]byte, secretBytes)
+			if _, err := rand.Read(key); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(a.env.Stdout, "whsec_"+base64.StdEncoding.EncodeToString(key))
+			return err
+		},
+	}
 }
 
 func (a *app) webhookDeliveriesCommand() *cobra.Command {

@@ -177,8 +177,8 @@ func TestOpenAPI(t *testing.T) {
 
 	published := func(version string) map[string]any {
 		return map[string]any{
-			"context": map[string]any{"specversion": "0.5.1", "id": "e-" + version, "source": "/ci", "type": "dev.cdevents.artifact.published.0.3.0", "timestamp": "2026-01-02T03:04:05Z"},
-			"subject": map[string]any{"id": "pkg:generic/g/n@" + version, "content": map[string]any{}},
+			"context":    map[string]any{"specversion": "0.5.1", "id": "e-" + version, "source": "/ci", "type": "dev.cdevents.artifact.published.0.3.0", "timestamp": "2026-01-02T03:04:05Z"},
+			"subject":    map[string]any{"id": "pkg:generic/g/n@" + version, "content": map[string]any{}},
 			"customData": map[string]any{"sourceUrl": "http://x/" + version},
 		}
 	}
