@@ -280,7 +280,7 @@ func unescape(s, part string) (string, error) {
 		if errors.As(err, &esc) {
 			return "", fmt.Errorf("the %s has a bad percent-encoding %s", part, short(string(esc)))
 		}
-		return "", fmt.Errorf("the %s: %v", part, err)
+		return "", fmt.Errorf("the %s: %w", part, err)
 	}
 	if !utf8.ValidString(v) {
 		return "", fmt.Errorf("the %s is not UTF-8 once decoded", part)

@@ -155,7 +155,8 @@ func TestPURL_RoundTrip(t *testing.T) {
 		version := purlText().Draw(t, "version")
 		s := cdevents.PURL(group, name, version)
 		for _, c := range []byte(s) {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~%:/@", c) >= 0) {
+			plain := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~%:/@", c) >= 0
+			if !plain {
 				t.Fatalf("PURL = %q has an unencoded %q", s, c)
 			}
 		}

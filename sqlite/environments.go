@@ -44,22 +44,9 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 	var out []*deploydb.Event
 	err := s.write(ctx, func(tx *wtx) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, `SELECT ident, digest FROM config_environments`)
+		have, err := knownEnvironments(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("sqlite: sync environments: %w", err)
-		}
-		have := map[string]string{}
-		for rows.Next() {
-			var ident, digest string
-			if err := rows.Scan(&ident, &digest); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: sync environments: %w", err)
-			}
-			have[ident] = digest
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: sync environments: %w", err)
+			return err
 		}
 		now := s.now()
 		announce := func(t deploydb.EventType, ident, detail string) error {
@@ -103,4 +90,26 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 		return nil
 	})
 	return out, err
+}
+
+// knownEnvironments returns the environments last synced, with their
+// digests.
+func knownEnvironments(ctx context.Context, tx *wtx) (map[string]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT ident, digest FROM config_environments`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sync environments: %w", err)
+	}
+	defer rows.Close()
+	have := map[string]string{}
+	for rows.Next() {
+		var ident, digest string
+		if err := rows.Scan(&ident, &digest); err != nil {
+			return nil, fmt.Errorf("sqlite: sync environments: %w", err)
+		}
+		have[ident] = digest
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: sync environments: %w", err)
+	}
+	return have, nil
 }
