@@ -153,8 +153,12 @@ type Delivery struct {
 	Deployment int64     `json:"deployment,omitempty"`
 	// Hook is the name of the hook the call is for; empty on calls queued
 	// before hooks had names.
-	Hook        string `json:"hook,omitempty"`
-	URL         string `json:"url"`
+	Hook string `json:"hook,omitempty"`
+	URL  string `json:"url"`
+	// ShownURL is the URL as it may be shown: rendered from the hook's URL
+	// as written in the config, without the values of ${env:NAME}. Empty
+	// on calls queued before it was kept.
+	ShownURL    string `json:"-"`
 	Method      string `json:"method"`
 	ContentType string `json:"contentType"`
 	// Headers are the hook's own headers, rendered. They may carry

@@ -67,7 +67,10 @@ type HookHeader struct {
 
 // HookTemplates are a hook's compiled templates.
 type HookTemplates struct {
-	URL     *template.Template
+	URL *template.Template
+	// Shown renders the URL as it may be shown: from the URL as written,
+	// ${env:NAME} unexpanded.
+	Shown   *template.Template
 	Headers []*template.Template
 	// Body is nil when the hook sends its format's payload.
 	Body *template.Template

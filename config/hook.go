@@ -401,6 +401,10 @@ func (d *decoder) compileHook(h *deploydb.Hook, urlEntry, bodyEntry *entry, head
 		return t
 	}
 	ts.URL = parse(urlEntry, "url", h.URL)
+	// The URL as it may be shown is the URL as written, rendered; should
+	// it not parse (an ${env:NAME} inside an action), the text as written
+	// is shown.
+	ts.Shown, _ = deploydb.ParseHookTemplate("url", h.Display)
 	for i, hd := range h.Headers {
 		ts.Headers = append(ts.Headers, parse(&headers[i], "header", hd.Value))
 	}

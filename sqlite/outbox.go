@@ -6,18 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/webhook"
 )
 
-const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), hook, url, method, content_type, headers, body, signed, status, attempts, next_attempt_at, last_error, created_at, updated_at`
+const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), hook, url, shown_url, method, content_type, headers, body, signed, status, attempts, next_attempt_at, last_error, created_at, updated_at`
 
 func scanDelivery(sc interface{ Scan(...any) error }) (*deploydb.Delivery, error) {
 	var d deploydb.Delivery
 	var next, created, updated int64
 	var headers string
-	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.Hook, &d.URL, &d.Method, &d.ContentType, &headers, &d.Body, &d.Signed, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
+	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.Hook, &d.URL, &d.ShownURL, &d.Method, &d.ContentType, &headers, &d.Body, &d.Signed, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error
@@ -161,13 +163,16 @@ func (s *Store) FindDelivery(ctx context.Context, id int64) (*deploydb.Delivery,
 func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*deploydb.Delivery, error) {
 	now := s.now()
 	err := s.write(ctx, func(tx *wtx) error {
-		var status, eventType string
+		var status, eventType, lastError string
 		var dep sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT status, event_type, deployment_id FROM webhook_deliveries WHERE id = ?`, id).Scan(&status, &eventType, &dep)
+		err := tx.QueryRowContext(ctx, `SELECT status, event_type, deployment_id, last_error FROM webhook_deliveries WHERE id = ?`, id).Scan(&status, &eventType, &dep, &lastError)
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
 		} else if err != nil {
 			return fmt.Errorf("sqlite: redeliver: %w", err)
+		}
+		if status == deploydb.DeliveryFailed && strings.HasPrefix(lastError, webhook.RenderFailed) {
+			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d has no call to send: %s", id, lastError)
 		}
 		if status == deploydb.DeliveryPending {
 			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d is pending already: it will be attempted without being asked", id)

@@ -155,7 +155,7 @@ func (f *fixture) wantDeliveries(after int64, evs []*deploydb.Event, want []want
 		}
 		for _, u := range want[i].hooks {
 			wantDs = append(wantDs, &deploydb.Delivery{
-				Event: ev.ID, EventType: ev.Type, Deployment: queue, Hook: u, URL: u, Method: "POST",
+				Event: ev.ID, EventType: ev.Type, Deployment: queue, Hook: u, URL: u, ShownURL: u, Method: "POST",
 				ContentType: contentType(ev.Type), Status: deploydb.DeliveryPending,
 				NextAttemptAt: ev.CreatedAt, CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt,
 			})

@@ -366,7 +366,7 @@ type finished struct {
 // deliver makes one attempt at dl and records it with its outcome. It
 // returns false when the attempt was made but could not be recorded.
 func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) bool {
-	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", dl.Hook, "url", redactURL(dl.URL))
+	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", dl.Hook, "url", ShownURL(dl))
 	started := s.now()
 	t0 := time.Now()
 	var resp response
@@ -554,6 +554,17 @@ func errorText(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// ShownURL returns the URL of dl as the API and logs show it: rendered from
+// the hook's URL as written in the config (${env:NAME} unexpanded), or for
+// calls queued before that was kept, from the URL called; either without
+// user info, query and fragment, which may carry credentials.
+func ShownURL(dl *deploydb.Delivery) string {
+	if dl.ShownURL != "" {
+		return dl.ShownURL
+	}
+	return redactURL(dl.URL)
 }
 
 // RedactURL returns raw without user info, query string and fragment,

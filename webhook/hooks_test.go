@@ -134,8 +134,8 @@ hooks:
 	if len(ds) != 1 || !ds[0].Signed || ds[0].Hook != "jenkins-deploy" {
 		t.Fatalf("deliveries of jenkins-deploy = %+v", ds)
 	}
-	if shown := webhook.RedactURL(ds[0].URL); strings.Contains(shown, "t0k3n") {
-		t.Errorf("shown URL %s holds the token", shown)
+	if shown, want := webhook.ShownURL(ds[0]), recv.URL+"/job/deploy-faas/buildWithParameters"; shown != want {
+		t.Errorf("shown URL %s, want %s: rendered, without the query", shown, want)
 	}
 }
 
@@ -280,5 +280,50 @@ hooks:
 	}
 	if reqs[2].ContentType != "application/json" {
 		t.Errorf("promo content type %q, want application/json for a body template", reqs[2].ContentType)
+	}
+}
+
+func TestShownURL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"${env:SLACK_WEBHOOK_URL}", "${env:SLACK_WEBHOOK_URL}"},
+		{"${env:JENKINS_URL}/job/deploy-billing/buildWithParameters?token=${env:T}&V=1", "${env:JENKINS_URL}/job/deploy-billing/buildWithParameters"},
+		{"https://user:xxxxx@ci.example.com/hook#frag", "https://ci.example.com/hook"},
+		{"https://ci.example.com", "https://ci.example.com"},
+		{"https://ci.example.com/", "https://ci.example.com/"},
+		{"https://ci.example.com?x=1", "https://ci.example.com"},
+	} {
+		if got := webhook.ShownURL(&deploydb.Delivery{ShownURL: webhook.RedactShown(tt.in)}); got != tt.want {
+			t.Errorf("shown %q = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A template that passed the checks at load but fails on this event's data
+// leaves a failed delivery that says why, and the change still commits.
+// Nothing of the call is kept (the URL template holds ${env:NAME} values),
+// and it cannot be redelivered.
+func TestHookRenderFails(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "deploydb.db"))
+	cfg := loadHooks(t, `
+hooks:
+  - name: short
+    url: https://ci.example.com/{{slice .Artifact.Version 0 5}}?token=${env:TOKEN}
+    events: [deployment.created]
+`, map[string]string{"TOKEN": "t0k3n"})
+	if _, _, err := publish(s, cfg, "1.0"); err != nil {
+		t.Fatalf("publish: %v; a hook's template must not stop the change", err)
+	}
+	ds := mustDeliveries(t, s, deploydb.DeliveryFilter{Hook: "short"})
+	if len(ds) != 1 || ds[0].Status != deploydb.DeliveryFailed || !strings.HasPrefix(ds[0].LastError, webhook.RenderFailed) {
+		t.Fatalf("deliveries = %+v, want one failed with the template's error", ds)
+	}
+	if strings.Contains(ds[0].URL, "t0k3n") || len(ds[0].Body) != 0 {
+		t.Errorf("a call that could not be rendered kept %q, %q", ds[0].URL, ds[0].Body)
+	}
+	_, err := s.Redeliver(t.Context(), ds[0].ID, deploydb.Action{Actor: "ops", Reason: "again"})
+	if deploydb.ErrorCode(err) != deploydb.ECONFLICT {
+		t.Errorf("Redeliver = %v, want ECONFLICT", err)
 	}
 }

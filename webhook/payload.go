@@ -40,6 +40,29 @@ func ContentType(t deploydb.EventType) string {
 	return "application/vnd.deploydb." + strings.ReplaceAll(string(t), ".", "") + ".v1+json"
 }
 
+// RenderFailed starts the error of a delivery whose call could not be
+// rendered: it has no request to send, and cannot be redelivered.
+const RenderFailed = "cannot render the hook's call: "
+
+// redactShown returns the URL s as written in the config (it may not parse
+// as a URL: "${env:SLACK_URL}") without user info, query and fragment.
+func redactShown(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		host, path, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndexByte(host, '@'); at >= 0 {
+			host = host[at+1:]
+		}
+		s = scheme + "://" + host
+		if path != "" || strings.Contains(rest, "/") {
+			s += "/" + path
+		}
+	}
+	return s
+}
+
 // Change is one recorded event with what it is about, as it was right
 // after the change.
 type Change struct {
@@ -135,6 +158,7 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 			Deployment:    ev.Deployment,
 			Hook:          h.Name,
 			URL:           h.URL,
+			ShownURL:      redactShown(h.Shown()),
 			Method:        http.MethodPost,
 			ContentType:   ContentType(ev.Type),
 			Signed:        len(h.Secrets) > 0,
@@ -158,7 +182,10 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 				x = Context(c)
 			}
 			if err := render(&dl, &h, x, cfg, c); err != nil {
-				dl.Status, dl.LastError = deploydb.DeliveryFailed, "cannot render the hook's call: "+err.Error()
+				// Nothing of the call is kept: the URL template holds the
+				// values of ${env:NAME}.
+				dl.URL, dl.Headers, dl.Body = dl.ShownURL, nil, nil
+				dl.Status, dl.LastError = deploydb.DeliveryFailed, RenderFailed+err.Error()
 			}
 		}
 		out = append(out, dl)
@@ -173,6 +200,11 @@ func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, cf
 		return fmt.Errorf("url: %w", err)
 	}
 	dl.URL = string(u)
+	if h.Templates.Shown != nil {
+		if shown, err := deploydb.RenderHookTemplate(h.Templates.Shown, x); err == nil {
+			dl.ShownURL = redactShown(string(shown))
+		}
+	}
 	if h.Method != "" {
 		dl.Method = h.Method
 	}

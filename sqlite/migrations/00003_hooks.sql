@@ -8,6 +8,10 @@ ALTER TABLE webhook_deliveries ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
 -- 1 when the hook had secrets when the delivery was queued: it is then
 -- never sent unsigned.
 ALTER TABLE webhook_deliveries ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;
+-- The URL as it may be shown (API, logs): rendered from the hook's URL as
+-- written in the config, ${env:NAME} unexpanded. Empty on rows queued
+-- before: they show url without user info, query and fragment.
+ALTER TABLE webhook_deliveries ADD COLUMN shown_url TEXT NOT NULL DEFAULT '';
 -- Rows queued before this migration have no hook name and keep their
 -- order per (url, deployment).
 DROP INDEX webhook_deliveries_order;

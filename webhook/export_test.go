@@ -1,0 +1,4 @@
+package webhook
+
+// RedactShown is redactShown, for tests.
+var RedactShown = redactShown
