@@ -24,6 +24,7 @@ type hookCall struct {
 	Path        string
 	ContentType string
 	Body        map[string]any
+	Header      http.Header
 }
 
 // receiver is a real HTTP server standing in for Jenkins, Rundeck or
@@ -43,7 +44,7 @@ func newReceiver(t *testing.T) *receiver {
 			t.Errorf("webhook %s: body is not JSON: %s", req.URL.Path, b)
 		}
 		r.mu.Lock()
-		r.calls = append(r.calls, hookCall{Path: req.URL.Path, ContentType: req.Header.Get("Content-Type"), Body: body})
+		r.calls = append(r.calls, hookCall{Path: req.URL.Path, ContentType: req.Header.Get("Content-Type"), Body: body, Header: req.Header.Clone()})
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))

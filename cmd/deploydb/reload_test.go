@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploydb/deploydb"
 )
@@ -263,4 +264,62 @@ func TestConfigStatusShowsNoSecret(t *testing.T) {
 	if want := []string{"checksum", "dir", "files", "lastAttemptAt", "lastError", "loadedAt"}; !slices.Equal(keys, want) {
 		t.Errorf("GET /api/config keys = %v, want %v", keys, want)
 	}
+}
+
+// The configuration's environments are announced as events, and a hook
+// hears of them: at the first start, after a reload that changes them, and
+// after a restart on a configuration changed while DeployDB was down.
+func TestEnvironmentEvents(t *testing.T) {
+	t.Parallel()
+	recv := newReceiver(t)
+	dir := stagingSmokeConfig(t)
+	writeFiles(t, dir, map[string]string{"webhook/cd.yml": "hooks:\n  - url: ${env:HOOK}/cd\n    format: cdevents\n"})
+	db := filepath.Join(t.TempDir(), "deploydb.db")
+	env := map[string]string{"HOOK": recv.URL}
+	srv := launch(t, dir, db, env)
+	c := api{t: t, url: srv.URL}
+	type change struct{ Type, Environment string }
+	wantEvents := func(want ...change) {
+		t.Helper()
+		var got []change
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			var evs []deploydb.Event
+			c.call("GET", "/api/events?limit=1000", nil, 200, &evs)
+			got = got[:0]
+			for _, ev := range evs {
+				if strings.HasPrefix(string(ev.Type), "environment.") {
+					got = append(got, change{string(ev.Type), ev.Environment})
+				}
+			}
+			if slices.Equal(got, want) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("environment events %v, want %v", got, want)
+	}
+	created := []change{{"environment.created", "integ"}, {"environment.created", "staging"}}
+	wantEvents(created...)
+	calls := recv.waitCalls(t, "/cd", 2)
+	for _, call := range calls {
+		if call.Header.Get("Ce-Type") != "dev.cdevents.environment.created.0.3.0" {
+			t.Errorf("call %+v, want a CDEvent environment.created", call)
+		}
+	}
+
+	writeFiles(t, dir, map[string]string{"environments/staging.yml": "description: Staging, eu-west\n"})
+	c.call("POST", "/api/config/reload", nil, 200, nil)
+	wantEvents(append(created, change{"environment.modified", "staging"})...)
+
+	// Changed while DeployDB is down: announced at the next start.
+	srv.stop()
+	if err := os.Remove(filepath.Join(dir, "environments", "integ.yml")); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"pipelines/standard.yml": "environments:\n  staging:\n    promotions: [smoke]\n"})
+	srv = launch(t, dir, db, env)
+	c = api{t: t, url: srv.URL}
+	wantEvents(append(created, change{"environment.modified", "staging"}, change{"environment.deleted", "integ"})...)
+	recv.waitCalls(t, "/cd", 4)
 }
