@@ -419,6 +419,10 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 			r.Done, r.Status, r.NextAttemptAt = true, deploydb.DeliveryFailed, finished
 		}
 	}
+	// Counted before it is recorded, so that whoever sees the attempt in
+	// the store sees it counted too.
+	d.attempts.WithLabelValues(outcome).Inc()
+	d.latency.Observe(latency.Seconds())
 	recorded := true
 	if err := d.store.RecordAttempt(rctx, r); err != nil {
 		// The delivery stays pending and is sent again, after a pause:
@@ -426,8 +430,6 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 		log.Error("webhook: record attempt", "error", err, "status", resp.code)
 		recorded = false
 	}
-	d.attempts.WithLabelValues(outcome).Inc()
-	d.latency.Observe(latency.Seconds())
 	switch outcome {
 	case outcomeRetry:
 		log.Warn("webhook attempt failed", "status", resp.code, "error", r.Attempt.Error,
