@@ -47,10 +47,27 @@ var special = map[reflect.Type]map[string]any{
 	rawType:      {},
 	reflect.TypeOf(deploydb.Webhook(nil)): {
 		"type":        "object",
-		"description": "hooks by kind and event: {\"deployment\": {\"created\": [\"url\"]}, \"promotion\": {\"completed\": [...]}}",
+		"description": "hooks by kind and event: {\"deployment\": {\"created\": [\"url\", {hook object}]}, \"promotion\": {\"completed\": [...]}}: a bare URL hook as its URL as written, a hook object as what may be shown of it (no secret, no header value)",
 		"additionalProperties": map[string]any{
-			"type":                 "object",
-			"additionalProperties": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+			"type": "object",
+			"additionalProperties": map[string]any{"type": "array", "items": map[string]any{"oneOf": []any{
+				map[string]any{"type": "string"},
+				map[string]any{
+					"type":     "object",
+					"required": []string{"name", "url"},
+					"properties": map[string]any{
+						"name":        map[string]any{"type": "string"},
+						"url":         map[string]any{"type": "string", "description": "as written, ${env:NAME} unexpanded"},
+						"method":      map[string]any{"type": "string"},
+						"headers":     map[string]any{"type": "array", "items": map[string]any{"type": "object", "required": []string{"name"}, "properties": map[string]any{"name": map[string]any{"type": "string"}}}},
+						"body":        map[string]any{"type": "string"},
+						"contentType": map[string]any{"type": "string"},
+						"format":      map[string]any{"type": "string", "enum": []string{deploydb.HookFormatDeployDB, deploydb.HookFormatCDEvents}},
+						"signed":      map[string]any{"type": "boolean"},
+						"events":      map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+					},
+				},
+			}}},
 		},
 	},
 	reflect.TypeOf(deploydb.Pipeline{}): {

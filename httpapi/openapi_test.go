@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -22,6 +23,22 @@ import (
 // TestOpenAPI drives every route of the table through the real server and
 // validates each response body against the schema the served OpenAPI
 // description gives for that route and status.
+// slackHook is a hook object as the config loader makes one.
+func slackHook(t *testing.T) deploydb.Hook {
+	t.Helper()
+	u, err := deploydb.ParseHookTemplate("url", "http://127.0.0.1:9/slack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := deploydb.ParseHookTemplate("body", `{"text": {{json .Service}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deploydb.Hook{Name: "slack", URL: "http://127.0.0.1:9/slack", Display: "${env:SLACK_URL}", Body: `{"text": {{json .Service}}}`,
+		Format: deploydb.HookFormatDeployDB, Secrets: []string{"whsec_c2VjcmV0"}, Signed: true, Headers: []deploydb.HookHeader{{Name: "X-Token", Value: "s3cret"}},
+		Templates: &deploydb.HookTemplates{URL: u, Body: body, Headers: []*template.Template{u}}}
+}
+
 func TestOpenAPI(t *testing.T) {
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
 	if err != nil {
@@ -33,7 +50,7 @@ func TestOpenAPI(t *testing.T) {
 		Services: map[string]*deploydb.Service{"svc": {Ident: "svc", Artifacts: []string{"g:n"}, Pipelines: []string{"p"}, Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}},
 		Environments: map[string]*deploydb.Environment{
 			"a": {Ident: "a", Webhook: deploydb.Webhook{deploydb.EventDeploymentCreated: {{URL: "http://127.0.0.1:9/hook"}}}},
-			"b": {Ident: "b", Webhook: deploydb.Webhook{}},
+			"b": {Ident: "b", Webhook: deploydb.Webhook{deploydb.EventDeploymentFailed: {slackHook(t)}}},
 		},
 		Pipelines:  map[string]*deploydb.Pipeline{"p": {Ident: "p", Environments: []deploydb.PipelineStage{{Environment: "a", Promotions: []string{}}, {Environment: "b", Promotions: []string{"smoke"}}}}},
 		Promotions: map[string]*deploydb.Promotion{"smoke": {Ident: "smoke", Type: deploydb.PromotionTypeBasic, Attributes: map[string]any{}}},
@@ -139,6 +156,9 @@ func TestOpenAPI(t *testing.T) {
 	call("GET", "/api/deployments/2/promotions/1", nil, 200)
 	call("GET", "/api/environments", nil, 200)
 	call("GET", "/api/environments/a", nil, 200)
+	if b := call("GET", "/api/environments/b", nil, 200); bytes.Contains(b, []byte("s3cret")) || bytes.Contains(b, []byte("whsec_")) || !bytes.Contains(b, []byte(`"name":"slack"`)) {
+		t.Errorf("GET /api/environments/b shows a secret, or not the hook object: %s", b)
+	}
 	call("GET", "/api/environments/a/deployments", nil, 200)
 	call("GET", "/api/services", nil, 200)
 	call("GET", "/api/services/svc", nil, 200)
