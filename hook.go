@@ -2,6 +2,7 @@ package deploydb
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,6 +149,8 @@ var hookFuncs = template.FuncMap{
 	},
 	// pathescape escapes s for use as one segment of a URL path.
 	"pathescape": url.PathEscape,
+	// base64 encodes s in standard base64 (HTTP Basic credentials).
+	"base64": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
 }
 
 // ParseHookTemplate compiles one template of a hook. Using a field the

@@ -503,8 +503,8 @@ func (d *decoder) expand(s string, line int, field string) (string, bool) {
 }
 
 // expandWith is expand, writing each value as quote returns it when quote
-// is not nil.
-func (d *decoder) expandWith(s string, line int, field string, quote func(string) string) (string, bool) {
+// is not nil; quote also gets the text written before the value.
+func (d *decoder) expandWith(s string, line int, field string, quote func(v, before string) string) (string, bool) {
 	const open = "${env:"
 	if !strings.Contains(s, open) {
 		return s, true
@@ -538,7 +538,7 @@ func (d *decoder) expandWith(s string, line int, field string, quote func(string
 			continue
 		}
 		if quote != nil {
-			v = quote(v)
+			v = quote(v, b.String())
 		}
 		b.WriteString(v)
 	}

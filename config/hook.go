@@ -241,7 +241,8 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 
 // templateText returns the template at n with every ${env:NAME} expanded to
 // a string constant of the template language, so that a value is never run
-// as template code.
+// as template code: outside an action {{"value"}}, inside one (an argument:
+// {{base64 ${env:USER_TOKEN}}}) "value".
 func (d *decoder) templateText(n ast.Node, field string) (text, bool) {
 	r, ok := d.resolve(n, field)
 	if !ok {
@@ -255,7 +256,12 @@ func (d *decoder) templateText(n ast.Node, field string) (text, bool) {
 		d.errorf(n, field, "must be a string, not %s", describe(r))
 		return text{}, false
 	}
-	v, ok := d.expandWith(s, line(n), field, func(v string) string { return "{{" + strconv.Quote(v) + "}}" })
+	v, ok := d.expandWith(s, line(n), field, func(v, before string) string {
+		if strings.LastIndex(before, "{{") > strings.LastIndex(before, "}}") {
+			return strconv.Quote(v)
+		}
+		return "{{" + strconv.Quote(v) + "}}"
+	})
 	return text{value: v, raw: s, line: line(n)}, ok
 }
 

@@ -319,3 +319,28 @@ func eventNames(evs []deploydb.EventType) []string {
 	}
 	return out
 }
+
+// Inside an action, ${env:NAME} is a string argument; base64 makes HTTP
+// Basic credentials.
+func TestLoad_HookEnvInAction(t *testing.T) {
+	t.Parallel()
+	dir := mustWriteDir(t, with(map[string]string{"webhook/hooks.yml": `
+hooks:
+  - url: https://example.com/x
+    headers:
+      Authorization: Basic {{base64 (printf "deploydb:%s" ${env:JENKINS_TOKEN})}}
+    events: [deployment.created]
+`}))
+	cfg, err := config.LoadWith(dir, config.Options{Getenv: hookEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Hooks("integ", deploydb.EventDeploymentCreated)[0]
+	b, err := deploydb.RenderHookTemplate(h.Templates.Headers[0], deploydb.SampleHookContext(deploydb.EventDeploymentCreated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Basic ZGVwbG95ZGI6dDBrM24="; string(b) != want { // base64("deploydb:t0k3n")
+		t.Errorf("header = %s, want %s", b, want)
+	}
+}

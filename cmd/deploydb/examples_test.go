@@ -56,7 +56,8 @@ func jenkinsEnv(jenkinsURL string) map[string]string {
 	return map[string]string{
 		"JENKINS_URL":       jenkinsURL,
 		"JENKINS_JOB_TOKEN": jenkinsJobToken,
-		"JENKINS_AUTH":      base64.StdEncoding.EncodeToString([]byte(jenkinsUser + ":" + jenkinsAPIToken)),
+		"JENKINS_USER":      jenkinsUser,
+		"JENKINS_API_TOKEN": jenkinsAPIToken,
 	}
 }
 
