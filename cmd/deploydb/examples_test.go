@@ -553,6 +553,7 @@ func TestExampleJenkins(t *testing.T) {
 	builds := &jobs{t: t}
 	jenkins := newStandIn(t, func(w http.ResponseWriter, c toolCall, n int) {
 		user, pass, basic := c.basicAuth()
+		apiToken := basic && user == jenkinsUser && pass == jenkinsAPIToken
 		switch {
 		case n == 1:
 			http.Error(w, "Please wait while Jenkins is getting ready to work", http.StatusServiceUnavailable)
@@ -560,7 +561,7 @@ func TestExampleJenkins(t *testing.T) {
 			http.Error(w, "Not Found", http.StatusNotFound)
 		case c.Query.Get("token") != jenkinsJobToken:
 			http.Error(w, "Invalid token", http.StatusForbidden)
-		case !(basic && user == jenkinsUser && pass == jenkinsAPIToken) && c.Header.Get("Jenkins-Crumb") == "":
+		case !apiToken && c.Header.Get("Jenkins-Crumb") == "":
 			// Only calls authenticated with an API token are exempt from
 			// the CSRF crumb.
 			http.Error(w, "No valid crumb was included in the request", http.StatusForbidden)
