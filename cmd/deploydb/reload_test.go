@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/cdevents"
 )
 
 // writeFiles writes files (slash-separated path → content) into dir,
@@ -308,6 +309,19 @@ func TestEnvironmentEvents(t *testing.T) {
 		}
 	}
 
+	// A completed deployment is a service.deployed CDEvent, valid
+	// against the 0.5.1 schemas.
+	f := c.publish("1.0.0")
+	c.deploy(f.Deployments[0])
+	deployed := recv.waitCalls(t, "/cd", 3)[2]
+	if deployed.Header.Get("Ce-Type") != cdevents.ServiceDeployed {
+		t.Fatalf("call %+v, want service.deployed", deployed)
+	}
+	body, _ := json.Marshal(deployed.Body)
+	if err := cdevents.Validate(body); err != nil {
+		t.Fatalf("service.deployed %s: %v", body, err)
+	}
+
 	writeFiles(t, dir, map[string]string{"environments/staging.yml": "description: Staging, eu-west\n"})
 	c.call("POST", "/api/config/reload", nil, 200, nil)
 	wantEvents(append(created, change{"environment.modified", "staging"})...)
@@ -321,5 +335,5 @@ func TestEnvironmentEvents(t *testing.T) {
 	srv = launch(t, dir, db, env)
 	c = api{t: t, url: srv.URL}
 	wantEvents(append(created, change{"environment.modified", "staging"}, change{"environment.deleted", "integ"})...)
-	recv.waitCalls(t, "/cd", 4)
+	recv.waitCalls(t, "/cd", 5)
 }
