@@ -165,6 +165,10 @@ type Delivery struct {
 	// credentials: never shown.
 	Headers []HookHeader `json:"-"`
 	Body    []byte       `json:"-"`
+	// Context is the event as hook templates see it (a HookContext in
+	// JSON), kept for a hook object, whose call is rendered when it is
+	// sent.
+	Context []byte `json:"-"`
 	// Signed is set when the hook had secrets when the call was queued:
 	// the call is then never sent unsigned.
 	Signed   bool   `json:"signed,omitempty"`
@@ -247,8 +251,9 @@ type EventFilter struct {
 type DeliveryFilter struct {
 	Status     string
 	Deployment int64
-	// Hook matches deliveries for the hook of that name (a bare URL
-	// hook is named by its URL as written in the config).
+	// Hook matches deliveries for the hook of that name (an unnamed hook
+	// is named by its URL as written in the config, and matched with or
+	// without its query).
 	Hook string
 	Page Page
 }
@@ -414,8 +419,10 @@ type Store interface {
 	// .deleted events, with the webhooks they owe, for each environment
 	// cfg adds, changes or removes compared with the configuration last
 	// synced (kept in the store, so changes made while DeployDB was down
-	// are announced too). The first sync of a store announces every
-	// environment. It returns the events recorded.
+	// are announced too). The first sync of a new store announces every
+	// environment; that of a store with a history made before
+	// environments were kept announces none. It returns the events
+	// recorded.
 	SyncEnvironments(ctx context.Context, cfg *Config) ([]*Event, error)
 	// FindStatus returns the status matrix as kept: one cell per
 	// (service, environment) that has seen a deployment.

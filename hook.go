@@ -41,7 +41,10 @@ type Hook struct {
 	// templates.
 	Headers []HookHeader `json:"headers,omitempty"`
 	// Body is the template of the body; empty means the format's payload.
-	Body string `json:"body,omitempty"`
+	Body string `json:"-"`
+	// BodyShown is the body as written in the config, ${env:NAME}
+	// unexpanded: what may be shown.
+	BodyShown string `json:"body,omitempty"`
 	// ContentType replaces the format's content type when set.
 	ContentType string `json:"contentType,omitempty"`
 	// Format is HookFormatDeployDB (the default) or HookFormatCDEvents.
@@ -54,6 +57,10 @@ type Hook struct {
 	// Events is the hook's event filter as configured (hooks: lists); the
 	// Webhook map it sits in is what decides when it fires.
 	Events []EventType `json:"events,omitempty"`
+	// Env holds the values of the ${env:NAME} its templates use, read at
+	// load; templates call env "NAME" for them, so that no value is ever
+	// part of a template's text (or of its error messages).
+	Env map[string]string `json:"-"`
 	// Templates are the compiled templates; nil for a bare URL.
 	Templates *HookTemplates `json:"-"`
 }
@@ -154,9 +161,18 @@ var hookFuncs = template.FuncMap{
 }
 
 // ParseHookTemplate compiles one template of a hook. Using a field the
-// context does not have is an error when the template runs.
-func ParseHookTemplate(name, text string) (*template.Template, error) {
-	t, err := template.New(name).Funcs(hookFuncs).Option("missingkey=error").Parse(text)
+// context does not have is an error when the template runs. The template
+// function env returns the values of env by name.
+func ParseHookTemplate(name, text string, env map[string]string) (*template.Template, error) {
+	t, err := template.New(name).Funcs(hookFuncs).Funcs(template.FuncMap{
+		"env": func(name string) (string, error) {
+			v, ok := env[name]
+			if !ok {
+				return "", fmt.Errorf("environment variable %s was not read at load", name)
+			}
+			return v, nil
+		},
+	}).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, cleanTemplateError(err)
 	}
@@ -194,18 +210,22 @@ func cleanTemplateError(err error) error {
 }
 
 // SampleHookContext returns a context for event with every field that can
-// be set on it set, to run templates against when a config is loaded.
+// be set on it set, to run templates against when a config is loaded. Free
+// text holds quotes, spaces and ampersands, as real versions and reasons
+// may, so that a template that does not escape them fails at load.
 func SampleHookContext(event EventType) *HookContext {
 	c := &HookContext{
 		Event:       string(event),
 		EventID:     1,
 		Service:     "service",
 		Environment: "environment",
-		Artifact:    HookArtifact{ID: 1, Group: "com.example", Name: "artifact", Version: "1.0.0", SourceURL: "https://example.com/artifact-1.0.0.jar"},
+		Artifact:    HookArtifact{ID: 1, Group: "com.example", Name: "artifact", Version: `1.0.0 "rc" & more`, SourceURL: "https://example.com/artifact-1.0.0.jar"},
 		Deployment:  HookDeployment{ID: 1, Status: string(DeploymentCreated), Reason: string(ReasonPipeline)},
 		Flow:        HookFlow{ID: 1},
 		Time:        "2026-01-01T00:00:00.000Z",
 		Actor:       "anonymous",
+		Reason:      `"why" & how`,
+		Detail:      `what "happened" & more`,
 	}
 	if event == EventPromotionCompleted {
 		c.Promotion = HookPromotion{Name: "promotion", Status: string(PromotionSuccess), InfoURL: "https://example.com/info"}

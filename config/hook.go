@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -67,12 +68,13 @@ func (d *decoder) hook(n ast.Node, field string, event deploydb.EventType) (*dep
 	if r != nil && isMapping(r) {
 		return d.hookObject(n, field, event)
 	}
-	u, shown, ok := d.hookURL(n, field)
+	u, raw, ok := d.hookURL(n, field)
 	if !ok {
 		return nil, false
 	}
-	h := &deploydb.Hook{Name: shown, URL: u}
-	if shown != u {
+	// Named by the URL as written; shown without its password.
+	h := &deploydb.Hook{Name: raw, URL: u}
+	if shown := redactUserinfo(raw); shown != u {
 		h.Display = shown
 	}
 	d.place(h, n, field, false)
@@ -110,7 +112,7 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 	if !ok {
 		return nil, false
 	}
-	h := &deploydb.Hook{Format: deploydb.HookFormatDeployDB}
+	h := &deploydb.Hook{Format: deploydb.HookFormatDeployDB, Env: map[string]string{}}
 	var urlText text
 	var urlEntry, bodyEntry, eventsEntry *entry
 	var headerNodes []entry
@@ -130,7 +132,7 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 			}
 		case "url":
 			urlEntry = &entries[i]
-			t, tok := d.templateText(e.value, e.field)
+			t, tok := d.templateText(e.value, e.field, h.Env)
 			ok = ok && tok
 			urlText, h.URL = t, t.value
 		case "method":
@@ -151,9 +153,9 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 			headerNodes = hs
 		case "body":
 			bodyEntry = &entries[i]
-			t, tok := d.templateText(e.value, e.field)
+			t, tok := d.templateText(e.value, e.field, h.Env)
 			ok = ok && tok
-			h.Body = t.value
+			h.Body, h.BodyShown = t.value, t.raw
 		case "contentType":
 			t, tok := d.str(e.value, e.field)
 			if !tok {
@@ -187,12 +189,14 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 		d.addf(line(n), join(field, "url"), "required: a hook object has a url")
 		return nil, false
 	}
-	h.Display = templateDisplay(urlText)
+	h.Display = redactUserinfo(urlText.raw)
 	if !named {
-		h.Name = h.Display
+		// The URL as written is the name; what is shown of it is
+		// without user info, query and fragment (ShownHookName).
+		h.Name = urlText.raw
 	}
 	for _, hn := range headerNodes {
-		hv, hok := d.header(hn)
+		hv, hok := d.header(hn, h.Env)
 		if !hok {
 			ok = false
 			continue
@@ -201,6 +205,10 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 	}
 	if h.Method == http.MethodGet && h.Body != "" {
 		d.errorf(bodyEntry.value, bodyEntry.field, "a GET hook sends no body; use POST, PUT or PATCH")
+		ok = false
+	}
+	if h.Method == http.MethodGet && h.Format == deploydb.HookFormatCDEvents {
+		d.errorf(n, field, "a GET hook sends no body, and format cdevents sends the CDEvent as the body; use POST")
 		ok = false
 	}
 	// The events the hook fires on.
@@ -226,8 +234,12 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 		evs, eok := d.hookEvents(eventsEntry.value, eventsEntry.field, supported, h.Format)
 		ok = ok && eok
 		h.Events = evs
-	default:
+	case h.Format == deploydb.HookFormatCDEvents:
+		// A CDEvents consumer wants every event that has a CDEvent.
 		h.Events = slices.Clone(supported)
+	default:
+		d.addf(line(n), join(field, "events"), "required: the events the hook fires on, such as [deployment.created]; valid: %s", eventList(supported))
+		ok = false
 	}
 	if !ok {
 		return nil, false
@@ -239,11 +251,14 @@ func (d *decoder) hookObject(n ast.Node, field string, under deploydb.EventType)
 	return h, true
 }
 
-// templateText returns the template at n with every ${env:NAME} expanded to
-// a string constant of the template language, so that a value is never run
-// as template code: outside an action {{"value"}}, inside one (an argument:
-// {{base64 ${env:USER_TOKEN}}}) "value".
-func (d *decoder) templateText(n ast.Node, field string) (text, bool) {
+// templateText returns the template at n with every ${env:NAME} turned
+// into a call of the template function env, its value read into vals: the
+// template's text (and so its error messages) never holds a value, and a
+// value is never run as template code. Outside an action it becomes
+// {{env "NAME"}}; inside one, where it is an argument
+// ({{base64 ${env:TOKEN}}}), (env "NAME"). Inside a quoted string in an
+// action it cannot work, and is an error that says how to write it.
+func (d *decoder) templateText(n ast.Node, field string, vals map[string]string) (text, bool) {
 	r, ok := d.resolve(n, field)
 	if !ok {
 		return text{}, false
@@ -256,28 +271,93 @@ func (d *decoder) templateText(n ast.Node, field string) (text, bool) {
 		d.errorf(n, field, "must be a string, not %s", describe(r))
 		return text{}, false
 	}
-	v, ok := d.expandWith(s, line(n), field, func(v, before string) string {
-		if strings.LastIndex(before, "{{") > strings.LastIndex(before, "}}") {
-			return strconv.Quote(v)
+	const open = "${env:"
+	var b strings.Builder
+	inAction, inString := false, byte(0)
+	for i := 0; i < len(s); {
+		switch {
+		case inString != 0:
+			if s[i] == '\\' && inString == '"' && i+1 < len(s) {
+				b.WriteString(s[i : i+2])
+				i += 2
+				continue
+			}
+			if s[i] == inString {
+				inString = 0
+			} else if strings.HasPrefix(s[i:], open) {
+				d.errorf(n, field, "${env:...} inside a quoted string in {{ }} is not expanded; write it as an argument, such as {{printf \"%%s:%%s\" ${env:USER} ${env:TOKEN}}}")
+				return text{}, false
+			}
+		case inAction && strings.HasPrefix(s[i:], "}}"):
+			inAction = false
+			b.WriteString("}}")
+			i += 2
+			continue
+		case !inAction && strings.HasPrefix(s[i:], "{{"):
+			inAction = true
+			b.WriteString("{{")
+			i += 2
+			continue
+		case inAction && (s[i] == '"' || s[i] == '`'):
+			inString = s[i]
+		case strings.HasPrefix(s[i:], open):
+			rest := s[i+len(open):]
+			j := strings.IndexByte(rest, '}')
+			if j < 0 {
+				d.errorf(n, field, "unterminated %q: write ${env:NAME}", open)
+				return text{}, false
+			}
+			name := rest[:j]
+			i += len(open) + j + 1
+			switch v := d.getenv(name); {
+			case !validEnvName(name):
+				d.errorf(n, field, "invalid environment variable name %q in ${env:...}", name)
+				ok = false
+			case v == "":
+				d.errorf(n, field, "environment variable %s is not set (used as ${env:%s})", name, name)
+				ok = false
+			default:
+				vals[name] = v
+			}
+			call := "env " + strconv.Quote(name)
+			if inAction {
+				b.WriteString("(" + call + ")")
+			} else {
+				b.WriteString("{{" + call + "}}")
+			}
+			continue
 		}
-		return "{{" + strconv.Quote(v) + "}}"
-	})
-	return text{value: v, raw: s, line: line(n)}, ok
+		b.WriteByte(s[i])
+		i++
+	}
+	return text{value: b.String(), raw: s, line: line(n)}, ok
 }
 
-// templateDisplay returns the form of a URL template that may be shown: as
-// written, ${env:NAME} unexpanded, a password written in it redacted.
-func templateDisplay(t text) string {
-	if u, err := url.Parse(t.raw); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			return u.Redacted()
-		}
+// redactUserinfo returns the URL s as written (it may not parse as a URL:
+// "https://u:pw@{{.Environment}}.example.com") with a password in it
+// replaced by xxxxx.
+func redactUserinfo(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
 	}
-	return t.raw
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }
 
 // header decodes one header of a hook object.
-func (d *decoder) header(e entry) (deploydb.HookHeader, bool) {
+func (d *decoder) header(e entry, vals map[string]string) (deploydb.HookHeader, bool) {
 	name := http.CanonicalHeaderKey(e.key)
 	switch {
 	case !validHeaderName(e.key):
@@ -294,7 +374,7 @@ func (d *decoder) header(e entry) (deploydb.HookHeader, bool) {
 		d.errorf(e.keyNode, e.field, "header %s: CloudEvents headers are set by format cdevents", name)
 		return deploydb.HookHeader{}, false
 	}
-	t, ok := d.templateText(e.value, e.field)
+	t, ok := d.templateText(e.value, e.field, vals)
 	return deploydb.HookHeader{Name: name, Value: t.value}, ok
 }
 
@@ -399,7 +479,7 @@ func (d *decoder) compileHook(h *deploydb.Hook, urlEntry, bodyEntry *entry, head
 	ts := &deploydb.HookTemplates{}
 	ok := true
 	parse := func(e *entry, name, text string) *template.Template {
-		t, err := deploydb.ParseHookTemplate(name, text)
+		t, err := deploydb.ParseHookTemplate(name, text, h.Env)
 		if err != nil {
 			d.errorf(e.value, e.field, "invalid template: %s", templateMessage(err))
 			ok = false
@@ -410,7 +490,7 @@ func (d *decoder) compileHook(h *deploydb.Hook, urlEntry, bodyEntry *entry, head
 	// The URL as it may be shown is the URL as written, rendered; should
 	// it not parse (an ${env:NAME} inside an action), the text as written
 	// is shown.
-	ts.Shown, _ = deploydb.ParseHookTemplate("url", h.Display)
+	ts.Shown, _ = deploydb.ParseHookTemplate("url", h.Display, nil)
 	for i, hd := range h.Headers {
 		ts.Headers = append(ts.Headers, parse(&headers[i], "header", hd.Value))
 	}
@@ -489,6 +569,8 @@ func checkURL(u string) string {
 		return "an invalid URL"
 	case (p.Scheme != "http" && p.Scheme != "https") || p.Host == "":
 		return "something other than an absolute http:// or https:// URL"
+	case strings.ContainsAny(u, " \"<>\\^`{|}"):
+		return "a URL with characters that must be escaped (a space, a quote, ...): use {{urlquery .Field}} in the query, {{pathescape .Field}} in the path"
 	}
 	return ""
 }
@@ -537,7 +619,8 @@ func (l *loader) checkHooks(cfg *deploydb.Config) {
 
 // sameHook reports whether a and b make the same calls.
 func sameHook(a, b *deploydb.Hook) bool {
+	// The events filter is where the hook is listed, not what it sends.
 	return a.URL == b.URL && a.Method == b.Method && slices.Equal(a.Headers, b.Headers) && a.Body == b.Body &&
 		a.ContentType == b.ContentType && a.Format == b.Format && slices.Equal(a.Secrets, b.Secrets) &&
-		slices.Equal(a.Events, b.Events) && a.IsBare() == b.IsBare()
+		maps.Equal(a.Env, b.Env) && a.IsBare() == b.IsBare()
 }

@@ -179,22 +179,22 @@ func TestLoad_HookProblems(t *testing.T) {
 		},
 		{
 			name: "UnknownKey",
-			yaml: "hooks:\n  - url: https://x.example\n    tiemout: 5s\n",
+			yaml: "hooks:\n  - url: https://x.example\n    tiemout: 5s\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 3, Field: "hooks[0].tiemout", Message: `unknown key "tiemout"; valid keys: name, url, method, headers, body, contentType, format, secret, events`}},
 		},
 		{
 			name: "BadMethod",
-			yaml: "hooks:\n  - url: https://x.example\n    method: FETCH\n",
+			yaml: "hooks:\n  - url: https://x.example\n    method: FETCH\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 3, Field: "hooks[0].method", Message: `unknown method "FETCH"; valid: POST, PUT, PATCH, GET, DELETE`}},
 		},
 		{
 			name: "GetWithBody",
-			yaml: "hooks:\n  - url: https://x.example\n    method: get\n    body: '{}'\n",
+			yaml: "hooks:\n  - url: https://x.example\n    method: get\n    body: '{}'\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 4, Field: "hooks[0].body", Message: "a GET hook sends no body; use POST, PUT or PATCH"}},
 		},
 		{
 			name: "TemplateSyntax",
-			yaml: "hooks:\n  - url: https://x.example/{{.Service\n",
+			yaml: "hooks:\n  - url: https://x.example/{{.Service\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 2, Field: "hooks[0].url", Message: `invalid template: line 1: unclosed action`}},
 		},
 		{
@@ -204,27 +204,27 @@ func TestLoad_HookProblems(t *testing.T) {
 		},
 		{
 			name: "TemplateUnknownFunction",
-			yaml: "hooks:\n  - url: https://x.example/{{lower .Service}}\n",
+			yaml: "hooks:\n  - url: https://x.example/{{lower .Service}}\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 2, Field: "hooks[0].url", Message: `invalid template: line 1: function "lower" not defined`}},
 		},
 		{
 			name: "URLNotHTTP",
-			yaml: "hooks:\n  - url: '{{.Service}}/deploy'\n",
+			yaml: "hooks:\n  - url: '{{.Service}}/deploy'\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 2, Field: "hooks[0].url", Message: `on deployment.created the URL renders as something other than an absolute http:// or https:// URL`}},
 		},
 		{
 			name: "BodyNotJSON",
-			yaml: "hooks:\n  - url: https://x.example\n    body: '{\"service\": {{.Service}}}'\n",
+			yaml: "hooks:\n  - url: https://x.example\n    body: '{\"service\": {{.Service}}}'\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 3, Field: "hooks[0].body", Message: `on deployment.created the body is not valid JSON (content type application/json); use {{json .Field}} to quote values`}},
 		},
 		{
 			name: "BadSecret",
-			yaml: "hooks:\n  - url: https://x.example\n    secret: hunter2\n",
+			yaml: "hooks:\n  - url: https://x.example\n    secret: hunter2\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 3, Field: "hooks[0].secret", Message: `invalid secret: a webhook secret starts with "whsec_" followed by base64 (write whsec_ and the base64 of a random key, e.g. from ` + "`deploydb webhook secret`)"}},
 		},
 		{
 			name: "ReservedHeader",
-			yaml: "hooks:\n  - url: https://x.example\n    headers:\n      content-type: text/plain\n      webhook-id: x\n      ce-type: y\n",
+			yaml: "hooks:\n  - url: https://x.example\n    headers:\n      content-type: text/plain\n      webhook-id: x\n      ce-type: y\n    events: [deployment.created]\n",
 			want: []config.Problem{
 				{File: file, Line: 4, Field: "hooks[0].headers.content-type", Message: "header Content-Type: set the content type with contentType"},
 				{File: file, Line: 5, Field: "hooks[0].headers.webhook-id", Message: "header Webhook-Id: DeployDB sets this header itself"},
@@ -258,13 +258,13 @@ func TestLoad_HookProblems(t *testing.T) {
 		},
 		{
 			name: "MissingEnvInHeader",
-			yaml: "hooks:\n  - url: https://x.example\n    headers:\n      Authorization: Bearer ${env:NO_SUCH_TOKEN}\n",
+			yaml: "hooks:\n  - url: https://x.example\n    headers:\n      Authorization: Bearer ${env:NO_SUCH_TOKEN}\n    events: [deployment.created]\n",
 			want: []config.Problem{{File: file, Line: 4, Field: "hooks[0].headers.Authorization", Message: "environment variable NO_SUCH_TOKEN is not set (used as ${env:NO_SUCH_TOKEN})"}},
 		},
 		{
 			name: "NameUsedTwice",
-			yaml: "hooks:\n  - name: a\n    url: https://x.example\n  - name: a\n    url: https://y.example\n",
-			want: []config.Problem{{File: file, Line: 4, Field: "hooks[1]", Message: `hook name "a" is also used by a different hook at webhook/hooks.yml:2; give each its own name`}},
+			yaml: "hooks:\n  - name: a\n    url: https://x.example\n    events: [deployment.created]\n  - name: a\n    url: https://y.example\n    events: [deployment.created]\n",
+			want: []config.Problem{{File: file, Line: 5, Field: "hooks[1]", Message: `hook name "a" is also used by a different hook at webhook/hooks.yml:2; give each its own name`}},
 		},
 		{
 			name: "SameURLDifferentHooks",
@@ -342,5 +342,115 @@ hooks:
 	}
 	if want := "Basic ZGVwbG95ZGI6dDBrM24="; string(b) != want { // base64("deploydb:t0k3n")
 		t.Errorf("header = %s, want %s", b, want)
+	}
+}
+
+// No value of ${env:NAME} reaches what is shown of a hook, nor an error
+// message about its templates.
+func TestLoad_HookEnvNeverShown(t *testing.T) {
+	t.Parallel()
+	dir := mustWriteDir(t, with(map[string]string{"webhook/hooks.yml": `
+hooks:
+  - name: pager
+    url: https://admin:${env:JENKINS_TOKEN}@{{.Environment}}.example.com/v2/enqueue
+    body: '{"routing_key": "${env:JENKINS_TOKEN}", "summary": {{json .Service}}}'
+    events: [deployment.failed]
+`}))
+	cfg, err := config.LoadWith(dir, config.Options{Getenv: hookEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := cfg.Hook("pager")
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "t0k3n") || !strings.Contains(string(b), `"body":"{\"routing_key\": \"${env:JENKINS_TOKEN}\"`) {
+		t.Errorf("config JSON shows a value, or not the body as written: %s", b)
+	}
+	if h.Display != "https://admin:xxxxx@{{.Environment}}.example.com/v2/enqueue" {
+		t.Errorf("Display = %q, want the password redacted", h.Display)
+	}
+	got, err := deploydb.RenderHookTemplate(h.Templates.Body, deploydb.SampleHookContext(deploydb.EventDeploymentFailed))
+	if err != nil || !strings.Contains(string(got), `"routing_key": "t0k3n"`) {
+		t.Errorf("body renders %s, %v: want the value sent", got, err)
+	}
+
+	for _, yaml := range []string{
+		// Execution error at the argument that holds the value.
+		"hooks:\n  - url: https://x.example\n    headers: {X-K: '{{slice ${env:JENKINS_TOKEN} 2 99}}'}\n    events: [deployment.created]\n",
+		// Parse error next to it.
+		"hooks:\n  - url: https://x.example\n    headers: {X-K: '{{${env:JENKINS_TOKEN} | nosuch}}'}\n    events: [deployment.created]\n",
+		"hooks:\n  - url: https://x.example/${env:JENKINS_TOKEN}/{{.Nope}}\n    events: [deployment.created]\n",
+	} {
+		ps := mustProblems(t, mustWriteDir(t, with(map[string]string{"webhook/hooks.yml": yaml})), hookEnv)
+		for _, p := range ps {
+			if strings.Contains(p.Message, "t0k3n") {
+				t.Errorf("message shows the value: %s", p.Message)
+			}
+		}
+	}
+}
+
+func TestLoad_HookProblemsMore(t *testing.T) {
+	t.Parallel()
+	const file = "webhook/hooks.yml"
+	tests := []struct {
+		name, yaml string
+		want       []config.Problem
+	}{
+		{
+			name: "EnvInsideQuotedString",
+			yaml: "hooks:\n  - url: https://x.example\n    headers: {Authorization: 'Basic {{base64 \"${env:JENKINS_TOKEN}:x\"}}'}\n    events: [deployment.created]\n",
+			want: []config.Problem{{File: file, Line: 3, Field: "hooks[0].headers.Authorization", Message: `${env:...} inside a quoted string in {{ }} is not expanded; write it as an argument, such as {{printf "%s:%s" ${env:USER} ${env:TOKEN}}}`}},
+		},
+		{
+			name: "UnescapedQuery",
+			yaml: "hooks:\n  - url: https://x.example/deploy?v={{.Artifact.Version}}\n    events: [deployment.created]\n",
+			want: []config.Problem{{File: file, Line: 2, Field: "hooks[0].url", Message: "on deployment.created the URL renders as a URL with characters that must be escaped (a space, a quote, ...): use {{urlquery .Field}} in the query, {{pathescape .Field}} in the path"}},
+		},
+		{
+			name: "UnquotedJSON",
+			yaml: "hooks:\n  - url: https://x.example\n    body: '{\"v\": \"{{.Artifact.Version}}\"}'\n    events: [deployment.created]\n",
+			want: []config.Problem{{File: file, Line: 3, Field: "hooks[0].body", Message: "on deployment.created the body is not valid JSON (content type application/json); use {{json .Field}} to quote values"}},
+		},
+		{
+			name: "GetCDEvents",
+			yaml: "hooks:\n  - url: https://x.example\n    method: GET\n    format: cdevents\n",
+			want: []config.Problem{{File: file, Line: 2, Field: "hooks[0]", Message: "a GET hook sends no body, and format cdevents sends the CDEvent as the body; use POST"}},
+		},
+		{
+			name: "EventsRequired",
+			yaml: "hooks:\n  - url: https://x.example\n",
+			want: []config.Problem{{File: file, Line: 2, Field: "hooks[0].events", Message: "required: the events the hook fires on, such as [deployment.created]; valid: " + strings.Join(eventNames(deploydb.WebhookEvents), ", ")}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := mustProblems(t, mustWriteDir(t, with(map[string]string{file: tt.yaml})), hookEnv)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// One hook listed under two events, by an alias, is one hook; bare URLs
+// that differ only in their password are two.
+func TestLoad_HookSameDefinition(t *testing.T) {
+	t.Parallel()
+	dir := mustWriteDir(t, with(map[string]string{"webhook/hooks.yml": `
+deployment:
+  failed: [&slack {name: slack, url: "https://hooks.slack.example/T/B/x", body: '{"text": {{json .Event}}}'}]
+  verified: [*slack]
+  created: ["https://u:p1@ci.example/hook", "https://u:p2@ci.example/hook"]
+`}))
+	cfg, err := config.LoadWith(dir, config.Options{Getenv: hookEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.HookNamed) != 3 {
+		t.Errorf("HookNamed = %v, want slack and the two bare URLs", cfg.HookNamed)
 	}
 }

@@ -383,8 +383,8 @@ func (d *decoder) webhook(w deploydb.Webhook, n ast.Node, field string) {
 	}
 }
 
-// hookURL decodes an absolute http or https URL and returns it with the form
-// safe to show.
+// hookURL decodes an absolute http or https URL and returns it, and as
+// written in the file.
 func (d *decoder) hookURL(n ast.Node, field string) (string, string, bool) {
 	r, ok := d.resolve(n, field)
 	if !ok {
@@ -420,11 +420,7 @@ func (d *decoder) hookURL(n ast.Node, field string) (string, string, bool) {
 		d.errorf(n, field, "invalid URL %s: must be an absolute http:// or https:// URL", shown)
 		return "", "", false
 	}
-	display := t.raw
-	if t.raw == t.value && u.User != nil {
-		display = u.Redacted()
-	}
-	return t.value, display, true
+	return t.value, t.raw, true
 }
 
 // eventGroups returns the first parts of the webhook event names

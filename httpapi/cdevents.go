@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +64,21 @@ func (s *Server) ingestCDEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// An event is identified by its source and id (CloudEvents), and its
+	// type, against senders that reuse ids: the same event again, from a
+	// sender that retries, gets the first answer back.
+	sum := sha256.Sum256([]byte(in.Source + "\x00" + in.ID + "\x00" + in.Type))
+	key := "cdevent:" + hex.EncodeToString(sum[:])
+	if prev, err := s.store.FindIdempotent(r.Context(), key); err == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set(HeaderReplayed, "true")
+		w.WriteHeader(prev.Status)
+		_, _ = w.Write(prev.Body)
+		return nil
+	} else if deploydb.ErrorCode(err) != deploydb.ENOTFOUND {
+		return err
+	}
 	cfg := s.config()
 	out := CDEventResult{Type: in.Type}
 	ctx := r.Context()
@@ -79,7 +96,17 @@ func (s *Server) ingestCDEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// 200 whatever was recorded: the body says what it was.
-	encode(w, http.StatusOK, out)
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SaveIdempotent(context.WithoutCancel(ctx), deploydb.IdempotentResponse{Key: key, RequestHash: key, Status: http.StatusOK, Body: b}); err != nil {
+		s.logger.Warn("remembering the answer to a CDEvent failed", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(b, '\n'))
 	return nil
 }
 
@@ -121,7 +148,7 @@ func (s *Server) cdeventArtifact(ctx context.Context, cfg *deploydb.Config, in *
 	if deploydb.ErrorCode(err) == deploydb.ECONFLICT {
 		// The same event again (at-least-once senders repeat): the
 		// artifact is there with the same source, nothing to do.
-		list, ferr := s.store.FindArtifacts(ctx, deploydb.ArtifactFilter{Group: a.Group, Name: a.Name, Page: deploydb.Page{Size: deploydb.MaxPageSize}})
+		list, ferr := s.store.FindArtifacts(ctx, deploydb.ArtifactFilter{Group: a.Group, Name: a.Name, Query: a.Version, Page: deploydb.Page{Size: deploydb.MaxPageSize}})
 		if ferr != nil {
 			return "", nil, ferr
 		}
@@ -164,20 +191,18 @@ func (s *Server) cdeventDeployed(ctx context.Context, cfg *deploydb.Config, in *
 		if err != nil {
 			return "", nil, err
 		}
-		// Newest first: the one in flight, else the latest that already
-		// completed (a repeated event).
+		// Newest first: the one in flight, else the newest of that
+		// artifact, which says why it cannot complete (or that it has).
 		for _, x := range list {
-			if sameArtifact(x.Artifact, in.Artifact) && (x.Status == deploydb.DeploymentCreated || x.Status == deploydb.DeploymentStarted) {
+			if !sameArtifact(x.Artifact, in.Artifact) {
+				continue
+			}
+			if d == nil {
+				d = x
+			}
+			if x.Status == deploydb.DeploymentCreated || x.Status == deploydb.DeploymentStarted {
 				d = x
 				break
-			}
-		}
-		if d == nil {
-			for _, x := range list {
-				if sameArtifact(x.Artifact, in.Artifact) && x.Status != deploydb.DeploymentNotStarted {
-					d = x
-					break
-				}
 			}
 		}
 		if d == nil {
@@ -188,10 +213,21 @@ func (s *Server) cdeventDeployed(ctx context.Context, cfg *deploydb.Config, in *
 	case deploydb.DeploymentCreated, deploydb.DeploymentStarted:
 	case deploydb.DeploymentCompleted, deploydb.DeploymentSuccess:
 		return "unchanged", d, nil
+	case deploydb.DeploymentNotStarted:
+		return "", nil, &deploydb.Error{Code: deploydb.ECONFLICT, Current: string(d.Status),
+			Message: fmt.Sprintf("%s: deployment %d of %s %s to %s in %s is queued (NOT_STARTED), not in flight: it cannot have completed", in.Kind, d.ID, d.Artifact.Module(), d.Artifact.Version, d.Service, d.Environment)}
 	default:
-		return "", nil, deploydb.Errorf(deploydb.EINVALID, "%s waits to complete: deployment %d is %s", what, d.ID, d.Status)
+		return "", nil, &deploydb.Error{Code: deploydb.ECONFLICT, Current: string(d.Status),
+			Message: fmt.Sprintf("%s: deployment %d of %s %s to %s in %s is %s: it cannot complete", in.Kind, d.ID, d.Artifact.Module(), d.Artifact.Version, d.Service, d.Environment, d.Status)}
 	}
 	got, err := s.store.ReportDeployment(ctx, cfg, deploydb.DeploymentReport{Deployment: d.ID, Status: deploydb.DeploymentCompleted, Actor: actor})
+	if deploydb.ErrorCode(err) == deploydb.ECONFLICT {
+		// The same event at the same time, from another sender or a
+		// retry: the other one completed it.
+		if now, ferr := s.store.FindDeployment(ctx, d.ID); ferr == nil && (now.Status == deploydb.DeploymentCompleted || now.Status == deploydb.DeploymentSuccess) {
+			return "unchanged", now, nil
+		}
+	}
 	if err != nil {
 		return "", nil, err
 	}
@@ -228,6 +264,9 @@ func (s *Server) cdeventTestRun(ctx context.Context, cfg *deploydb.Config, in *c
 		if found.Environment != in.Environment {
 			return "", nil, deploydb.Errorf(deploydb.EINVALID, "%s: customData.deployment %d is in %s, not %s", in.Kind, found.ID, found.Environment, in.Environment)
 		}
+		if r := resultOf(found, in); r != nil && !awaits(found) {
+			return "unchanged", r, nil
+		}
 		d = found
 	} else {
 		list, err := s.store.FindDeployments(ctx, deploydb.DeploymentFilter{Service: in.Service, Environment: in.Environment, Status: deploydb.DeploymentCompleted, Page: deploydb.Page{Size: deploydb.MaxPageSize}})
@@ -259,10 +298,29 @@ func (s *Server) cdeventTestRun(ctx context.Context, cfg *deploydb.Config, in *c
 		}
 	}
 	res, err := s.store.ReportPromotion(ctx, cfg, deploydb.PromotionReport{Deployment: d.ID, Promotion: in.Promotion, Status: in.Status, InfoURL: in.InfoURL, Actor: actor})
+	if deploydb.ErrorCode(err) == deploydb.ECONFLICT {
+		// The same event at the same time: the other one reported it.
+		if now, ferr := s.store.FindDeployment(ctx, d.ID); ferr == nil {
+			if r := resultOf(now, in); r != nil {
+				return "unchanged", r, nil
+			}
+		}
+	}
 	if err != nil {
 		return "", nil, err
 	}
 	return "promotionResult", res, nil
+}
+
+// resultOf returns d's result of the promotion in names, if it has the
+// status in reports.
+func resultOf(d *deploydb.Deployment, in *cdevents.Inbound) *deploydb.PromotionResult {
+	for i := range d.Promotions {
+		if r := &d.Promotions[i]; r.Promotion == in.Promotion && r.Status == in.Status {
+			return r
+		}
+	}
+	return nil
 }
 
 func sameArtifact(a, b deploydb.Artifact) bool {

@@ -11,7 +11,7 @@ import (
 type DeliveryView = deploydb.DeliveryView
 
 func deliveryView(d *deploydb.Delivery) DeliveryView {
-	return DeliveryView{ID: d.ID, Event: d.Event, EventType: d.EventType, Deployment: d.Deployment, Hook: d.Hook, URL: webhook.ShownURL(d), Method: d.Method,
+	return DeliveryView{ID: d.ID, Event: d.Event, EventType: d.EventType, Deployment: d.Deployment, Hook: webhook.ShownHookName(d.Hook), URL: webhook.ShownURL(d), Method: d.Method,
 		ContentType: d.ContentType, Signed: d.Signed, Status: d.Status, Attempts: d.Attempts, NextAttemptAt: d.NextAttemptAt, LastError: d.LastError,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }

@@ -26,11 +26,11 @@ import (
 // slackHook is a hook object as the config loader makes one.
 func slackHook(t *testing.T) deploydb.Hook {
 	t.Helper()
-	u, err := deploydb.ParseHookTemplate("url", "http://127.0.0.1:9/slack")
+	u, err := deploydb.ParseHookTemplate("url", "http://127.0.0.1:9/slack", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := deploydb.ParseHookTemplate("body", `{"text": {{json .Service}}}`)
+	body, err := deploydb.ParseHookTemplate("body", `{"text": {{json .Service}}}`, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,23 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 		if err != nil {
 			return err
 		}
+		if len(have) == 0 {
+			// A store that has a history but never synced (made before
+			// environments were kept) has had these environments all
+			// along: they are noted, not announced as new.
+			var old bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events)`).Scan(&old); err != nil {
+				return fmt.Errorf("sqlite: sync environments: %w", err)
+			}
+			if old {
+				for ident, digest := range want {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO config_environments (ident, digest) VALUES (?, ?)`, ident, digest); err != nil {
+						return fmt.Errorf("sqlite: sync environments: %w", err)
+					}
+				}
+				return nil
+			}
+		}
 		now := s.now()
 		announce := func(t deploydb.EventType, ident, detail string) error {
 			ev := &deploydb.Event{Type: t, Environment: ident, Detail: detail, Actor: ActorConfig, CreatedAt: now}

@@ -6,20 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/deploydb/deploydb"
-	"github.com/deploydb/deploydb/webhook"
 )
 
-const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), hook, url, shown_url, method, content_type, headers, body, signed, status, attempts, next_attempt_at, last_error, created_at, updated_at`
+const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), hook, url, shown_url, method, content_type, headers, context, body, signed, status, attempts, next_attempt_at, last_error, created_at, updated_at`
 
 func scanDelivery(sc interface{ Scan(...any) error }) (*deploydb.Delivery, error) {
 	var d deploydb.Delivery
 	var next, created, updated int64
 	var headers string
-	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.Hook, &d.URL, &d.ShownURL, &d.Method, &d.ContentType, &headers, &d.Body, &d.Signed, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
+	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.Hook, &d.URL, &d.ShownURL, &d.Method, &d.ContentType, &headers, &d.Context, &d.Body, &d.Signed, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error
@@ -55,7 +53,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id = d.deployment_id AND e.id < d.id
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS d.deployment_id AND e.id < d.id
 			AND (d.hook <> '' OR e.url = d.url))
 		ORDER BY d.next_attempt_at, d.id LIMIT ?`, now.UnixMilli(), limit)
 }
@@ -69,7 +67,7 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 	err := s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
 		WHERE d.status = 'pending'
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id = d.deployment_id AND e.id < d.id
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS d.deployment_id AND e.id < d.id
 			AND (d.hook <> '' OR e.url = d.url))
 		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -122,7 +120,9 @@ func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (
 		where, args = append(where, `deployment_id = ?`), append(args, f.Deployment)
 	}
 	if f.Hook != "" {
-		where, args = append(where, `hook = ?`), append(args, f.Hook)
+		// The name, or as it is shown: an unnamed hook's URL without its
+		// query or fragment.
+		where, args = append(where, `(hook = ? OR substr(hook, 1, length(?) + 1) IN (? || '?', ? || '#'))`), append(args, f.Hook, f.Hook, f.Hook, f.Hook)
 	}
 	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries` + whereClause(where) + ` ORDER BY id DESC` + limitClause(f.Page, &args)
 	return s.queryDeliveries(ctx, q, args...)
@@ -165,13 +165,15 @@ func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*de
 	err := s.write(ctx, func(tx *wtx) error {
 		var status, eventType, lastError string
 		var dep sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT status, event_type, deployment_id, last_error FROM webhook_deliveries WHERE id = ?`, id).Scan(&status, &eventType, &dep, &lastError)
+		var attempts int
+		err := tx.QueryRowContext(ctx, `SELECT status, event_type, deployment_id, last_error, attempts FROM webhook_deliveries WHERE id = ?`, id).Scan(&status, &eventType, &dep, &lastError, &attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
 		} else if err != nil {
 			return fmt.Errorf("sqlite: redeliver: %w", err)
 		}
-		if status == deploydb.DeliveryFailed && strings.HasPrefix(lastError, webhook.RenderFailed) {
+		if status == deploydb.DeliveryFailed && attempts == 0 {
+			// Failed when it was queued: it has no call to make.
 			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d has no call to send: %s", id, lastError)
 		}
 		if status == deploydb.DeliveryPending {

@@ -332,8 +332,8 @@ func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c we
 		if err != nil {
 			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, hook, url, shown_url, method, content_type, headers, body, signed, status, attempts, last_error, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
-			dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.ShownURL, dl.Method, dl.ContentType, headers, dl.Body, dl.Signed, dl.Status, dl.LastError, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, hook, url, shown_url, method, content_type, headers, context, body, signed, status, attempts, last_error, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+			dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.ShownURL, dl.Method, dl.ContentType, headers, dl.Context, dl.Body, dl.Signed, dl.Status, dl.LastError, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
 			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
 		}
 		tx.delivered = true

@@ -64,4 +64,21 @@ func testSyncEnvironments(t *testing.T, open Opener) {
 			t.Errorf("%d events in the log, want %d", n, len(all)+3)
 		}
 	})
+	// A store with a history that never synced (made before environments
+	// were kept) has had its environments all along.
+	t.Run("History", func(t *testing.T) {
+		f := newFixture(t, open)
+		f.publishOne("billing", "1.0.0")
+		before := len(f.events(0))
+		evs, err := f.s.SyncEnvironments(f.ctx, f.cfg)
+		if err != nil || len(evs) != 0 || len(f.events(0)) != before {
+			t.Fatalf("first sync of a store with a history announced %v (%v)", evs, err)
+		}
+		changed := Model()
+		delete(changed.Environments, "prod")
+		evs, err = f.s.SyncEnvironments(f.ctx, changed)
+		if err != nil || len(evs) != 1 || evs[0].Type != deploydb.EventEnvironmentDeleted || evs[0].Environment != "prod" {
+			t.Fatalf("sync after = %v, %v; want prod deleted", evs, err)
+		}
+	})
 }

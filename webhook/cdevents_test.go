@@ -21,7 +21,7 @@ func TestCDEventsHook(t *testing.T) {
 	rec := &recorder{}
 	recv := mustReceiver(t, rec, "cd", nil)
 	cfg := loadHooks(t, "hooks:\n  - name: cd\n    url: "+recv.URL+"/events\n    format: cdevents\n", nil)
-	startDispatcher(t, s, nil)
+	startDispatcher(t, s, func(d *webhook.Dispatcher) { d.Hook = cfg.Hook })
 	ctx := t.Context()
 
 	if _, err := s.SyncEnvironments(ctx, cfg); err != nil {

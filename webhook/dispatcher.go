@@ -366,14 +366,14 @@ type finished struct {
 // deliver makes one attempt at dl and records it with its outcome. It
 // returns false when the attempt was made but could not be recorded.
 func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) bool {
-	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", dl.Hook, "url", ShownURL(dl))
+	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", ShownHookName(dl.Hook), "url", ShownURL(dl))
 	started := s.now()
 	t0 := time.Now()
 	var resp response
-	secrets, err := s.secrets(dl)
+	req, secrets, err := s.prepare(dl)
 	if err == nil {
 		// Receivers check the signature's timestamp against their clock.
-		resp, err = send(ctx, s.client, dl, secrets, time.Now())
+		resp, err = send(ctx, s.client, dl.ID, req, secrets, time.Now())
 	}
 	latency := time.Since(t0)
 	if err != nil && ctx.Err() != nil {
@@ -470,54 +470,53 @@ type badRequestError struct{ msg string }
 
 func (e *badRequestError) Error() string { return "cannot build the request: " + e.msg }
 
-// secrets returns the secrets that sign dl: those of its hook in the
-// current configuration. A call queued signed is never sent unsigned.
-func (s *settings) secrets(dl *deploydb.Delivery) ([]string, error) {
-	if dl.Hook == "" || s.hook == nil {
-		if dl.Signed {
-			return nil, fmt.Errorf("hook %q is not in the configuration: its calls are signed and its secret is unknown", dl.Hook)
+// prepare returns the call dl makes now, and the secrets that sign it:
+// both come from the hook of that name in the configuration in force. A
+// call queued signed is never sent unsigned.
+func (s *settings) prepare(dl *deploydb.Delivery) (*Request, []string, error) {
+	var h *deploydb.Hook
+	if dl.Hook != "" && s.hook != nil {
+		if found, ok := s.hook(dl.Hook); ok {
+			h = found
 		}
-		return nil, nil
 	}
-	h, ok := s.hook(dl.Hook)
-	switch {
-	case ok && len(h.Secrets) > 0:
-		return h.Secrets, nil
-	case !dl.Signed:
-		return nil, nil
-	case !ok:
-		return nil, fmt.Errorf("hook %q is no longer in the configuration: its calls are signed and its secret is unknown", dl.Hook)
+	req, err := NewRequest(dl, h)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, fmt.Errorf("hook %q has no secret in the configuration any more: a call queued signed is not sent unsigned", dl.Hook)
+	var secrets []string
+	if h != nil {
+		secrets = h.Secrets
+	}
+	if dl.Signed && len(secrets) == 0 {
+		return nil, nil, fmt.Errorf("hook %q has no secret in the configuration any more: a call queued signed is not sent unsigned", ShownHookName(dl.Hook))
+	}
+	return req, secrets, nil
 }
 
-// send makes one call for dl, signed with secrets if there are any, at
-// time now.
-func send(ctx context.Context, client *http.Client, dl *deploydb.Delivery, secrets []string, now time.Time) (response, error) {
-	method := dl.Method
-	if method == "" {
-		method = http.MethodPost
-	}
+// send makes call r of delivery id, signed with secrets if there are any,
+// at time now.
+func send(ctx context.Context, client *http.Client, id int64, r *Request, secrets []string, now time.Time) (response, error) {
 	var body io.Reader
-	if method != http.MethodGet || len(dl.Body) > 0 {
-		body = bytes.NewReader(dl.Body)
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, dl.URL, body)
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
 	if err != nil {
 		return response{}, &badRequestError{msg: errorText(err)}
 	}
-	for _, h := range dl.Headers {
+	for _, h := range r.Headers {
 		req.Header.Add(h.Name, h.Value)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", dl.ContentType)
+		req.Header.Set("Content-Type", r.ContentType)
 	}
 	req.Header.Set("User-Agent", UserAgent)
-	id := MessageID(dl.ID)
-	req.Header.Set(HeaderID, id)
+	msgID := MessageID(id)
+	req.Header.Set(HeaderID, msgID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	if len(secrets) > 0 {
-		sig, err := Sign(secrets, id, now, dl.Body)
+		sig, err := Sign(secrets, msgID, now, r.Body)
 		if err != nil {
 			return response{}, &badRequestError{msg: err.Error()}
 		}

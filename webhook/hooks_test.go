@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -219,7 +220,7 @@ func TestHookGet(t *testing.T) {
 	rec := &recorder{}
 	recv := mustReceiver(t, rec, "r", nil)
 	cfg := loadHooks(t, "hooks:\n  - url: "+recv.URL+"/ping?v={{urlquery .Artifact.Version}}\n    method: GET\n    events: [deployment.created]\n", nil)
-	startDispatcher(t, s, nil)
+	startDispatcher(t, s, func(d *webhook.Dispatcher) { d.Hook = cfg.Hook })
 	if _, _, err := publish(s, cfg, "2.0"); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +231,15 @@ func TestHookGet(t *testing.T) {
 	}
 	if r.Header.Get("Webhook-Signature") != "" || r.Header.Get("Webhook-Id") == "" || r.Header.Get("Webhook-Timestamp") == "" {
 		t.Errorf("headers = %v", r.Header)
+	}
+	// Unnamed, the hook is its URL as written; shown, and found, without
+	// the query.
+	name := recv.URL + "/ping?v={{urlquery .Artifact.Version}}"
+	for _, filter := range []string{name, recv.URL + "/ping"} {
+		ds := mustDeliveries(t, s, deploydb.DeliveryFilter{Hook: filter})
+		if len(ds) != 1 || ds[0].Hook != name || webhook.ShownHookName(ds[0].Hook) != recv.URL+"/ping" {
+			t.Errorf("deliveries of hook %q = %+v", filter, ds)
+		}
 	}
 }
 
@@ -251,7 +261,7 @@ hooks:
     body: '{"promotion": {{json .Promotion.Name}}, "status": {{json .Promotion.Status}}, "info": {{json .Promotion.InfoURL}}, "deployment": {{json .Deployment.Status}}}'
     events: [promotion.completed]
 `, nil)
-	startDispatcher(t, s, nil)
+	startDispatcher(t, s, func(d *webhook.Dispatcher) { d.Hook = cfg.Hook })
 	if _, _, err := publish(s, cfg, "1.0.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -299,31 +309,43 @@ func TestShownURL(t *testing.T) {
 	}
 }
 
-// A template that passed the checks at load but fails on this event's data
-// leaves a failed delivery that says why, and the change still commits.
-// Nothing of the call is kept (the URL template holds ${env:NAME} values),
-// and it cannot be redelivered.
-func TestHookRenderFails(t *testing.T) {
+// A hook object's call is rendered when it is sent, with the hook in force
+// then: a template that passed the checks at load but fails on this
+// event's data fails the attempt, with why, and no call is made; fixed by
+// a reload, the next attempt renders it and sends the token in force. No
+// value of ${env:NAME} is stored with the delivery.
+func TestHookRenderedAtSend(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, filepath.Join(t.TempDir(), "deploydb.db"))
-	cfg := loadHooks(t, `
-hooks:
-  - name: short
-    url: https://ci.example.com/{{slice .Artifact.Version 0 5}}?token=${env:TOKEN}
-    events: [deployment.created]
-`, map[string]string{"TOKEN": "t0k3n"})
+	rec := &recorder{}
+	recv := mustReceiver(t, rec, "r", nil)
+	hookYAML := func(path string) string {
+		return "hooks:\n  - name: short\n    url: " + recv.URL + "/" + path + "?token=${env:TOKEN}\n    headers: {X-Token: \"${env:TOKEN}\"}\n    events: [deployment.created]\n"
+	}
+	cfg := loadHooks(t, hookYAML("{{slice .Artifact.Version 0 5}}"), map[string]string{"TOKEN": "old-t0k3n"})
+	var h holder
+	h.p.Store(cfg)
+	startDispatcher(t, s, func(d *webhook.Dispatcher) { d.Hook = h.hook })
 	if _, _, err := publish(s, cfg, "1.0"); err != nil {
 		t.Fatalf("publish: %v; a hook's template must not stop the change", err)
 	}
-	ds := mustDeliveries(t, s, deploydb.DeliveryFilter{Hook: "short"})
-	if len(ds) != 1 || ds[0].Status != deploydb.DeliveryFailed || !strings.HasPrefix(ds[0].LastError, webhook.RenderFailed) {
-		t.Fatalf("deliveries = %+v, want one failed with the template's error", ds)
+	d := waitDelivery(t, s, 1, "a failed render", func(d *deploydb.Delivery) bool {
+		return strings.HasPrefix(d.LastError, webhook.RenderFailed)
+	})
+	if d.Status != deploydb.DeliveryPending || rec.count() != 0 {
+		t.Fatalf("delivery %+v, %d calls: want pending, no call made", d, rec.count())
 	}
-	if strings.Contains(ds[0].URL, "t0k3n") || len(ds[0].Body) != 0 {
-		t.Errorf("a call that could not be rendered kept %q, %q", ds[0].URL, ds[0].Body)
+	for _, kept := range [][]byte{[]byte(d.URL), d.Body, d.Context, []byte(fmt.Sprint(d.Headers))} {
+		if strings.Contains(string(kept), "t0k3n") {
+			t.Errorf("the delivery keeps a value of ${env:TOKEN}: %s", kept)
+		}
 	}
-	_, err := s.Redeliver(t.Context(), ds[0].ID, deploydb.Action{Actor: "ops", Reason: "again"})
-	if deploydb.ErrorCode(err) != deploydb.ECONFLICT {
-		t.Errorf("Redeliver = %v, want ECONFLICT", err)
+
+	// Fixed, and the token rotated, by a reload.
+	h.p.Store(loadHooks(t, hookYAML("v/{{pathescape .Artifact.Version}}"), map[string]string{"TOKEN": "new-t0k3n"}))
+	waitStatus(t, s, 1, deploydb.DeliveryDelivered)
+	r := rec.requests()[0]
+	if r.Path != "/v/1.0?token=new-t0k3n" || r.Header.Get("X-Token") != "new-t0k3n" {
+		t.Errorf("call to %s with X-Token %q, want the fixed template and the new token", r.Path, r.Header.Get("X-Token"))
 	}
 }

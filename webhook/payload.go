@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/deploydb/deploydb"
@@ -40,8 +41,10 @@ func ContentType(t deploydb.EventType) string {
 	return "application/vnd.deploydb." + strings.ReplaceAll(string(t), ".", "") + ".v1+json"
 }
 
-// RenderFailed starts the error of a delivery whose call could not be
-// rendered: it has no request to send, and cannot be redelivered.
+// RenderFailed starts the error of an attempt whose call could not be
+// rendered from the hook's templates, and of a delivery whose CDEvent
+// could not be made when it was queued (which fails at once, with no call
+// to make).
 const RenderFailed = "cannot render the hook's call: "
 
 // redactShown returns the URL s as written in the config (it may not parse
@@ -148,7 +151,7 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 	if len(hooks) == 0 {
 		return nil, nil
 	}
-	var payload []byte
+	var payload, context []byte
 	var x *deploydb.HookContext
 	out := make([]deploydb.Delivery, 0, len(hooks))
 	for _, h := range hooks {
@@ -157,7 +160,6 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 			EventType:     ev.Type,
 			Deployment:    ev.Deployment,
 			Hook:          h.Name,
-			URL:           h.URL,
 			ShownURL:      redactShown(h.Shown()),
 			Method:        http.MethodPost,
 			ContentType:   ContentType(ev.Type),
@@ -167,25 +169,41 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 			CreatedAt:     ev.CreatedAt,
 			UpdatedAt:     ev.CreatedAt,
 		}
-		if h.IsBare() || (h.Format != deploydb.HookFormatCDEvents && h.Templates.Body == nil) {
-			if payload == nil {
-				b, err := Body(ev, c.Deployment, c.Result)
-				if err != nil {
-					return nil, err
-				}
-				payload = b
-			}
-			dl.Body = payload
+		if h.Display == "" {
+			// The URL holds no value of ${env:NAME}: it may be kept, and
+			// used should the hook leave the configuration.
+			dl.URL = h.URL
 		}
+		if payload == nil {
+			b, err := Body(ev, c.Deployment, c.Result)
+			if err != nil {
+				return nil, err
+			}
+			payload = b
+		}
+		dl.Body = payload
 		if !h.IsBare() {
 			if x == nil {
 				x = Context(c)
+				b, err := json.Marshal(x)
+				if err != nil {
+					return nil, fmt.Errorf("webhook: context of %s: %w", ev.Type, err)
+				}
+				context = b
 			}
-			if err := render(&dl, &h, x, cfg, c); err != nil {
-				// Nothing of the call is kept: the URL template holds the
-				// values of ${env:NAME}.
-				dl.URL, dl.Headers, dl.Body = dl.ShownURL, nil, nil
-				dl.Status, dl.LastError = deploydb.DeliveryFailed, RenderFailed+err.Error()
+			if h.Templates.Shown != nil {
+				if shown, err := deploydb.RenderHookTemplate(h.Templates.Shown, x); err == nil {
+					dl.ShownURL = redactShown(string(shown))
+				}
+			}
+			dl.Context = context
+			dl.URL = ""
+			if h.Format == deploydb.HookFormatCDEvents {
+				body, headers, err := cdevent(cfg, c)
+				if err != nil {
+					dl.Status, dl.LastError = deploydb.DeliveryFailed, RenderFailed+err.Error()
+				}
+				dl.Body, dl.ContentType, dl.Headers = body, "application/json", headers
 			}
 		}
 		out = append(out, dl)
@@ -193,21 +211,65 @@ func Deliveries(cfg *deploydb.Config, c Change) ([]deploydb.Delivery, error) {
 	return out, nil
 }
 
-// render shapes dl as hook object h says.
-func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, cfg *deploydb.Config, c Change) error {
+// Request is one call as it is sent.
+type Request struct {
+	Method, URL string
+	Headers     []deploydb.HookHeader
+	ContentType string
+	// Body is nil for a call without one (GET).
+	Body []byte
+}
+
+// NewRequest returns the call dl makes to hook h, which is the hook of
+// that name in the configuration in force, nil when the configuration has
+// none: a hook object's URL, headers and body are rendered now, from the
+// event as it was recorded, so that they carry the ${env:NAME} values and
+// templates in force (a rotated token, a fixed template), and none is
+// stored. A call queued for a hook that is gone is made as it was queued
+// if nothing of it came from the hook's configuration; else NewRequest
+// says why it cannot be made.
+func NewRequest(dl *deploydb.Delivery, h *deploydb.Hook) (*Request, error) {
+	r := &Request{Method: dl.Method, URL: dl.URL, Headers: dl.Headers, ContentType: dl.ContentType, Body: dl.Body}
+	switch {
+	case h == nil && (dl.URL == "" || len(dl.Context) > 0):
+		return nil, fmt.Errorf("hook %q is no longer in the configuration: the call cannot be made without it", ShownHookName(dl.Hook))
+	case h == nil:
+		// A bare URL hook without ${env:NAME}, or a call queued before
+		// hooks had names.
+	case h.IsBare():
+		r.Method, r.URL = http.MethodPost, h.URL
+	default:
+		if len(dl.Context) == 0 {
+			return nil, fmt.Errorf("hook %q is a hook object now, and this call was queued for a bare URL: redeliver after the hook is one again, or not at all", ShownHookName(dl.Hook))
+		}
+		var x deploydb.HookContext
+		if err := json.Unmarshal(dl.Context, &x); err != nil {
+			return nil, fmt.Errorf("the event of the call: %w", err)
+		}
+		if err := render(r, h, &x); err != nil {
+			return nil, fmt.Errorf("%s%w", RenderFailed, err)
+		}
+	}
+	if r.Method == "" {
+		r.Method = http.MethodPost
+	}
+	if r.Method == http.MethodGet {
+		r.Body, r.ContentType = nil, ""
+	}
+	return r, nil
+}
+
+// render shapes r as hook object h says, for the event x.
+func render(r *Request, h *deploydb.Hook, x *deploydb.HookContext) error {
 	u, err := deploydb.RenderHookTemplate(h.Templates.URL, x)
 	if err != nil {
 		return fmt.Errorf("url: %w", err)
 	}
-	dl.URL = string(u)
-	if h.Templates.Shown != nil {
-		if shown, err := deploydb.RenderHookTemplate(h.Templates.Shown, x); err == nil {
-			dl.ShownURL = redactShown(string(shown))
-		}
-	}
+	r.URL = string(u)
 	if h.Method != "" {
-		dl.Method = h.Method
+		r.Method = h.Method
 	}
+	headers := slices.Clone(r.Headers) // the format's: CloudEvents'
 	for i, t := range h.Templates.Headers {
 		v, err := deploydb.RenderHookTemplate(t, x)
 		if err != nil {
@@ -216,31 +278,26 @@ func render(dl *deploydb.Delivery, h *deploydb.Hook, x *deploydb.HookContext, cf
 		if strings.ContainsAny(string(v), "\r\n\x00") {
 			return fmt.Errorf("header %s: the value holds a line break or NUL", h.Headers[i].Name)
 		}
-		dl.Headers = append(dl.Headers, deploydb.HookHeader{Name: h.Headers[i].Name, Value: string(v)})
+		headers = append(headers, deploydb.HookHeader{Name: h.Headers[i].Name, Value: string(v)})
 	}
-	switch {
-	case h.Format == deploydb.HookFormatCDEvents:
-		body, headers, err := cdevent(cfg, c)
-		if err != nil {
-			return err
-		}
-		dl.Body, dl.ContentType = body, "application/json"
-		dl.Headers = append(dl.Headers, headers...)
-	case h.Templates.Body != nil:
+	r.Headers = headers
+	if h.Format != deploydb.HookFormatCDEvents && h.Templates.Body != nil {
 		b, err := deploydb.RenderHookTemplate(h.Templates.Body, x)
 		if err != nil {
 			return fmt.Errorf("body: %w", err)
 		}
-		dl.Body, dl.ContentType = b, "application/json"
+		r.Body, r.ContentType = b, "application/json"
 	}
 	if h.ContentType != "" {
-		dl.ContentType = h.ContentType
-	}
-	if dl.Method == http.MethodGet {
-		dl.Body = nil
+		r.ContentType = h.ContentType
 	}
 	return nil
 }
+
+// ShownHookName returns the name of a hook as the API and logs show it: an
+// unnamed hook is named by its URL as written, which is shown without user
+// info, query and fragment.
+func ShownHookName(name string) string { return redactShown(name) }
 
 // Body renders the 0.3 payload of an event.
 func Body(ev *deploydb.Event, d *deploydb.Deployment, r *deploydb.PromotionResult) ([]byte, error) {

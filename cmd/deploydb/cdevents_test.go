@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deploydb/deploydb"
@@ -54,6 +56,22 @@ func postCDEvent(t *testing.T, base, ct string, doc any) (int, []byte) {
 	return res.StatusCode, body
 }
 
+// cdeventsConfig writes the configuration the conformance examples fit:
+// service mySubject123 of oci:myapp, through test123 (promotion smoke),
+// then dev.
+func cdeventsConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"services/mySubject123.yml": "artifacts: [\"oci:myapp\"]\npipelines: [main]\n",
+		"environments/test123.yml":  "description: where the conformance examples deploy\n",
+		"environments/dev.yml":      "description: next\n",
+		"pipelines/main.yml":        "environments:\n  test123: {promotions: [smoke]}\n  dev: {}\n",
+		"promotions/smoke.yml":      "type: basic\n",
+	})
+	return dir
+}
+
 // TestCDEventsIn drives a flow with CDEvents only, from the conformance
 // examples of the specification: a published artifact starts the flow, a
 // service.deployed completes the deployment, a finished test suite is the
@@ -62,24 +80,7 @@ func postCDEvent(t *testing.T, base, ct string, doc any) (int, []byte) {
 // changes.
 func TestCDEventsIn(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	files := map[string]string{
-		"services/mySubject123.yml": "artifacts: [\"oci:myapp\"]\npipelines: [main]\n",
-		"environments/test123.yml":  "description: where the conformance examples deploy\n",
-		"environments/dev.yml":      "description: next\n",
-		"pipelines/main.yml":        "environments:\n  test123: {promotions: [smoke]}\n  dev: {}\n",
-		"promotions/smoke.yml":      "type: basic\n",
-	}
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := launch(t, dir, filepath.Join(t.TempDir(), "deploydb.db"), nil)
+	srv := launch(t, cdeventsConfig(t), filepath.Join(t.TempDir(), "deploydb.db"), nil)
 	c := api{t: t, url: srv.URL}
 	const version = "sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"
 	want := func(doc any, ct string, status int, contains string) map[string]any {
@@ -126,7 +127,11 @@ func TestCDEventsIn(t *testing.T) {
 	if art["group"] != "oci" || art["name"] != "myapp" || art["version"] != version || art["sourceUrl"] != "https://registry.example/myapp" {
 		t.Fatalf("artifact = %v", art)
 	}
-	want(published, "application/json", 200, `"recorded":"unchanged"`) // sent again
+	// Sent again, the same event (source and id) gets the same answer; the
+	// same artifact in another event finds it recorded.
+	want(published, "application/json", 200, `"recorded":"artifact"`)
+	sub(published, "context")["id"] = "another-event"
+	want(published, "application/json", 200, `"recorded":"unchanged"`)
 
 	flow := c.flowOf(int64(art["id"].(float64)))
 	first := flow.Deployments[0]
@@ -137,7 +142,10 @@ func TestCDEventsIn(t *testing.T) {
 	if d := out["deployment"].(map[string]any); d["status"] != "COMPLETED" || int64(d["id"].(float64)) != first.ID {
 		t.Fatalf("deployment after service.deployed = %v", d)
 	}
-	want(conformance(t, "service_deployed"), "application/json", 200, `"recorded":"unchanged"`)
+	want(conformance(t, "service_deployed"), "application/json", 200, `"recorded":"deployment"`) // the same event
+	again := conformance(t, "service_deployed")
+	sub(again, "context")["id"] = "deployed-again"
+	want(again, "application/json", 200, `"recorded":"unchanged"`)
 
 	suite := conformance(t, "testsuiterun_finished")
 	content := sub(suite, "subject", "content")
@@ -149,6 +157,7 @@ func TestCDEventsIn(t *testing.T) {
 	if r := out["promotionResult"].(map[string]any); r["status"] != "SUCCESS" || r["infoUrl"] != "https://testkube.example/runs/1" {
 		t.Fatalf("promotion result = %v", r)
 	}
+	want(suite, "application/json", 200, `"recorded":"promotionResult"`) // the same event again
 	flow = c.flowOf(flow.Artifact.ID)
 	if flow.Deployments[0].Status != deploydb.DeploymentSuccess || flow.Deployments[1].Status != deploydb.DeploymentCreated {
 		t.Fatalf("after the test suite: %+v", flow.Deployments)
@@ -164,8 +173,50 @@ func TestCDEventsIn(t *testing.T) {
 		t.Fatalf("after service.upgraded in dev: %+v", flow)
 	}
 	var evs []deploydb.Event
+	c.call("GET", "/api/events?type=promotion.completed", nil, 200, &evs)
+	if len(evs) != 1 {
+		t.Fatalf("promotion.completed events = %+v, want one: the repeated event changed nothing", evs)
+	}
 	c.call("GET", "/api/events?type=deployment.completed", nil, 200, &evs)
 	if len(evs) != 2 || evs[0].Actor != "anonymous" {
 		t.Fatalf("deployment.completed events = %+v", evs)
+	}
+}
+
+// The same deployment reported by many CDEvents at once (several senders,
+// or retries racing): one completes it, every other is told it is
+// unchanged, none fails.
+func TestCDEventsInConcurrent(t *testing.T) {
+	t.Parallel()
+	srv := launch(t, cdeventsConfig(t), filepath.Join(t.TempDir(), "deploydb.db"), nil)
+	published := conformance(t, "artifact_published")
+	sub(published, "subject")["id"] = "pkg:oci/myapp@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"
+	published["customData"] = map[string]any{"sourceUrl": "https://registry.example/myapp"}
+	if code, body := postCDEvent(t, srv.URL, "application/json", published); code != 200 {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	const n = 12
+	results := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			doc := conformance(t, "service_deployed")
+			sub(doc, "context")["id"] = fmt.Sprintf("sender-%d", i)
+			code, body := postCDEvent(t, srv.URL, "application/json", doc)
+			var out struct{ Recorded string }
+			_ = json.Unmarshal(body, &out)
+			results <- fmt.Sprintf("%d %s", code, out.Recorded)
+		}()
+	}
+	wg.Wait()
+	close(results)
+	got := map[string]int{}
+	for r := range results {
+		got[r]++
+	}
+	if got["200 deployment"] != 1 || got["200 unchanged"] != n-1 {
+		t.Fatalf("answers %v, want one deployment and %d unchanged", got, n-1)
 	}
 }

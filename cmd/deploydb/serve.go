@@ -123,6 +123,12 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
 	}
 
+	// The configuration's environments are announced before the first
+	// request can record anything (the ticker retries should this fail).
+	if _, err := store.SyncEnvironments(ctx, holder.Current()); err != nil {
+		logger.Error("config: announcing environment changes", "err", err)
+	}
+
 	dispatcher := webhook.NewDispatcher(store, logger, reg)
 	// Calls are signed with the secrets of the configuration in force
 	// when they are sent: a rotated secret signs the next attempt.

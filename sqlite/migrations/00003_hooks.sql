@@ -3,8 +3,14 @@
 -- the dispatcher signs it with that hook's current secrets (secrets are
 -- never stored) and keeps its calls in order per (hook, deployment).
 ALTER TABLE webhook_deliveries ADD COLUMN hook TEXT NOT NULL DEFAULT '';
--- The rendered headers: a JSON array of [name, value] pairs.
+-- The headers of the call's format (CloudEvents'), a JSON array of
+-- [name, value] pairs. A hook's own headers, like its URL and body
+-- template, are rendered when the call is sent, from the hook in the
+-- configuration then and the event kept in context: no value of
+-- ${env:NAME} is stored.
 ALTER TABLE webhook_deliveries ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+-- The event as hook templates see it (JSON), for a hook object's call.
+ALTER TABLE webhook_deliveries ADD COLUMN context BLOB;
 -- 1 when the hook had secrets when the delivery was queued: it is then
 -- never sent unsigned.
 ALTER TABLE webhook_deliveries ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;
