@@ -16,6 +16,9 @@ type Config struct {
 	Promotions   map[string]*Promotion   `json:"promotions"`
 	// Webhook holds the global hooks, merged from every file in webhook/.
 	Webhook Webhook `json:"webhook"`
+	// Auth holds the API tokens of auth/tokens.yml; nil or empty when
+	// there are none. Never shown.
+	Auth *Auth `json:"-"`
 	// HookNamed holds every hook, global or of an environment, by name.
 	HookNamed map[string]*Hook `json:"-"`
 }
