@@ -8,8 +8,9 @@
 //	webhook/<any>.yml          the global webhooks, merged in file-name order
 //
 // The ident of a model is its file name without the .yml or .yaml
-// extension (letters, digits, '.', '_' and '-'). Hidden files, files with
-// other extensions and the auth directory are not read; any other unknown
+// extension (letters, digits, '.', '_' and '-'). auth/tokens.yml holds the
+// API tokens (not part of the model, nor of its checksum). Hidden files and
+// files with other extensions are not read; any other unknown
 // top-level directory is an error, so that a typo such as "service/" does
 // not load as an empty configuration.
 //
@@ -89,9 +90,9 @@ func kinds() []kind {
 	return []kind{kindService, kindEnvironment, kindPipeline, kindPromotion, kindWebhook}
 }
 
-// ignoredDirs are the top-level directories Load knows of but does not read.
+// ignoredDirs are the top-level directories that are not model kinds.
 func ignoredDirs() []string {
-	return []string{"auth"} // API tokens, read by the server's auth
+	return []string{authDir} // API tokens: loadAuth
 }
 
 // loader holds the state of one Load.
@@ -143,6 +144,7 @@ func (l *loader) load() *deploydb.Config {
 	}
 	l.checkRefs()
 	l.checkHooks(cfg)
+	l.loadAuth(cfg)
 
 	slices.SortFunc(l.files, func(a, b loadedFile) int { return strings.Compare(a.path, b.path) })
 	manifest := sha256.New()

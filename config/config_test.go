@@ -232,6 +232,7 @@ func TestLoad_DeployDB03(t *testing.T) {
 			deploydb.EventPromotionCompleted: hooks("http://localhost:10000/job/notify-promotion-completed/build"),
 		},
 	}
+	want.Auth = &deploydb.Auth{Tokens: []deploydb.Token{}, Anonymous: []deploydb.Scope{}}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(deploydb.Config{}, "HookNamed")); diff != "" {
 		t.Errorf("Load(%s) mismatch (-want +got):\n%s", dir, diff)
 	}
@@ -623,7 +624,7 @@ func TestLoad_Directory(t *testing.T) {
 	t.Run("OKIgnored", func(t *testing.T) {
 		t.Parallel()
 		dir := mustWriteDir(t, with(map[string]string{
-			"auth/tokens.yml":          "not: [checked, yet",
+			"auth/README.md":           "not yaml",
 			"README.md":                "# config",
 			".git/config":              "[core]",
 			"services/.svc.yml.swp":    "binary \xff",
