@@ -23,6 +23,9 @@ type Artifact struct {
 	Version   string `json:"version"`
 	SourceURL string `json:"sourceUrl"`
 	CreatedAt Time   `json:"createdAt"`
+	// PublishedBy names who published it (a token's name, or anonymous);
+	// empty for artifacts published before it was kept.
+	PublishedBy string `json:"publishedBy,omitempty"`
 }
 
 // Validate checks the fields a publisher supplies. Returns EINVALID listing

@@ -33,7 +33,7 @@ type CDEventResult struct {
 
 // cdeventsRoutes take CDEvents in.
 var cdeventsRoutes = []route{
-	{Method: "POST", Path: "/api/cdevents", Summary: "Take in a CDEvent (0.5.1): artifact.published publishes an artifact, service.deployed/upgraded completes the matching deployment, testsuiterun/testcaserun.finished reports a promotion result",
+	{Method: "POST", Path: "/api/cdevents", Scope: scopeByEvent, Summary: "Take in a CDEvent (0.5.1): artifact.published publishes an artifact, service.deployed/upgraded completes the matching deployment, testsuiterun/testcaserun.finished reports a promotion result",
 		Handle: (*Server).ingestCDEvent, Request: map[string]any{}, Response: CDEventResult{}, Status: 200, Errors: []int{400, 409, 413, 422}, Idempotent: true},
 }
 
@@ -62,6 +62,15 @@ func (s *Server) ingestCDEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	in, err := cdevents.Parse(body)
 	if err != nil {
+		return err
+	}
+	if err := require(r, map[string]deploydb.Scope{
+		cdevents.KindArtifactPublished:    deploydb.ScopeArtifactsWrite,
+		cdevents.KindServiceDeployed:      deploydb.ScopeDeploymentsWrite,
+		cdevents.KindServiceUpgraded:      deploydb.ScopeDeploymentsWrite,
+		cdevents.KindTestSuiteRunFinished: deploydb.ScopePromotionsWrite,
+		cdevents.KindTestCaseRunFinished:  deploydb.ScopePromotionsWrite,
+	}[in.Kind]); err != nil {
 		return err
 	}
 	// An event is identified by its source and id (CloudEvents), and its

@@ -31,9 +31,9 @@ func (s *Server) WithReloader(r Reloader) *Server {
 
 // configRoutes are the routes of the configuration in force and its reload.
 var configRoutes = []route{
-	{Method: "GET", Path: "/api/config", Summary: "The configuration in force: its checksum and files, when it was loaded, and the last reload attempt (never a configuration value)", Handle: (*Server).getConfigStatus,
+	{Method: "GET", Path: "/api/config", Scope: deploydb.ScopeRead, Summary: "The configuration in force: its checksum and files, when it was loaded, and the last reload attempt (never a configuration value)", Handle: (*Server).getConfigStatus,
 		Response: deploydb.ConfigStatus{}, Status: 200},
-	{Method: "POST", Path: "/api/config/reload", Summary: "Reload the configuration directory; a broken one is refused with every problem named (422) and the configuration in force keeps serving", Handle: (*Server).reloadConfig,
+	{Method: "POST", Path: "/api/config/reload", Scope: deploydb.ScopeAdmin, Summary: "Reload the configuration directory; a broken one is refused with every problem named (422) and the configuration in force keeps serving", Handle: (*Server).reloadConfig,
 		Response: deploydb.ConfigStatus{}, Status: 200, Errors: []int{422}},
 }
 

@@ -61,10 +61,10 @@ var eventParams = []param{
 
 // eventRoutes are the event log's entries of the route table.
 var eventRoutes = []route{
-	{Method: "GET", Path: "/api/events", Summary: "The event log, oldest first, after a cursor; X-Next-After holds the cursor of the next page",
+	{Method: "GET", Path: "/api/events", Scope: deploydb.ScopeRead, Summary: "The event log, oldest first, after a cursor; X-Next-After holds the cursor of the next page",
 		Handle: (*Server).listEvents, Response: []deploydb.Event{}, Status: 200, Errors: []int{400},
 		Query: append(append([]param{}, eventParams...), param{"limit", "integer", "at most this many events, 1 to 1000 (default 100)"})},
-	{Method: "GET", Path: "/api/events/stream", Summary: "The event log live, as Server-Sent Events (text/event-stream): id, event (the type) and data (the event as JSON); resumes after Last-Event-ID",
+	{Method: "GET", Path: "/api/events/stream", Scope: deploydb.ScopeRead, Summary: "The event log live, as Server-Sent Events (text/event-stream): id, event (the type) and data (the event as JSON); resumes after Last-Event-ID",
 		Handle: (*Server).streamEvents, Status: 200, Errors: []int{400}, Query: eventParams},
 }
 

@@ -39,6 +39,16 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// ready answers whether DeployDB can serve: its database answers.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.logger.Warn("not ready: the database does not answer", "err", err)
+		return deploydb.Errorf(deploydb.EUNAVAILABLE, "the database does not answer")
+	}
+	encode(w, http.StatusOK, Health{Status: "ok"})
+	return nil
+}
+
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(s.spec)

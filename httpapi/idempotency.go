@@ -44,6 +44,8 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, handle func(
 	sum := sha256.Sum256([]byte(r.Method + " " + r.URL.Path + "\n" + string(body)))
 	hash := hex.EncodeToString(sum[:])
 
+	// Keys are the caller's own: another token's key is another key.
+	key = actor(r) + "\x00" + key
 	prev, err := s.store.FindIdempotent(r.Context(), key)
 	switch {
 	case err == nil && prev.RequestHash != hash:

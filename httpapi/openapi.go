@@ -216,7 +216,21 @@ func Spec() map[string]any {
 			ok["content"] = problemContent()
 		}
 		responses[strconv.Itoa(rt.Status)] = ok
-		for _, code := range append(rt.Errors, 500, 503) {
+		errs := append(rt.Errors, 500, 503)
+		switch rt.Scope {
+		case "":
+			op["security"] = []any{}
+		default:
+			scope := string(rt.Scope)
+			if rt.Scope == scopeByEvent {
+				scope = "artifacts:write, deployments:write or promotions:write, by the event's type"
+			}
+			op["security"] = []any{map[string]any{"token": []any{}}}
+			op["x-deploydb-scope"] = scope
+			op["description"] = "Needs an API token with scope " + scope + " (admin allows everything)."
+			errs = append(errs, 401, 403)
+		}
+		for _, code := range errs {
 			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": problemContent()}
 		}
 		op["responses"] = responses
@@ -229,8 +243,12 @@ func Spec() map[string]any {
 			"version":     "1",
 			"description": "The system of record for artifact deployments through pipelines of environments. Errors are application/problem+json (RFC 9457).",
 		},
-		"paths":      paths,
-		"components": map[string]any{"schemas": b.schemas},
+		"paths": paths,
+		"components": map[string]any{"schemas": b.schemas, "securitySchemes": map[string]any{
+			"token": map[string]any{"type": "http", "scheme": "bearer",
+				"description": "An API token of auth/tokens.yml. Without tokens configured, DeployDB serves anonymous callers (on loopback only, unless told otherwise)."},
+		}},
+		"security": []any{map[string]any{"token": []any{}}},
 	}
 }
 

@@ -133,6 +133,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	call("GET", "/healthz", nil, 200)
+	call("GET", "/readyz", nil, 200)
 	call("GET", "/api/openapi.json", nil, 200)
 	call("GET", "/api/artifacts", nil, 200)
 	call("POST", "/api/artifacts", map[string]any{"group": "g"}, 422)

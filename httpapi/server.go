@@ -39,10 +39,12 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
 			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
-			var err error
-			if rt.Idempotent {
+			r, err := authenticate(r, s.config().Auth, rt.Scope)
+			switch {
+			case err != nil:
+			case rt.Idempotent:
 				err = s.idempotent(w, r, handle)
-			} else {
+			default:
 				err = handle(w, r)
 			}
 			if err != nil {
@@ -125,9 +127,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// actor names the caller in the audit trail. Callers are anonymous until
-// API tokens arrive (DESIGN.md §7).
-func actor(*http.Request) string { return "anonymous" }
 
 // splitModule parses "group:name".
 func splitModule(s string) (string, string, error) {

@@ -10,11 +10,11 @@ import (
 	"github.com/deploydb/deploydb"
 )
 
-const artifactColumns = `a.id, a.grp, a.name, a.version, a.source_url, a.created_at`
+const artifactColumns = `a.id, a.grp, a.name, a.version, a.source_url, a.created_at, a.published_by`
 
 func scanArtifact(sc interface{ Scan(...any) error }, a *deploydb.Artifact, extra ...any) error {
 	var created int64
-	if err := sc.Scan(append([]any{&a.ID, &a.Group, &a.Name, &a.Version, &a.SourceURL, &created}, extra...)...); err != nil {
+	if err := sc.Scan(append([]any{&a.ID, &a.Group, &a.Name, &a.Version, &a.SourceURL, &created, &a.PublishedBy}, extra...)...); err != nil {
 		return err
 	}
 	a.CreatedAt = deploydb.UnixMilli(created)
@@ -242,7 +242,7 @@ func findFlows(ctx context.Context, q querier, where []string, order string, pag
 
 func scanArtifactAfter(sc interface{ Scan(...any) error }, a *deploydb.Artifact, before ...any) error {
 	var created int64
-	if err := sc.Scan(append(before, &a.ID, &a.Group, &a.Name, &a.Version, &a.SourceURL, &created)...); err != nil {
+	if err := sc.Scan(append(before, &a.ID, &a.Group, &a.Name, &a.Version, &a.SourceURL, &created, &a.PublishedBy)...); err != nil {
 		return err
 	}
 	a.CreatedAt = deploydb.UnixMilli(created)

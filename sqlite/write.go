@@ -18,15 +18,15 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		return nil, nil, err
 	}
 	now := s.now()
-	a.ID, a.CreatedAt = 0, now
+	a.ID, a.CreatedAt, a.PublishedBy = 0, now, actor
 	flows, err := engine.NewFlows(cfg, a, now)
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []*deploydb.Flow
 	err = s.write(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at) VALUES (?, ?, ?, ?, ?)`,
-			a.Group, a.Name, a.Version, a.SourceURL, ms(now))
+		res, err := tx.ExecContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor)
 		if isUnique(err) {
 			return deploydb.Errorf(deploydb.ECONFLICT, "artifact %s:%s already exists", a.Module(), a.Version)
 		} else if err != nil {

@@ -21,7 +21,7 @@ func testPublishArtifact(t *testing.T, open Opener) {
 		if a.ID <= 0 {
 			t.Fatalf("artifact id %d, want > 0", a.ID)
 		}
-		want := &deploydb.Artifact{ID: a.ID, Group: in.Group, Name: in.Name, Version: in.Version, SourceURL: in.SourceURL, CreatedAt: now}
+		want := &deploydb.Artifact{ID: a.ID, Group: in.Group, Name: in.Name, Version: in.Version, SourceURL: in.SourceURL, CreatedAt: now, PublishedBy: actorCI}
 		if diff := cmp.Diff(want, a); diff != "" {
 			t.Errorf("returned artifact (-want +got):\n%s", diff)
 		}

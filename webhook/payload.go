@@ -17,13 +17,23 @@ import (
 // Payload is the 0.3 body of a deployment webhook.
 type Payload struct {
 	ID          int64                     `json:"id"`
-	Artifact    deploydb.Artifact         `json:"artifact"`
+	Artifact    ArtifactPayload           `json:"artifact"`
 	Service     string                    `json:"service"`
 	Environment string                    `json:"environment"`
 	CreatedAt   deploydb.Time             `json:"createdAt"`
 	Status      deploydb.DeploymentStatus `json:"status"`
 	// PromotionResult is set on promotion events.
 	PromotionResult *ResultPayload `json:"promotionResult,omitempty"`
+}
+
+// ArtifactPayload is the artifact inside a payload: the 0.3 fields.
+type ArtifactPayload struct {
+	ID        int64         `json:"id"`
+	Group     string        `json:"group"`
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	SourceURL string        `json:"sourceUrl"`
+	CreatedAt deploydb.Time `json:"createdAt"`
 }
 
 // ResultPayload is the promotion result inside a promotion event's payload.
@@ -306,8 +316,9 @@ func Body(ev *deploydb.Event, d *deploydb.Deployment, r *deploydb.PromotionResul
 		return json.Marshal(ev)
 	}
 	p := Payload{
-		ID:          d.ID,
-		Artifact:    d.Artifact,
+		ID: d.ID,
+		Artifact: ArtifactPayload{ID: d.Artifact.ID, Group: d.Artifact.Group, Name: d.Artifact.Name, Version: d.Artifact.Version,
+			SourceURL: d.Artifact.SourceURL, CreatedAt: d.Artifact.CreatedAt},
 		Service:     d.Service,
 		Environment: d.Environment,
 		CreatedAt:   d.CreatedAt,

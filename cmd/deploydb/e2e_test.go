@@ -201,6 +201,7 @@ func (a api) flowOf(artifact int64) deploydb.Flow {
 func payload(t *testing.T, d deploydb.Deployment, status deploydb.DeploymentStatus) map[string]any {
 	t.Helper()
 	d.Status = status
+	d.Artifact.PublishedBy = "" // the 0.3 artifact has no publisher
 	b, _ := json.Marshal(map[string]any{
 		"id": d.ID, "artifact": d.Artifact, "service": d.Service, "environment": d.Environment,
 		"createdAt": d.CreatedAt, "status": d.Status,
