@@ -105,6 +105,20 @@ type Promotion struct {
 	Attributes  map[string]any `json:"attributes"`
 }
 
+// AllowedGroup returns the group whose members may report the result of a
+// manual promotion ("" if none).
+func (p *Promotion) AllowedGroup() string {
+	g, _ := p.Attributes["allowedGroup"].(string)
+	return g
+}
+
+// AllowsSelfApproval reports whether the caller that published an artifact
+// may approve it (allowSelfApproval, true unless set false).
+func (p *Promotion) AllowsSelfApproval() bool {
+	v, ok := p.Attributes["allowSelfApproval"].(bool)
+	return !ok || v
+}
+
 // Webhook maps each event to the hooks that fire on it, in file order.
 type Webhook map[EventType][]Hook
 

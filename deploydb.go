@@ -275,6 +275,10 @@ type PromotionReport struct {
 	Status     PromotionStatus
 	InfoURL    string
 	Actor      string
+	// Caller is who reports, for manual promotions: its groups must hold
+	// the promotion's allowedGroup. Nil skips the check (DeployDB's own
+	// reports: soak promotions).
+	Caller *Caller
 }
 
 // IdempotencyTTL is how long the response to a request with an

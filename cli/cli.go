@@ -324,7 +324,7 @@ func (a *app) rootCommand() *cobra.Command {
 		&cobra.Group{ID: "server", Title: "Server commands:"},
 		&cobra.Group{ID: "client", Title: "Client commands (talk to a server):"},
 	)
-	for _, c := range []*cobra.Command{a.serveCommand(), a.migrateCommand(), a.configCommand()} {
+	for _, c := range []*cobra.Command{a.serveCommand(), a.migrateCommand(), a.configCommand(), a.tokenCommand()} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}

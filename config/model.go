@@ -314,6 +314,11 @@ func (d *decoder) promotion(ident string, body ast.Node) *deploydb.Promotion {
 		} else if !isString || s == "" {
 			d.errorf(attrNodes["allowedGroup"], "attributes.allowedGroup", "must be a group name, a non-empty string")
 		}
+		if v, ok := p.Attributes["allowSelfApproval"]; ok {
+			if _, isBool := v.(bool); !isBool {
+				d.errorf(attrNodes["allowSelfApproval"], "attributes.allowSelfApproval", "must be true or false: whether the token that published the artifact may approve it")
+			}
+		}
 	case deploydb.PromotionTypeSoak:
 		v, ok := p.Attributes["duration"]
 		if !ok {

@@ -1,11 +1,47 @@
 package engine
 
-import "github.com/deploydb/deploydb"
+import (
+	"fmt"
 
-// mayReport is the one place that decides whether actor may report a
-// result of promotion r. Manual promotions will require a caller in their
-// allowedGroup once API tokens exist (DESIGN.md §7); until then every
-// caller may, and the result records who reported it.
-func mayReport(r *deploydb.PromotionResult, actor string) error {
+	"github.com/deploydb/deploydb"
+)
+
+// Approver is who reports a promotion result and the rules that apply:
+// the promotion's configuration (nil when the configuration no longer has
+// it) and the caller (nil for DeployDB's own reports, which are not
+// checked).
+type Approver struct {
+	Caller    *deploydb.Caller
+	Promotion *deploydb.Promotion
+}
+
+// mayReport is the one place that decides whether a caller may report the
+// result of promotion r of deployment d. Anyone with the scope may report a
+// basic or soak promotion; a manual promotion needs a caller in its
+// allowedGroup, and, with allowSelfApproval: false, not the caller that
+// published the artifact. Without tokens configured (an open caller)
+// everyone may.
+func mayReport(r *deploydb.PromotionResult, d *deploydb.Deployment, who Approver) error {
+	c := who.Caller
+	if r.Type != deploydb.PromotionTypeManual || c == nil || c.Open {
+		return nil
+	}
+	if who.Promotion == nil || who.Promotion.AllowedGroup() == "" {
+		return deploydb.Errorf(deploydb.EFORBIDDEN, "manual promotion %q has no allowedGroup in the configuration in force: nobody may approve it", r.Promotion)
+	}
+	group := who.Promotion.AllowedGroup()
+	if !c.InGroup(group) {
+		return deploydb.Errorf(deploydb.EFORBIDDEN, "%s may not report manual promotion %q: it is not in group %s", callerName(c), r.Promotion, group)
+	}
+	if !who.Promotion.AllowsSelfApproval() && d.Artifact.PublishedBy != "" && d.Artifact.PublishedBy == c.Name {
+		return deploydb.Errorf(deploydb.EFORBIDDEN, "%s published %s %s and may not approve it: promotion %q does not allow self-approval", callerName(c), d.Artifact.Module(), d.Artifact.Version, r.Promotion)
+	}
 	return nil
+}
+
+func callerName(c *deploydb.Caller) string {
+	if c.Name == deploydb.Anonymous {
+		return "a caller without a token"
+	}
+	return fmt.Sprintf("token %s", c.Name)
 }

@@ -219,12 +219,13 @@ func ReportDeployment(p *Plan, id int64, status deploydb.DeploymentStatus) error
 	return nil
 }
 
-// ReportPromotion records the result of promotion name for deployment id.
-// Returns the changed result. Returns ENOTFOUND when the promotion is not
+// ReportPromotion records the result of promotion name for deployment id,
+// reported by who (mayReport). Returns the changed result. Returns
+// EFORBIDDEN when who may not report it. Returns ENOTFOUND when the promotion is not
 // attached to the deployment, ECONFLICT when the deployment does not await
 // that result (it is not COMPLETED, or the result was already reported) or
 // the status is not a result.
-func ReportPromotion(p *Plan, id int64, name string, status deploydb.PromotionStatus, infoURL, actor string) (*deploydb.PromotionResult, error) {
+func ReportPromotion(p *Plan, id int64, name string, status deploydb.PromotionStatus, infoURL, actor string, who Approver) (*deploydb.PromotionResult, error) {
 	f, d := p.Deployment(id)
 	if d == nil {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
@@ -247,7 +248,7 @@ func ReportPromotion(p *Plan, id int64, name string, status deploydb.PromotionSt
 		return nil, deploydb.Errorf(deploydb.EBADREQUEST, "unknown promotion status %q", status)
 	}
 	r := &d.Promotions[j]
-	if err := mayReport(r, actor); err != nil {
+	if err := mayReport(r, d, who); err != nil {
 		return nil, err
 	}
 	if d.Status != deploydb.DeploymentCompleted || r.Status != deploydb.PromotionStarted {

@@ -230,7 +230,7 @@ func (w *world) report(id int64, s deploydb.DeploymentStatus) *engine.Plan {
 func (w *world) promote(id int64, name string, s deploydb.PromotionStatus) *engine.Plan {
 	w.t.Helper()
 	return w.do(fmt.Sprintf("report %s %s on deployment %d", name, s, id), func(p *engine.Plan) error {
-		_, err := engine.ReportPromotion(p, id, name, s, "https://ci.example/"+name, "tester")
+		_, err := engine.ReportPromotion(p, id, name, s, "https://ci.example/"+name, "tester", engine.Approver{})
 		return err
 	})
 }
@@ -936,7 +936,7 @@ func TestReportPromotion(t *testing.T) {
 			var res *deploydb.PromotionResult
 			err := w.refuse(func(p *engine.Plan) error {
 				var err error
-				res, err = engine.ReportPromotion(p, id, tt.promotion, tt.status, "https://ci.example/1", "tester")
+				res, err = engine.ReportPromotion(p, id, tt.promotion, tt.status, "https://ci.example/1", "tester", engine.Approver{})
 				return err
 			})
 			e := wantError(t, err, tt.code)
@@ -1023,7 +1023,7 @@ func TestReportPromotion(t *testing.T) {
 			var res *deploydb.PromotionResult
 			p := w.do("report", func(p *engine.Plan) error {
 				var err error
-				res, err = engine.ReportPromotion(p, id, tt.report, tt.status, "https://ci.example/7", "alice")
+				res, err = engine.ReportPromotion(p, id, tt.report, tt.status, "https://ci.example/7", "alice", engine.Approver{})
 				return err
 			})
 			var got []deploydb.EventType
@@ -1109,7 +1109,7 @@ func TestSoak(t *testing.T) {
 		w, d := setup(t)
 		w.promote(d.ID, "smoke", deploydb.PromotionSuccess)
 		p := w.do("soak", func(p *engine.Plan) error {
-			_, err := engine.ReportPromotion(p, d.ID, "soak", deploydb.PromotionSuccess, "", "deploydb")
+			_, err := engine.ReportPromotion(p, d.ID, "soak", deploydb.PromotionSuccess, "", "deploydb", engine.Approver{})
 			return err
 		})
 		d = w.dep(d.ID)
@@ -1427,7 +1427,7 @@ func TestRollbackStrategy(t *testing.T) {
 				if err = engine.ReportDeployment(p, ai, deploydb.DeploymentCompleted); err == nil {
 					w.commit(p)
 					p = w.plan()
-					_, err = engine.ReportPromotion(p, ai, "smoke", deploydb.PromotionFailed, "", "ci")
+					_, err = engine.ReportPromotion(p, ai, "smoke", deploydb.PromotionFailed, "", "ci", engine.Approver{})
 				}
 			} else {
 				err = engine.ReportDeployment(p, ai, deploydb.DeploymentFailed)
@@ -2117,7 +2117,7 @@ func (m *model) reportPromotion(rt *rapid.T) {
 	var res *deploydb.PromotionResult
 	err := m.run(rt, fmt.Sprintf("promote %s %s on %d", name, s, id), want, nil, func(p *engine.Plan) error {
 		var err error
-		res, err = engine.ReportPromotion(p, id, name, s, "https://ci.example/x", "tester")
+		res, err = engine.ReportPromotion(p, id, name, s, "https://ci.example/x", "tester", engine.Approver{})
 		if err == nil {
 			_, d := p.Deployment(id)
 			if r := findResult(d, name); res == nil || !cmp.Equal(*r, *res) || r.ReportedBy != "tester" {

@@ -97,7 +97,7 @@ func (s *Server) ingestCDEvent(w http.ResponseWriter, r *http.Request) error {
 	case cdevents.KindServiceDeployed, cdevents.KindServiceUpgraded:
 		out.Recorded, out.Deployment, err = s.cdeventDeployed(ctx, cfg, in, actor(r))
 	case cdevents.KindTestSuiteRunFinished, cdevents.KindTestCaseRunFinished:
-		out.Recorded, out.PromotionResult, err = s.cdeventTestRun(ctx, cfg, in, actor(r))
+		out.Recorded, out.PromotionResult, err = s.cdeventTestRun(ctx, cfg, in, callerOf(r))
 	default:
 		err = deploydb.Errorf(deploydb.EINVALID, "DeployDB does not take in %s", in.Type)
 	}
@@ -247,7 +247,7 @@ func (s *Server) cdeventDeployed(ctx context.Context, cfg *deploydb.Config, in *
 // for: the test suite (or case) names the promotion, the environment and,
 // when several services there await it, customData's service or deployment
 // pick the deployment.
-func (s *Server) cdeventTestRun(ctx context.Context, cfg *deploydb.Config, in *cdevents.Inbound, actor string) (string, *deploydb.PromotionResult, error) {
+func (s *Server) cdeventTestRun(ctx context.Context, cfg *deploydb.Config, in *cdevents.Inbound, caller *deploydb.Caller) (string, *deploydb.PromotionResult, error) {
 	if _, ok := cfg.Promotions[in.Promotion]; !ok {
 		return "", nil, deploydb.Errorf(deploydb.EINVALID, "%s: test %q is not a promotion DeployDB knows; name the test suite (or case) after the promotion", in.Kind, in.Promotion)
 	}
@@ -306,7 +306,7 @@ func (s *Server) cdeventTestRun(ctx context.Context, cfg *deploydb.Config, in *c
 				in.Kind, in.Environment, in.Promotion, strings.Join(which, ", "))
 		}
 	}
-	res, err := s.store.ReportPromotion(ctx, cfg, deploydb.PromotionReport{Deployment: d.ID, Promotion: in.Promotion, Status: in.Status, InfoURL: in.InfoURL, Actor: actor})
+	res, err := s.store.ReportPromotion(ctx, cfg, deploydb.PromotionReport{Deployment: d.ID, Promotion: in.Promotion, Status: in.Status, InfoURL: in.InfoURL, Actor: caller.Name, Caller: caller})
 	if deploydb.ErrorCode(err) == deploydb.ECONFLICT {
 		// The same event at the same time: the other one reported it.
 		if now, ferr := s.store.FindDeployment(ctx, d.ID); ferr == nil {

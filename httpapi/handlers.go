@@ -261,7 +261,7 @@ func (s *Server) reportPromotion(w http.ResponseWriter, r *http.Request) error {
 		return &deploydb.Error{Code: deploydb.EINVALID, Message: "infoUrl is too long",
 			Fields: []deploydb.FieldError{{Field: "infoUrl", Message: fmt.Sprintf("must be at most %d characters", deploydb.MaxArtifactFieldLen)}}}
 	}
-	res, err := s.store.ReportPromotion(r.Context(), s.config(), deploydb.PromotionReport{Deployment: id, Promotion: in.Name, Status: status, InfoURL: in.InfoURL, Actor: actor(r)})
+	res, err := s.store.ReportPromotion(r.Context(), s.config(), deploydb.PromotionReport{Deployment: id, Promotion: in.Name, Status: status, InfoURL: in.InfoURL, Actor: actor(r), Caller: callerOf(r)})
 	if err != nil {
 		return err
 	}

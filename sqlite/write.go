@@ -126,7 +126,7 @@ func (s *Store) ReportDeployment(ctx context.Context, cfg *deploydb.Config, r de
 func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r deploydb.PromotionReport) (*deploydb.PromotionResult, error) {
 	var out *deploydb.PromotionResult
 	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
-		res, err := engine.ReportPromotion(p, r.Deployment, r.Promotion, r.Status, r.InfoURL, r.Actor)
+		res, err := engine.ReportPromotion(p, r.Deployment, r.Promotion, r.Status, r.InfoURL, r.Actor, engine.Approver{Caller: r.Caller, Promotion: cfg.Promotions[r.Promotion]})
 		out = res
 		return err
 	})
