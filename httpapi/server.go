@@ -127,7 +127,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-
 // splitModule parses "group:name".
 func splitModule(s string) (string, string, error) {
 	i := strings.LastIndex(s, ":")
