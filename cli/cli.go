@@ -40,6 +40,8 @@ type ServeOptions struct {
 	// InsecureAnonymous allows serving anonymous callers on an address
 	// other than loopback.
 	InsecureAnonymous bool
+	// TLSCert and TLSKey, both or neither, serve HTTPS.
+	TLSCert, TLSKey string
 }
 
 // Environment variables the command line reads.

@@ -8,6 +8,7 @@ import (
 
 func (a *app) serveCommand() *cobra.Command {
 	var insecure bool
+	var tlsCert, tlsKey string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DeployDB server",
@@ -15,17 +16,23 @@ func (a *app) serveCommand() *cobra.Command {
 --database and the model configuration in --config. The server logs the URL
 it serves once it is ready and stops cleanly on SIGINT or SIGTERM.
 
-DeployDB has no API tokens yet, so every caller is anonymous and may publish,
-report and approve. It therefore serves only on a loopback address unless
---insecure-anonymous is given (for a trusted network only).
+Callers authenticate with the API tokens of <config>/auth/tokens.yml (make
+one with deploydb token new). Without any token configured every caller is
+anonymous and may publish, report and approve: the server then listens only
+on a loopback address, unless --insecure-anonymous is given (for a trusted
+network only). With --tls-cert and --tls-key it serves HTTPS; else put it
+behind a proxy that terminates TLS.
 
 Each flag falls back to its environment variable, then to its default.`,
 		Example: `  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
-  DEPLOYDB_LISTEN=0.0.0.0:8080 deploydb serve --insecure-anonymous`,
+  deploydb serve --listen :8443 --tls-cert cert.pem --tls-key key.pem   # with tokens in ./config/auth/tokens.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.env.Serve == nil {
 				return errors.New("this build cannot run the server")
+			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return usagef("--tls-cert and --tls-key go together")
 			}
 			return a.env.Serve(cmd.Context(), ServeOptions{
 				Config:   a.setting(cmd, "config", EnvConfig),
@@ -33,11 +40,15 @@ Each flag falls back to its environment variable, then to its default.`,
 				Listen:   a.setting(cmd, "listen", EnvListen),
 
 				InsecureAnonymous: insecure,
+				TLSCert:           tlsCert,
+				TLSKey:            tlsKey,
 			})
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&insecure, "insecure-anonymous", false, "serve anonymous callers on a non-loopback address (trusted networks only)")
+	f.BoolVar(&insecure, "insecure-anonymous", false, "without API tokens, serve anonymous callers on a non-loopback address (trusted networks only)")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file")
+	f.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
 	f.String("database", DefaultDatabase, "SQLite file path (env "+EnvDatabase+")")
 	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -18,6 +20,9 @@ const (
 	authDir    = "auth"
 	tokensFile = "tokens.yml"
 )
+
+// secretText matches a secret as deploydb token new makes them.
+var secretText = regexp.MustCompile(`ddb_[A-Za-z0-9_-]{20,}`)
 
 // loadAuth reads auth/tokens.yml into cfg.Auth: none is no tokens. It is not
 // part of the model, so not of the checksum or the files listed: a token
@@ -63,6 +68,12 @@ func (l *loader) loadAuth(cfg *deploydb.Config) {
 	}
 	d := &decoder{file: file, getenv: l.getenv}
 	defer func() { l.problems = append(l.problems, d.problems...) }()
+	if loc := secretText.FindIndex(data); loc != nil {
+		// `deploydb token new >> auth/tokens.yml` would put the secret
+		// here, in a file that is read, copied and committed.
+		d.addf(1+bytes.Count(data[:loc[0]], []byte("\n")), "", "holds what looks like a token's secret (ddb_...): keep only its sha256 in this file, and give the secret to the caller alone")
+		return
+	}
 	body, ok := d.parse(data)
 	if !ok {
 		return

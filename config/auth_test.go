@@ -109,6 +109,14 @@ func TestLoad_TokenProblems(t *testing.T) {
 			}
 		})
 	}
+	t.Run("SecretInFile", func(t *testing.T) {
+		t.Parallel()
+		got := mustProblems(t, mustWriteDir(t, with(map[string]string{file: "tokens:\n  # secret: ddb_0123456789abcdefghijklmnopqrstuv\n  - {name: ci, sha256: " + hash + ", scopes: [read]}\n"})), noEnv)
+		want := []config.Problem{{File: file, Line: 2, Message: "holds what looks like a token's secret (ddb_...): keep only its sha256 in this file, and give the secret to the caller alone"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("problems mismatch (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("UnknownFile", func(t *testing.T) {
 		t.Parallel()
 		got := mustProblems(t, mustWriteDir(t, with(map[string]string{"auth/token.yml": "tokens: []\n"})), noEnv)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -29,18 +30,34 @@ type Server struct {
 	// reloader reloads the config (config_handlers.go); nil when the
 	// server was built without one.
 	reloader Reloader
+	// requireTokens refuses every scoped route while no token is
+	// configured (RequireTokens).
+	requireTokens atomic.Bool
+	// crossOrigin refuses state-changing requests a browser sends from
+	// another origin (CSRF).
+	crossOrigin *http.CrossOriginProtection
 }
+
+// RequireTokens makes every route that needs a scope refuse callers (401)
+// while the configuration has no API token: a server listening beyond
+// loopback must not become open to everyone because a reload removed the
+// last token.
+func (s *Server) RequireTokens(on bool) { s.requireTokens.Store(on) }
 
 // NewServer returns the API handler. config returns the config in force; it
 // is called once per request, so a reload takes effect for the next one.
 func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deploydb.Config) *Server {
-	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux(), now: time.Now, done: make(chan struct{})}
+	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux(), now: time.Now, done: make(chan struct{}),
+		crossOrigin: http.NewCrossOriginProtection()}
 	s.spec = mustSpec()
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
 			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
-			r, err := authenticate(r, s.config().Auth, rt.Scope)
+			auth := s.config().Auth
+			r, err := authenticate(r, auth, rt.Scope)
 			switch {
+			case rt.Scope != "" && s.requireTokens.Load() && !auth.Enabled():
+				err = deploydb.Errorf(deploydb.EUNAUTHORIZED, "no API tokens are configured, and this server listens beyond loopback: add a token to auth/tokens.yml of the configuration and reload")
 			case err != nil:
 			case rt.Idempotent:
 				err = s.idempotent(w, r, handle)
@@ -89,6 +106,17 @@ func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.done) }) }
 // each request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// The API answers JSON only: nothing of it is to be framed, run or
+	// sent elsewhere.
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	if err := s.crossOrigin.Check(r); err != nil {
+		writeProblem(w, Problem{Status: http.StatusForbidden, Code: deploydb.EFORBIDDEN, Detail: "cross-origin request refused: " + err.Error()})
+		return
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {

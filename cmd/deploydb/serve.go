@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,21 +43,30 @@ func openStore(ctx context.Context, database string) (deploydb.Store, error) {
 
 // checkAnonymous refuses to serve anonymous callers beyond loopback unless
 // the operator asked for it (DESIGN.md §7): with no API tokens, anyone who
-// reaches the port may publish, report and approve.
-func checkAnonymous(ctx context.Context, opts cli.ServeOptions, logger *slog.Logger) error {
+// reaches the port may publish, report and approve. It reports whether
+// tokens must stay configured: listening beyond loopback without
+// --insecure-anonymous, a reload that removes every token must not open
+// the API to everyone.
+func checkAnonymous(ctx context.Context, opts cli.ServeOptions, cfg *deploydb.Config, logger *slog.Logger) (bool, error) {
 	host, _, err := net.SplitHostPort(opts.Listen)
 	if err != nil {
-		return deploydb.Errorf(deploydb.EINVALID, "--listen %q is not host:port: %v", opts.Listen, err)
+		return false, deploydb.Errorf(deploydb.EINVALID, "--listen %q is not host:port: %v", opts.Listen, err)
 	}
-	if loopback(ctx, host) {
+	local := loopback(ctx, host)
+	switch {
+	case cfg.Auth.Enabled():
+		logger.Info("callers authenticate with API tokens", "tokens", len(cfg.Auth.Tokens), "anonymous_scopes", fmt.Sprint(cfg.Auth.Anonymous))
+		return !local && !opts.InsecureAnonymous, nil
+	case local:
 		logger.Info("serving anonymous callers on a loopback address: no API tokens are configured")
-		return nil
-	}
-	if !opts.InsecureAnonymous {
-		return deploydb.Errorf(deploydb.EINVALID, "refusing to listen on %s: DeployDB has no API tokens yet, so anyone who reaches it could publish, report and approve deployments; listen on 127.0.0.1, or pass --insecure-anonymous if everyone on this network may deploy", opts.Listen)
+		return false, nil
+	case !opts.InsecureAnonymous:
+		return false, deploydb.Errorf(deploydb.EINVALID, "refusing to listen on %s: no API tokens are configured, so anyone who reaches it could publish, report and approve deployments. "+
+			"Make a token with `deploydb token new --name NAME --scope admin` and add the entry it prints to %s; or listen on 127.0.0.1; or pass --insecure-anonymous if everyone on this network may deploy",
+			opts.Listen, filepath.Join(opts.Config, "auth", "tokens.yml"))
 	}
 	logger.Warn("serving anonymous callers on a non-loopback address (--insecure-anonymous): anyone who reaches it may publish, report and approve", "listen", opts.Listen)
-	return nil
+	return false, nil
 }
 
 // loopback reports whether host names only loopback addresses.
@@ -114,8 +125,15 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	}
 	// Event streams never go idle: end them when shutdown begins.
 	srv.RegisterOnShutdown(api.CloseStreams)
-	if err := checkAnonymous(ctx, opts, logger); err != nil {
+	requireTokens, err := checkAnonymous(ctx, opts, cfg, logger)
+	if err != nil {
 		return err
+	}
+	if opts.TLSCert != "" {
+		// Refuse a bad pair now, not after "ready".
+		if _, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey); err != nil {
+			return deploydb.Errorf(deploydb.EINVALID, "--tls-cert/--tls-key: %v", err)
+		}
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Listen)
@@ -148,9 +166,16 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		runTicker(dctx, store, holder.Current, holder.Changed, logger)
 	}()
 
+	api.RequireTokens(requireTokens)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("deploydb ready", "url", "http://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", opts.Database)
+	scheme := "http"
+	if opts.TLSCert != "" {
+		scheme = "https"
+		go func() { serveErr <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey) }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	logger.Info("deploydb ready", "url", scheme+"://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", opts.Database)
 
 	// SIGHUP reloads the config, as configuration management expects.
 	hup := make(chan os.Signal, 1)
