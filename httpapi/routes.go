@@ -121,3 +121,26 @@ var apiRoutes = []route{
 	{Method: "GET", Path: "/api/status", Scope: deploydb.ScopeRead, Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200,
 		Query: []param{{"service", "string", "only services whose name contains this"}}},
 }
+
+// RouteInfo describes one route of the API: what it is and the scope a
+// caller needs ("" for none).
+type RouteInfo struct {
+	Method, Path string
+	Scope        deploydb.Scope
+	// ScopeByEvent is set on POST /api/cdevents, whose scope is that of
+	// what the event records.
+	ScopeByEvent bool
+}
+
+// Routes lists the API's routes, for tests and tools that check them all.
+func Routes() []RouteInfo {
+	out := make([]RouteInfo, 0, len(routes))
+	for _, rt := range routes {
+		ri := RouteInfo{Method: rt.Method, Path: rt.Path, Scope: rt.Scope}
+		if rt.Scope == scopeByEvent {
+			ri.Scope, ri.ScopeByEvent = "", true
+		}
+		out = append(out, ri)
+	}
+	return out
+}

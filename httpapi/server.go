@@ -54,7 +54,10 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
 			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
 			auth := s.config().Auth
-			r, err := authenticate(r, auth, rt.Scope)
+			var err error
+			if rt.Scope != "" { // health checks need no token, and look at none
+				r, err = authenticate(r, auth, rt.Scope)
+			}
 			switch {
 			case rt.Scope != "" && s.requireTokens.Load() && !auth.Enabled():
 				err = deploydb.Errorf(deploydb.EUNAUTHORIZED, "no API tokens are configured, and this server listens beyond loopback: add a token to auth/tokens.yml of the configuration and reload")

@@ -44,6 +44,12 @@ var readyLine = regexp.MustCompile(`msg="deploydb ready" url=(\S+)`)
 // The server stops at the end of the test, or earlier through stop.
 func launch(t *testing.T, configDir, database string, env map[string]string) *server {
 	t.Helper()
+	return launchArgs(t, configDir, database, env, "--listen", "127.0.0.1:0")
+}
+
+// launchArgs is launch with more serve arguments (--listen among them).
+func launchArgs(t *testing.T, configDir, database string, env map[string]string, more ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	logs := &lockedBuffer{}
@@ -64,7 +70,7 @@ func launch(t *testing.T, configDir, database string, env map[string]string) *se
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		args := []string{"serve", "--config", configDir, "--database", database, "--listen", "127.0.0.1:0"}
+		args := append([]string{"serve", "--config", configDir, "--database", database}, more...)
 		done <- run(ctx, args, getenv, strings.NewReader(""), io.Discard, pw)
 		pw.Close()
 	}()
