@@ -84,7 +84,8 @@ const rootLong = `DeployDB records which artifact versions were deployed to whic
 environments, whether each deployment succeeded and was verified, and decides
 when an artifact may move on to the next environment.
 
-The server:   deploydb serve, deploydb migrate, deploydb config check DIR
+The server:   deploydb serve, deploydb migrate, deploydb config check DIR,
+              deploydb token new|hash (entries for auth/tokens.yml)
 The client:   every other command talks to a server over HTTP.
 
 Client commands read the server URL from --server or DEPLOYDB_URL (default

@@ -46,21 +46,25 @@ func (l *loader) loadAuth(cfg *deploydb.Config) {
 		l.addf(authDir, 0, "%s", describeErr(err))
 		return
 	}
-	found := false
+	found := ""
 	for _, e := range entries {
 		name := e.Name()
 		switch {
 		case strings.HasPrefix(name, ".") || !isYAML(name):
-		case name == tokensFile:
-			found = true
+		case name == tokensFile || name == "tokens.yaml":
+			if found != "" {
+				l.addf(authDir+"/"+name, 0, "the tokens are in %s/%s already: keep one file", authDir, found)
+				continue
+			}
+			found = name
 		default:
 			l.addf(authDir+"/"+name, 0, "unknown file: the API tokens are in %s/%s", authDir, tokensFile)
 		}
 	}
-	if !found {
+	if found == "" {
 		return
 	}
-	file := authDir + "/" + tokensFile
+	file := authDir + "/" + found
 	data, ok := l.read(file)
 	l.files = l.files[:len(l.files)-1] // not part of the model's checksum
 	if !ok {

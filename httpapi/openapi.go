@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,7 +217,7 @@ func Spec() map[string]any {
 			ok["content"] = problemContent()
 		}
 		responses[strconv.Itoa(rt.Status)] = ok
-		errs := append(rt.Errors, 500, 503)
+		errs := slices.Concat(rt.Errors, []int{500, 503})
 		switch rt.Scope {
 		case "":
 			op["security"] = []any{}
