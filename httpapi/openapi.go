@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
