@@ -3,10 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +25,7 @@ import (
 	"time"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/cli"
 	"github.com/deploydb/deploydb/httpapi"
 )
 
@@ -388,5 +399,95 @@ func TestAuthCrossOrigin(t *testing.T) {
 	}
 	if res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("security headers missing: %v", res.Header)
+	}
+}
+
+// A token added to the file works after a reload; the CLI sends the token
+// of DEPLOYDB_TOKEN, and exits 6 without one or without the scope, as CI
+// jobs expect.
+func TestAuthReloadAndCLI(t *testing.T) {
+	t.Parallel()
+	dir := authConfig(t, "")
+	srv := launch(t, dir, filepath.Join(t.TempDir(), "deploydb.db"), nil)
+	cliAs := func(token string, args ...string) invocation {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		env := map[string]string{cli.EnvURL: srv.URL, cli.EnvToken: token}
+		err := run(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
+		return invocation{args: args, code: cli.ExitCode(err), stdout: stdout.String(), stderr: stderr.String()}
+	}
+	cliAs("", "status").fails(t, 6, "API token")
+	cliAs(secretOf("orchestrator"), "status").fails(t, 6, "does not have scope read")
+	cliAs(secretOf("reader"), "status").ok(t)
+
+	// A new token, by its hash from `deploydb token hash`.
+	const late = "ddb_late-secret-0123456789abcdef"
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"token", "hash", "--name", "late", "--scope", "read"}, func(string) string { return "" }, strings.NewReader(late+"\n"), &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout.String(), late) {
+		t.Fatalf("token hash echoed the secret: %s", stdout.String())
+	}
+	old, err := os.ReadFile(filepath.Join(dir, "auth", "tokens.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"auth/tokens.yml": string(old) + stdout.String()})
+	cliAs(late, "status").fails(t, 6, "unknown API token")
+	cliAs(secretOf("ops"), "config", "reload").ok(t)
+	cliAs(late, "status").ok(t)
+}
+
+// --tls-cert and --tls-key serve HTTPS; a pair that does not load stops
+// the server before it listens.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := launchArgs(t, authConfig(t, ""), filepath.Join(t.TempDir(), "deploydb.db"), nil, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(srv.URL, "https://") {
+		t.Fatalf("ready URL %s, want https", srv.URL)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", srv.URL+"/api/status", nil)
+	req.Header.Set("Authorization", "Bearer "+secretOf("reader"))
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("GET /api/status over TLS: %d", res.StatusCode)
+	}
+
+	var stderr bytes.Buffer
+	err = run(t.Context(), []string{"serve", "--config", authConfig(t, ""), "--database", filepath.Join(t.TempDir(), "x.db"), "--listen", "127.0.0.1:0", "--tls-cert", keyFile, "--tls-key", certFile},
+		func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
+	if cli.ExitCode(err) != 3 || !strings.Contains(fmt.Sprint(err), "--tls-cert/--tls-key") {
+		t.Errorf("serve with a bad pair: %v (exit %d)", err, cli.ExitCode(err))
 	}
 }
