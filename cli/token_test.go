@@ -268,7 +268,7 @@ func TestTokenHash(t *testing.T) {
 			{"Empty", "", nil, ExitInvalid, "no secret on standard input"},
 			{"OnlyNewline", "\n", nil, ExitInvalid, "no secret on standard input"},
 			{"TwoLines", secret + "\n" + secret + "\n", nil, ExitInvalid, "control characters"},
-			{"TrailingSpace", secret + " \n", nil, ExitInvalid, "starts or ends with spaces"},
+			{"TrailingSpace", secret + " \n", nil, ExitInvalid, "has spaces"},
 			{"TooLong", strings.Repeat(secret, 1000), nil, ExitInvalid, "longer than 4096 bytes"},
 			{"ScopeWithoutName", secret, []string{"--scope", "read"}, ExitUsage, "--scope and --group need --name"},
 			{"BadScope", secret, []string{"--name", "ci", "--scope", "root"}, ExitUsage, `--scope "root" is not a scope`},

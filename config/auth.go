@@ -21,8 +21,16 @@ const (
 	tokensFile = "tokens.yml"
 )
 
-// secretText matches a secret as deploydb token new makes them.
-var secretText = regexp.MustCompile(`ddb_[A-Za-z0-9_-]{20,}`)
+// secretText matches a secret as deploydb token new makes them: ddb_ and
+// the 43 characters of base64url of 32 bytes.
+var secretText = regexp.MustCompile(`(?:^|[^A-Za-z0-9_-])ddb_[A-Za-z0-9_-]{43}(?:$|[^A-Za-z0-9_-])`)
+
+// hexText matches what may be a hash, or a hand-made secret, in a message.
+var hexText = regexp.MustCompile(`[0-9A-Fa-f]{32,}|ddb_[A-Za-z0-9_-]+`)
+
+// reservedActors are names DeployDB records writes under itself: no token
+// may take one, or the audit trail could not tell them apart.
+var reservedActors = []string{deploydb.Anonymous, "deploydb", "config"}
 
 // loadAuth reads auth/tokens.yml into cfg.Auth: none is no tokens. It is not
 // part of the model, so not of the checksum or the files listed: a token
@@ -65,17 +73,25 @@ func (l *loader) loadAuth(cfg *deploydb.Config) {
 		return
 	}
 	file := authDir + "/" + found
+	n := len(l.files)
 	data, ok := l.read(file)
-	l.files = l.files[:len(l.files)-1] // not part of the model's checksum
+	l.files = l.files[:n] // not part of the model's checksum
 	if !ok {
 		return
 	}
 	d := &decoder{file: file, getenv: l.getenv}
-	defer func() { l.problems = append(l.problems, d.problems...) }()
+	defer func() {
+		// Messages quote what they reject: never a hash or a secret.
+		for i := range d.problems {
+			d.problems[i].Message = hexText.ReplaceAllString(d.problems[i].Message, "(redacted)")
+		}
+		l.problems = append(l.problems, d.problems...)
+	}()
 	if loc := secretText.FindIndex(data); loc != nil {
 		// `deploydb token new >> auth/tokens.yml` would put the secret
 		// here, in a file that is read, copied and committed.
-		d.addf(1+bytes.Count(data[:loc[0]], []byte("\n")), "", "holds what looks like a token's secret (ddb_...): keep only its sha256 in this file, and give the secret to the caller alone")
+		start := loc[0] + bytes.Index(data[loc[0]:loc[1]], []byte("ddb_"))
+		d.addf(1+bytes.Count(data[:start], []byte("\n")), "", "holds what looks like a token's secret (ddb_...): keep only its sha256 in this file, and give the secret to the caller alone")
 		return
 	}
 	body, ok := d.parse(data)
@@ -89,7 +105,8 @@ func (l *loader) loadAuth(cfg *deploydb.Config) {
 // anonymous: [scope, ...]}.
 func (d *decoder) auth(a *deploydb.Auth, body ast.Node) {
 	entries, _ := d.object(body, "", []string{"tokens", "anonymous"})
-	for _, e := range entries {
+	var anonymous *entry
+	for i, e := range entries {
 		switch e.key {
 		case "tokens":
 			items, _ := d.sequence(e.value, e.field)
@@ -112,15 +129,19 @@ func (d *decoder) auth(a *deploydb.Auth, body ast.Node) {
 				a.Tokens = append(a.Tokens, t)
 			}
 		case "anonymous":
+			anonymous = &entries[i]
 			scopes, ok := d.scopes(e.value, e.field)
-			if ok && slices.Contains(scopes, deploydb.ScopeAdmin) {
-				d.errorf(e.value, e.field, "callers without a token may not be admin")
+			if ok && slices.ContainsFunc(scopes, func(s deploydb.Scope) bool { return s != deploydb.ScopeRead }) {
+				d.errorf(e.value, e.field, "callers without a token may only read ([read]): give every writer a token, so that its writes name it")
 				ok = false
 			}
 			if ok {
 				a.Anonymous = scopes
 			}
 		}
+	}
+	if anonymous != nil && len(a.Anonymous) > 0 && len(a.Tokens) == 0 && len(d.problems) == 0 {
+		d.errorf(anonymous.keyNode, anonymous.field, "anonymous scopes apply only beside tokens: without any token every caller may do everything (on loopback only); add a token")
 	}
 }
 
@@ -143,6 +164,9 @@ func (d *decoder) token(n ast.Node, field string) (deploydb.Token, bool) {
 				ok = false
 			case !validIdent(v.value):
 				d.errorf(e.value, e.field, "invalid token name %s: letters, digits, '.', '_' and '-'", v)
+				ok = false
+			case slices.Contains(reservedActors, v.value):
+				d.errorf(e.value, e.field, "token name %s is reserved: DeployDB records its own writes under it", v)
 				ok = false
 			default:
 				t.Name = v.value

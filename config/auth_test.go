@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,9 +97,24 @@ func TestLoad_TokenProblems(t *testing.T) {
 			want: []config.Problem{{File: file, Line: 3, Field: "tokens[1]", Message: `token "cd" has the same sha256 as ci: each token needs its own secret`}},
 		},
 		{
-			name: "AnonymousAdmin",
-			yaml: "anonymous: [admin]\n",
-			want: []config.Problem{{File: file, Line: 1, Field: "anonymous", Message: "callers without a token may not be admin"}},
+			name: "AnonymousWrite",
+			yaml: "tokens:\n  - {name: ci, sha256: " + hash + ", scopes: [read]}\nanonymous: [read, artifacts:write]\n",
+			want: []config.Problem{{File: file, Line: 3, Field: "anonymous", Message: "callers without a token may only read ([read]): give every writer a token, so that its writes name it"}},
+		},
+		{
+			name: "AnonymousWithoutTokens",
+			yaml: "anonymous: [read]\n",
+			want: []config.Problem{{File: file, Line: 1, Field: "anonymous", Message: "anonymous scopes apply only beside tokens: without any token every caller may do everything (on loopback only); add a token"}},
+		},
+		{
+			name: "ReservedName",
+			yaml: "tokens:\n  - {name: deploydb, sha256: " + hash + ", scopes: [read]}\n",
+			want: []config.Problem{{File: file, Line: 2, Field: "tokens[0].name", Message: `token name "deploydb" is reserved: DeployDB records its own writes under it`}},
+		},
+		{
+			name: "HashNotEchoed",
+			yaml: "tokens:\n  - {name: ci, sha256: " + hash + ", scopes: [" + hash + "]}\n",
+			want: []config.Problem{{File: file, Line: 2, Field: "tokens[0].scopes[0]", Message: `unknown scope "(redacted)"; valid: read, artifacts:write, deployments:write, promotions:write, admin`}},
 		},
 	}
 	for _, tt := range tests {
@@ -111,10 +128,21 @@ func TestLoad_TokenProblems(t *testing.T) {
 	}
 	t.Run("SecretInFile", func(t *testing.T) {
 		t.Parallel()
-		got := mustProblems(t, mustWriteDir(t, with(map[string]string{file: "tokens:\n  # secret: ddb_0123456789abcdefghijklmnopqrstuv\n  - {name: ci, sha256: " + hash + ", scopes: [read]}\n"})), noEnv)
+		got := mustProblems(t, mustWriteDir(t, with(map[string]string{file: "tokens:\n  # secret: ddb_T-MCiBHCrzKhYHvuKo_Qgy1xiM8yfZLniLcOpDwNX0M\n  - {name: ddb_release_pipeline_prod_eu, sha256: " + hash + ", scopes: [read]}\n"})), noEnv)
 		want := []config.Problem{{File: file, Line: 2, Message: "holds what looks like a token's secret (ddb_...): keep only its sha256 in this file, and give the secret to the caller alone"}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("problems mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("NotAFile", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "auth", "tokens.yml"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		got := mustProblems(t, dir, noEnv) // and no panic
+		if len(got) != 1 || got[0].Message != "not a regular file" {
+			t.Errorf("problems = %v", got)
 		}
 	})
 	t.Run("UnknownFile", func(t *testing.T) {

@@ -17,17 +17,21 @@ type Approver struct {
 
 // mayReport is the one place that decides whether a caller may report the
 // result of promotion r of deployment d. Anyone with the scope may report a
-// basic or soak promotion; a manual promotion needs a caller in its
-// allowedGroup, and, with allowSelfApproval: false, not the caller that
-// published the artifact. Without tokens configured (an open caller)
-// everyone may.
+// basic or soak promotion; a manual one needs a caller in its allowedGroup,
+// and, with allowSelfApproval: false, not the caller that published the
+// artifact. A result is manual when its promotion was manual when the flow
+// was created, or is in the configuration in force (a reload can make a
+// promotion manual, never less so); the group and the self-approval rule
+// are those in force. Without tokens configured (an open caller) everyone
+// may.
 func mayReport(r *deploydb.PromotionResult, d *deploydb.Deployment, who Approver) error {
 	c := who.Caller
-	if r.Type != deploydb.PromotionTypeManual || c == nil || c.Open {
+	nowManual := who.Promotion != nil && who.Promotion.Type == deploydb.PromotionTypeManual
+	if (r.Type != deploydb.PromotionTypeManual && !nowManual) || c == nil || c.Open {
 		return nil
 	}
-	if who.Promotion == nil || who.Promotion.AllowedGroup() == "" {
-		return deploydb.Errorf(deploydb.EFORBIDDEN, "manual promotion %q has no allowedGroup in the configuration in force: nobody may approve it", r.Promotion)
+	if !nowManual || who.Promotion.AllowedGroup() == "" {
+		return deploydb.Errorf(deploydb.EFORBIDDEN, "promotion %q was manual when this flow was created, and the configuration in force has no manual promotion of that name to say who may approve it: restore it, or cancel the flow", r.Promotion)
 	}
 	group := who.Promotion.AllowedGroup()
 	if !c.InGroup(group) {

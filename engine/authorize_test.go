@@ -30,6 +30,9 @@ func TestMayReport(t *testing.T) {
 		{"SelfApprovalForbidden", manual, Approver{Caller: alice, Promotion: strict}, deploydb.EFORBIDDEN},
 		{"SelfApprovalByAnother", manual, Approver{Caller: &deploydb.Caller{Name: "carol", Groups: []string{"release-managers"}}, Promotion: strict}, ""},
 		{"PromotionGone", manual, Approver{Caller: alice}, deploydb.EFORBIDDEN},
+		{"NoLongerManual", manual, Approver{Caller: alice, Promotion: &deploydb.Promotion{Ident: "approval", Type: deploydb.PromotionTypeBasic}}, deploydb.EFORBIDDEN},
+		{"ManualSinceReload", basic, Approver{Caller: bob, Promotion: &deploydb.Promotion{Ident: "smoke", Type: deploydb.PromotionTypeManual, Attributes: map[string]any{"allowedGroup": "release-managers"}}}, deploydb.EFORBIDDEN},
+		{"ManualSinceReloadInGroup", basic, Approver{Caller: alice, Promotion: &deploydb.Promotion{Ident: "smoke", Type: deploydb.PromotionTypeManual, Attributes: map[string]any{"allowedGroup": "release-managers"}}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,8 +51,11 @@ func authenticate(r *http.Request, auth *deploydb.Auth, scope deploydb.Scope) (*
 		// right, and ignoring it would hide a misconfiguration.
 		return nil, deploydb.Errorf(deploydb.EUNAUTHORIZED, "this server has no API tokens configured; send no Authorization header, or add the token to auth/tokens.yml")
 	default:
-		secret, ok := strings.CutPrefix(header, "Bearer ")
-		if !ok || strings.TrimSpace(secret) == "" || strings.ContainsAny(secret, " \t") {
+		// RFC 9110 §11.1: the scheme is case-insensitive; a token68 has
+		// no spaces.
+		scheme, secret, _ := strings.Cut(strings.TrimSpace(header), " ")
+		secret = strings.TrimSpace(secret)
+		if !strings.EqualFold(scheme, "Bearer") || secret == "" || strings.ContainsAny(secret, " \t") {
 			return nil, deploydb.Errorf(deploydb.EUNAUTHORIZED, "malformed Authorization header: send Authorization: Bearer <token>")
 		}
 		found, ok := auth.Authenticate(secret)

@@ -75,8 +75,9 @@ func (s *Server) ingestCDEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	// An event is identified by its source and id (CloudEvents), and its
 	// type, against senders that reuse ids: the same event again, from a
-	// sender that retries, gets the first answer back.
-	sum := sha256.Sum256([]byte(in.Source + "\x00" + in.ID + "\x00" + in.Type))
+	// sender that retries, gets the first answer back. Each caller's
+	// events are its own: no token can claim another's ids in advance.
+	sum := sha256.Sum256([]byte(actor(r) + "\x00" + in.Source + "\x00" + in.ID + "\x00" + in.Type))
 	key := "cdevent:" + hex.EncodeToString(sum[:])
 	if prev, err := s.store.FindIdempotent(r.Context(), key); err == nil {
 		w.Header().Set("Content-Type", "application/json")

@@ -186,6 +186,15 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	defer recheck.Stop()
 	for {
 		committed := s.store.EventsCommitted()
+		// The caller's right to read is checked again before each batch:
+		// a token revoked by a reload ends its open streams.
+		auth := s.config().Auth
+		if _, err := authenticate(r, auth, deploydb.ScopeRead); err != nil {
+			return nil
+		}
+		if err := s.closed(r, auth); err != nil {
+			return nil
+		}
 		for {
 			evs, err := s.store.FindEvents(ctx, f)
 			if err != nil {

@@ -55,6 +55,9 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if code == deploydb.EINTERNAL {
 		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="deploydb"`)
+	}
 	writeProblem(w, p)
 }
 

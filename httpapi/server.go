@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,19 +31,59 @@ type Server struct {
 	// reloader reloads the config (config_handlers.go); nil when the
 	// server was built without one.
 	reloader Reloader
-	// requireTokens refuses every scoped route while no token is
-	// configured (RequireTokens).
-	requireTokens atomic.Bool
+	// open says when callers without a token may do everything while no
+	// token is configured (AllowOpen); sawTokens is set once a token was.
+	openLoopback, openAlways atomic.Bool
+	sawTokens                atomic.Bool
 	// crossOrigin refuses state-changing requests a browser sends from
 	// another origin (CSRF).
 	crossOrigin *http.CrossOriginProtection
 }
 
-// RequireTokens makes every route that needs a scope refuse callers (401)
-// while the configuration has no API token: a server listening beyond
-// loopback must not become open to everyone because a reload removed the
-// last token.
-func (s *Server) RequireTokens(on bool) { s.requireTokens.Store(on) }
+// AllowOpen says when the API serves callers without a token with every
+// right while the configuration has no token (DESIGN.md §7): with
+// insecure (--insecure-anonymous) always; with loopback (it listens on
+// loopback only) until a token was configured once, and then only to
+// requests addressed to a loopback host, so that a web page cannot reach it
+// by DNS rebinding. Otherwise, and by default, every route that needs a
+// scope refuses callers (401) while there is no token: a reload that
+// removes the last token never opens the API. A new Server allows it on
+// loopback.
+func (s *Server) AllowOpen(loopback, insecure bool) {
+	s.openLoopback.Store(loopback)
+	s.openAlways.Store(insecure)
+}
+
+// closed returns why the API refuses a request that needs a scope under
+// auth, or nil.
+func (s *Server) closed(r *http.Request, auth *deploydb.Auth) error {
+	if auth.Enabled() {
+		s.sawTokens.Store(true)
+		return nil
+	}
+	switch {
+	case s.openAlways.Load():
+		return nil
+	case !s.openLoopback.Load() || s.sawTokens.Load():
+		return deploydb.Errorf(deploydb.EUNAUTHORIZED, "no API tokens are configured (the last one was removed, or this server listens beyond loopback): add a token to auth/tokens.yml of the configuration and reload")
+	case !loopbackHost(r.Host):
+		return deploydb.Errorf(deploydb.EFORBIDDEN, "without API tokens this server answers only requests addressed to a loopback host (localhost, 127.0.0.1, [::1]), not %q", r.Host)
+	}
+	return nil
+}
+
+// loopbackHost reports whether the Host header names a loopback host.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // NewServer returns the API handler. config returns the config in force; it
 // is called once per request, so a reload takes effect for the next one.
@@ -50,6 +91,7 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 	s := &Server{logger: logger, store: store, config: config, mux: http.NewServeMux(), now: time.Now, done: make(chan struct{}),
 		crossOrigin: http.NewCrossOriginProtection()}
 	s.spec = mustSpec()
+	s.AllowOpen(true, false) // as serve on loopback without tokens
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
 			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
@@ -58,9 +100,12 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 			if rt.Scope != "" { // health checks need no token, and look at none
 				r, err = authenticate(r, auth, rt.Scope)
 			}
+			if rt.Scope != "" {
+				if cerr := s.closed(r, auth); cerr != nil {
+					err = cerr
+				}
+			}
 			switch {
-			case rt.Scope != "" && s.requireTokens.Load() && !auth.Enabled():
-				err = deploydb.Errorf(deploydb.EUNAUTHORIZED, "no API tokens are configured, and this server listens beyond loopback: add a token to auth/tokens.yml of the configuration and reload")
 			case err != nil:
 			case rt.Idempotent:
 				err = s.idempotent(w, r, handle)

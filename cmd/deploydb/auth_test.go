@@ -262,9 +262,15 @@ func TestAuthEveryRoute(t *testing.T) {
 			t.Errorf("the table lists %s, which the API does not serve", key)
 		}
 	}
-	// Nothing shows a secret or its hash.
+	// Nothing shows a secret or its hash, not even one that is not a
+	// token's.
 	srv.stop()
-	for _, tk := range testTokens {
+	all := append(slices.Clone(testTokens), struct {
+		name, secret string
+		scopes       []deploydb.Scope
+		groups       []string
+	}{name: "unknown", secret: "ddb_not-a-token-0123456789"})
+	for _, tk := range all {
 		for _, s := range []string{tk.secret, deploydb.HashSecret(tk.secret)} {
 			if strings.Contains(srv.logs.String(), s) {
 				t.Errorf("the logs show %s's secret or hash", tk.name)
@@ -489,5 +495,158 @@ func TestServeTLS(t *testing.T) {
 		func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
 	if cli.ExitCode(err) != 3 || !strings.Contains(fmt.Sprint(err), "--tls-cert/--tls-key") {
 		t.Errorf("serve with a bad pair: %v (exit %d)", err, cli.ExitCode(err))
+	}
+}
+
+// A server on loopback that started with tokens stays closed when a reload
+// removes the last one; without tokens it answers only requests addressed to
+// a loopback host (no DNS rebinding).
+func TestAuthLoopback(t *testing.T) {
+	t.Parallel()
+	dir := authConfig(t, "")
+	srv := launch(t, dir, filepath.Join(t.TempDir(), "deploydb.db"), nil)
+	ops := "Bearer " + secretOf("ops")
+	code, _ := send(t, "POST", srv.URL+"/api/environments/integ/lock", "", map[string]any{"reason": "x"})
+	if code != 401 {
+		t.Fatalf("anonymous lock: %d, want 401", code)
+	}
+	writeFiles(t, dir, map[string]string{"auth/tokens.yml": "tokens: []\n"})
+	if code, b := send(t, "POST", srv.URL+"/api/config/reload", ops, nil); code != 200 {
+		t.Fatalf("reload: %d %s", code, b)
+	}
+	if code, b := send(t, "POST", srv.URL+"/api/environments/integ/lock", "", map[string]any{"reason": "x"}); code != 401 {
+		t.Errorf("anonymous lock after the last token was removed: %d %s, want 401", code, b)
+	}
+
+	open := launch(t, writeConfig(t), filepath.Join(t.TempDir(), "deploydb.db"), map[string]string{"HOOK": "http://127.0.0.1:1"})
+	req, _ := http.NewRequest("POST", open.URL+"/api/artifacts", strings.NewReader(`{"group":"com.example","name":"billing","version":"1","sourceUrl":"https://x"}`))
+	req.Host = "evil.example" + strings.TrimPrefix(open.URL, "http://127.0.0.1")
+	req.Header.Set("Origin", "http://"+req.Host)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 403 {
+		t.Errorf("a rebound page's POST without tokens: %d, want 403", res.StatusCode)
+	}
+	if code, b := send(t, "GET", open.URL+"/api/status", "", nil); code != 200 {
+		t.Errorf("a local caller without tokens: %d %s", code, b)
+	}
+}
+
+// CDEvents need the scope of what they record, and their event ids and
+// idempotency keys are each caller's own.
+func TestAuthCDEventsAndKeys(t *testing.T) {
+	t.Parallel()
+	srv := launch(t, authConfig(t, ""), filepath.Join(t.TempDir(), "deploydb.db"), nil)
+	as := func(name string) string { return "Bearer " + secretOf(name) }
+	published := map[string]any{
+		"context":    map[string]any{"specversion": "0.5.1", "id": "evt-1", "source": "/ci", "type": "dev.cdevents.artifact.published.0.3.0", "timestamp": "2026-01-02T03:04:05Z"},
+		"subject":    map[string]any{"id": "pkg:maven/com.example/billing@1.0.0", "content": map[string]any{}},
+		"customData": map[string]any{"sourceUrl": "https://ci/b.jar"},
+	}
+	if code, b := send(t, "POST", srv.URL+"/api/cdevents", as("tests"), published); code != 403 {
+		t.Errorf("artifact.published by a promotions:write token: %d %s, want 403", code, b)
+	}
+	if code, b := send(t, "POST", srv.URL+"/api/cdevents", as("ci"), published); code != 200 || !strings.Contains(string(b), `"recorded":"artifact"`) {
+		t.Fatalf("artifact.published by ci: %d %s", code, b)
+	}
+	for _, st := range []string{"STARTED", "COMPLETED"} {
+		send(t, "PATCH", srv.URL+"/api/deployments/1", as("orchestrator"), map[string]any{"status": st})
+	}
+	suite := map[string]any{
+		"context": map[string]any{"specversion": "0.5.1", "id": "run-1", "source": "/tests", "type": "dev.cdevents.testsuiterun.finished.0.3.0", "timestamp": "2026-01-02T03:04:05Z"},
+		"subject": map[string]any{"id": "run-1", "content": map[string]any{"outcome": "success", "environment": map[string]any{"id": "integ"}, "testSuite": map[string]any{"id": "smoke", "name": "smoke"}}},
+	}
+	if code, b := send(t, "POST", srv.URL+"/api/cdevents", as("orchestrator"), suite); code != 403 {
+		t.Errorf("testsuiterun by a deployments:write token: %d %s, want 403", code, b)
+	}
+	// An event id is its sender's: another token's event of the same id
+	// is judged on its own (nothing awaits smoke any more: 422), not
+	// answered with alice's replay.
+	if code, _ := send(t, "POST", srv.URL+"/api/cdevents", as("alice"), suite); code != 200 {
+		t.Fatalf("testsuiterun by alice: %d", code)
+	}
+	if code, b := send(t, "POST", srv.URL+"/api/cdevents", as("tests"), suite); code != 422 {
+		t.Errorf("the same event id from tests: %d %s, want 422 (judged on its own)", code, b)
+	}
+
+	// Idempotency keys: the same key from two tokens is two keys.
+	req := func(who, version string) (int, http.Header) {
+		body := fmt.Sprintf(`{"group":"com.example","name":"billing","version":%q,"sourceUrl":"https://ci/b.jar"}`, version)
+		r, _ := http.NewRequest("POST", srv.URL+"/api/artifacts", strings.NewReader(body))
+		r.Header.Set("Authorization", as(who))
+		r.Header.Set("Idempotency-Key", "publish-7")
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header
+	}
+	if code, _ := req("ci", "2.0.0"); code != 201 {
+		t.Fatalf("ci publish: %d", code)
+	}
+	if code, h := req("ops", "2.0.0"); code != 409 || h.Get("Idempotent-Replayed") != "" {
+		t.Errorf("ops with ci's key: %d replayed=%q, want its own answer (409: published already)", code, h.Get("Idempotent-Replayed"))
+	}
+	if code, h := req("ci", "2.0.0"); code != 201 || h.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("ci again: %d replayed=%q, want its first answer", code, h.Get("Idempotent-Replayed"))
+	}
+	res, err := http.Get(srv.URL + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("401 without WWW-Authenticate: Bearer: %d %v", res.StatusCode, res.Header)
+	}
+}
+
+// A token revoked by a reload ends the event streams it opened.
+func TestAuthStreamRevoked(t *testing.T) {
+	t.Parallel()
+	dir := authConfig(t, "")
+	srv := launch(t, dir, filepath.Join(t.TempDir(), "deploydb.db"), nil)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+secretOf("reader"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("stream: %d", res.StatusCode)
+	}
+	old, err := os.ReadFile(filepath.Join(dir, "auth", "tokens.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without reader's entry (its four lines).
+	lines := strings.Split(string(old), "\n")
+	i := slices.Index(lines, "  - name: reader")
+	writeFiles(t, dir, map[string]string{"auth/tokens.yml": strings.Join(slices.Delete(lines, i, i+4), "\n")})
+	if code, b := send(t, "POST", srv.URL+"/api/config/reload", "Bearer "+secretOf("ops"), nil); code != 200 {
+		t.Fatalf("reload: %d %s", code, b)
+	}
+	// A commit wakes the stream, which then finds its token gone.
+	send(t, "POST", srv.URL+"/api/artifacts", "Bearer "+secretOf("ci"), map[string]any{"group": "com.example", "name": "billing", "version": "9", "sourceUrl": "https://x"})
+	done := make(chan error, 1)
+	go func() {
+		b, err := io.ReadAll(res.Body)
+		if err == nil && strings.Contains(string(b), "artifact.published") {
+			err = fmt.Errorf("the revoked stream delivered %s", b)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream of a revoked token is still open")
 	}
 }

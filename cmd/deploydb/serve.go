@@ -43,10 +43,8 @@ func openStore(ctx context.Context, database string) (deploydb.Store, error) {
 
 // checkAnonymous refuses to serve anonymous callers beyond loopback unless
 // the operator asked for it (DESIGN.md §7): with no API tokens, anyone who
-// reaches the port may publish, report and approve. It reports whether
-// tokens must stay configured: listening beyond loopback without
-// --insecure-anonymous, a reload that removes every token must not open
-// the API to everyone.
+// reaches the port may publish, report and approve. It reports whether the
+// server listens on loopback only (httpapi.Server.AllowOpen).
 func checkAnonymous(ctx context.Context, opts cli.ServeOptions, cfg *deploydb.Config, logger *slog.Logger) (bool, error) {
 	host, _, err := net.SplitHostPort(opts.Listen)
 	if err != nil {
@@ -56,10 +54,10 @@ func checkAnonymous(ctx context.Context, opts cli.ServeOptions, cfg *deploydb.Co
 	switch {
 	case cfg.Auth.Enabled():
 		logger.Info("callers authenticate with API tokens", "tokens", len(cfg.Auth.Tokens), "anonymous_scopes", fmt.Sprint(cfg.Auth.Anonymous))
-		return !local && !opts.InsecureAnonymous, nil
+		return local, nil
 	case local:
 		logger.Info("serving anonymous callers on a loopback address: no API tokens are configured")
-		return false, nil
+		return true, nil
 	case !opts.InsecureAnonymous:
 		return false, deploydb.Errorf(deploydb.EINVALID, "refusing to listen on %s: no API tokens are configured, so anyone who reaches it could publish, report and approve deployments. "+
 			"Make a token with `deploydb token new --name NAME --scope admin` and add the entry it prints to %s; or listen on 127.0.0.1; or pass --insecure-anonymous if everyone on this network may deploy",
@@ -125,7 +123,7 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	}
 	// Event streams never go idle: end them when shutdown begins.
 	srv.RegisterOnShutdown(api.CloseStreams)
-	requireTokens, err := checkAnonymous(ctx, opts, cfg, logger)
+	local, err := checkAnonymous(ctx, opts, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -166,7 +164,7 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		runTicker(dctx, store, holder.Current, holder.Changed, logger)
 	}()
 
-	api.RequireTokens(requireTokens)
+	api.AllowOpen(local, opts.InsecureAnonymous)
 	serveErr := make(chan error, 1)
 	scheme := "http"
 	if opts.TLSCert != "" {
