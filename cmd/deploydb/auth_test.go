@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -620,6 +621,18 @@ func TestAuthStreamRevoked(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("stream: %d", res.StatusCode)
 	}
+	// The stream is under way once it sent what was there: the two
+	// environments announced at start.
+	body := bufio.NewReader(res.Body)
+	for seen := 0; seen < 2; {
+		line, err := body.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "event: environment.created") {
+			seen++
+		}
+	}
 	old, err := os.ReadFile(filepath.Join(dir, "auth", "tokens.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -635,7 +648,7 @@ func TestAuthStreamRevoked(t *testing.T) {
 	send(t, "POST", srv.URL+"/api/artifacts", "Bearer "+secretOf("ci"), map[string]any{"group": "com.example", "name": "billing", "version": "9", "sourceUrl": "https://x"})
 	done := make(chan error, 1)
 	go func() {
-		b, err := io.ReadAll(res.Body)
+		b, err := io.ReadAll(body)
 		if err == nil && strings.Contains(string(b), "artifact.published") {
 			err = fmt.Errorf("the revoked stream delivered %s", b)
 		}
