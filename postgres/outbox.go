@@ -1,0 +1,216 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+const deliveryColumns = `id, event_id, event_type, coalesce(deployment_id, 0), hook, url, shown_url, method, content_type, headers, context, body, signed, status, attempts, next_attempt_at, last_error, created_at, updated_at`
+
+func scanDelivery(sc interface{ Scan(...any) error }) (*deploydb.Delivery, error) {
+	var d deploydb.Delivery
+	var next, created, updated int64
+	var headers string
+	if err := sc.Scan(&d.ID, &d.Event, &d.EventType, &d.Deployment, &d.Hook, &d.URL, &d.ShownURL, &d.Method, &d.ContentType, &headers, &d.Context, &d.Body, &d.Signed, &d.Status, &d.Attempts, &next, &d.LastError, &created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.Headers, err = decodeHeaders(headers); err != nil {
+		return nil, fmt.Errorf("delivery %d: headers: %w", d.ID, err)
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = deploydb.UnixMilli(next), deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
+	return &d, nil
+}
+
+func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*deploydb.Delivery, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := []*deploydb.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DueDeliveries returns pending deliveries that are due, each the oldest
+// pending one of its (hook, deployment), so that calls about one deployment
+// reach one hook in the order they happened. Calls queued before hooks had
+// names keep their order per (url, deployment).
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*deploydb.Delivery, error) {
+	return s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NOT DISTINCT FROM d.deployment_id AND e.id < d.id
+			AND (d.hook <> '' OR e.url = d.url))
+		ORDER BY d.next_attempt_at, d.id LIMIT ?`, now.UnixMilli(), limit)
+}
+
+// NextDeliveryAt returns when the earliest pending delivery is due. Only the
+// head of each (hook, deployment) queue counts, as in DueDeliveries: a
+// delivery queued behind a head that waits for its retry is not due before
+// the head is done, however old it is.
+func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
+	var next int64
+	err := s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
+		WHERE d.status = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NOT DISTINCT FROM d.deployment_id AND e.id < d.id
+			AND (d.hook <> '' OR e.url = d.url))
+		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	} else if err != nil {
+		return time.Time{}, fmt.Errorf("postgres: next delivery: %w", err)
+	}
+	return time.UnixMilli(next), nil
+}
+
+// RecordAttempt stores one attempt and the delivery's new state.
+func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) error {
+	a := r.Attempt
+	return s.write(ctx, func(tx *wtx) error {
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM webhook_deliveries WHERE id = ?`, a.Delivery).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", a.Delivery)
+		} else if err != nil {
+			return fmt.Errorf("postgres: record attempt: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, status_code, latency_ns, response, error, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Delivery, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt)); err != nil {
+			return fmt.Errorf("postgres: record attempt: %w", err)
+		}
+		newStatus := deploydb.DeliveryPending
+		if r.Done {
+			newStatus = r.Status
+		}
+		lastErr := a.Error
+		if lastErr == "" && a.StatusCode >= 300 {
+			lastErr = fmt.Sprintf("HTTP %d", a.StatusCode)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+			newStatus, r.NextAttemptAt.UnixMilli(), lastErr, ms(a.CreatedAt), a.Delivery); err != nil {
+			return fmt.Errorf("postgres: record attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// FindDeliveries returns deliveries, newest first.
+func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) ([]*deploydb.Delivery, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, `status = ?`), append(args, f.Status)
+	}
+	if f.Deployment != 0 {
+		where, args = append(where, `deployment_id = ?`), append(args, f.Deployment)
+	}
+	if f.Hook != "" {
+		// The name, or as it is shown: an unnamed hook's URL without its
+		// query or fragment.
+		where, args = append(where, `(hook = ? OR substr(hook, 1, length(?::text) + 1) IN (?::text || '?', ?::text || '#'))`), append(args, f.Hook, f.Hook, f.Hook, f.Hook)
+	}
+	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries` + whereClause(where) + ` ORDER BY id DESC` + limitClause(f.Page, &args)
+	return s.queryDeliveries(ctx, q, args...)
+}
+
+// FindAttempts returns the attempts of one delivery, oldest first.
+func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.Attempt, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, delivery_id, status_code, latency_ns, response, error, created_at FROM webhook_attempts WHERE delivery_id = ? ORDER BY id`, delivery)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find attempts: %w", err)
+	}
+	defer rows.Close()
+	out := []*deploydb.Attempt{}
+	for rows.Next() {
+		var a deploydb.Attempt
+		var lat, created int64
+		if err := rows.Scan(&a.ID, &a.Delivery, &a.StatusCode, &lat, &a.Response, &a.Error, &created); err != nil {
+			return nil, fmt.Errorf("postgres: find attempts: %w", err)
+		}
+		a.Latency, a.CreatedAt = time.Duration(lat), deploydb.UnixMilli(created)
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
+// FindDelivery returns one delivery.
+func (s *Store) FindDelivery(ctx context.Context, id int64) (*deploydb.Delivery, error) {
+	ds, err := s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	} else if len(ds) == 0 {
+		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
+	}
+	return ds[0], nil
+}
+
+// Redeliver queues a finished delivery again, due now.
+func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*deploydb.Delivery, error) {
+	now := s.now()
+	err := s.write(ctx, func(tx *wtx) error {
+		var status, eventType, lastError string
+		var dep sql.NullInt64
+		var attempts int
+		err := tx.QueryRowContext(ctx, `SELECT status, event_type, deployment_id, last_error, attempts FROM webhook_deliveries WHERE id = ?`, id).Scan(&status, &eventType, &dep, &lastError, &attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
+		} else if err != nil {
+			return fmt.Errorf("postgres: redeliver: %w", err)
+		}
+		if status == deploydb.DeliveryFailed && attempts == 0 {
+			// Failed when it was queued: it has no call to make.
+			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d has no call to send: %s", id, lastError)
+		}
+		if status == deploydb.DeliveryPending {
+			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d is pending already: it will be attempted without being asked", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?`, ms(now), ms(now), id); err != nil {
+			return fmt.Errorf("postgres: redeliver: %w", err)
+		}
+		tx.delivered = true
+		_, err = s.insertEvent(ctx, tx, &deploydb.Event{Type: deploydb.EventOperatorRedeliver, Deployment: dep.Int64, Actor: a.Actor, Reason: a.Reason, CreatedAt: now,
+			Detail: fmt.Sprintf("webhook delivery %d (%s, was %s) queued again", id, eventType, status)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindDelivery(ctx, id)
+}
+
+// encodeHeaders stores headers as a JSON array of [name, value] pairs.
+func encodeHeaders(hs []deploydb.HookHeader) (string, error) {
+	pairs := make([][2]string, len(hs))
+	for i, h := range hs {
+		pairs[i] = [2]string{h.Name, h.Value}
+	}
+	b, err := json.Marshal(pairs)
+	return string(b), err
+}
+
+func decodeHeaders(s string) ([]deploydb.HookHeader, error) {
+	var pairs [][2]string
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil, err
+	}
+	var out []deploydb.HookHeader
+	for _, p := range pairs {
+		out = append(out, deploydb.HookHeader{Name: p[0], Value: p[1]})
+	}
+	return out, nil
+}

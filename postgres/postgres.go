@@ -1,0 +1,283 @@
+// Package postgres is DeployDB's PostgreSQL store, for several replicas on
+// one database. It goes through database/sql with the pgx driver, so that
+// its code mirrors the SQLite store's, and passes the same conformance suite
+// (storetest).
+//
+// Writes serialize: every write transaction first takes a transaction-level
+// advisory lock (pg_advisory_xact_lock), so that state changes apply one at
+// a time across every process on the database, as the SQLite store's single
+// writer does within one file. Each reads the current state and writes the
+// next without another writer interleaving, and ids (event ids above all)
+// are assigned in commit order, which the event cursor (id > after) relies
+// on. The lock is scoped to the database and its schema (current_schema()),
+// so that DeployDB instances in different schemas of one database do not
+// wait for each other.
+//
+// Reads that take several queries run in one REPEATABLE READ READ ONLY
+// transaction, so that they see one committed state.
+//
+// Migrations are applied at Open under a session advisory lock, so that
+// replicas starting at once do not race.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/deploydb/deploydb"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Classes (the first key) of the advisory locks the store takes; the second
+// key is a hash of the schema.
+const (
+	writeLockClass   = 0x64646201 // every write transaction
+	migrateLockClass = 0x64646202 // applying migrations
+)
+
+// lockKey is the second key of the store's advisory locks: the schema its
+// tables are in.
+const lockKey = `hashtext(coalesce(current_schema(), ''))`
+
+// PoolMaxConnsParam is the query parameter of a database URL that bounds
+// the store's connection pool (as in pgxpool); it is not sent to the
+// server.
+const PoolMaxConnsParam = "pool_max_conns"
+
+// Store is the PostgreSQL implementation of deploydb.Store.
+type Store struct {
+	db *sql.DB
+	r  rebound // db, with ? placeholders
+
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+
+	ready  chan struct{}
+	events broadcast // closed after each commit that recorded events (events.go)
+}
+
+var _ deploydb.Store = (*Store)(nil)
+
+// Open connects to the database that url names (a postgres:// URL or a
+// key=value connection string, as libpq reads them) and applies pending
+// migrations. The URL's pool_max_conns bounds the connection pool (default:
+// the larger of 4 and GOMAXPROCS).
+func Open(ctx context.Context, url string) (*Store, error) {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, deploydb.Errorf(deploydb.EINVALID, "postgres: %v", err)
+	}
+	maxConns := max(4, runtime.GOMAXPROCS(0))
+	if v, ok := cc.RuntimeParams[PoolMaxConnsParam]; ok {
+		delete(cc.RuntimeParams, PoolMaxConnsParam)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, deploydb.Errorf(deploydb.EINVALID, "postgres: %s=%q is not a positive number", PoolMaxConnsParam, v)
+		}
+		maxConns = n
+	}
+	db := stdlib.OpenDB(*cc)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, r: rebound{db}, Now: time.Now, ready: make(chan struct{}, 1)}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "postgres: database unreachable: " + err.Error()}
+	}
+	if _, err := s.migrate(ctx, cc); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate applies pending migrations, holding the migration lock (on a
+// connection of its own, closed after, so that the lock never outlives it)
+// so that processes starting at once apply them one after the other. It
+// returns the migrations it applied.
+func (s *Store) migrate(ctx context.Context, cc *pgx.ConnConfig) ([]*goose.MigrationResult, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	lc, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "postgres: database unreachable: " + err.Error()}
+	}
+	defer func() { _ = lc.Close(context.WithoutCancel(ctx)) }()
+	if _, err := lc.Exec(ctx, `SELECT pg_advisory_lock($1, `+lockKey+`)`, migrateLockClass); err != nil {
+		return nil, fmt.Errorf("postgres: migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, s.db, fsys)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if _, err := lc.Exec(ctx, `SELECT pg_advisory_unlock($1, `+lockKey+`)`, migrateLockClass); err != nil {
+		return nil, fmt.Errorf("postgres: migration unlock: %w", err)
+	}
+	return res, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "database unreachable: " + err.Error()}
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DeliveriesReady returns a channel that receives after a commit that
+// enqueued webhook deliveries.
+//
+// TODO(issue 6): only this process's commits wake it. Wake the dispatchers
+// of every replica (LISTEN/NOTIFY: NOTIFY in the write transaction, a
+// listening connection per store) so that deliveries another replica
+// enqueues are sent without waiting for a poll.
+func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
+
+func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
+
+// wtx is a write transaction and what it did that others must hear of
+// once it commits. Its queries take ? placeholders.
+type wtx struct {
+	rebound
+	delivered bool // enqueued webhook deliveries
+	recorded  bool // recorded events
+}
+
+// write runs fn in one write transaction, which first takes the write lock,
+// and commits it, then wakes the dispatcher and the live views if the
+// transaction gave them something.
+//
+// TODO(issue 6): the wake-ups reach this process only; the live views and
+// dispatchers of other replicas need LISTEN/NOTIFY.
+func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer func() { _ = t.Rollback() }()
+	if _, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, `+lockKey+`)`, writeLockClass); err != nil {
+		return fmt.Errorf("postgres: write lock: %w", err)
+	}
+	tx := &wtx{rebound: rebound{t}}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	if tx.delivered {
+		s.wake()
+	}
+	if tx.recorded {
+		s.eventsCommitted()
+	}
+	return nil
+}
+
+// snapshot runs reads that take several queries in one read transaction, so
+// that they see one committed state, never a write half applied between two
+// of the queries.
+func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("postgres: begin read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(rebound{tx})
+}
+
+func (s *Store) wake() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// isUnique reports whether err is a unique or primary key violation.
+func isUnique(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}
+
+func ms(t deploydb.Time) int64 { return t.UnixMilli() }
+
+// querier is what reads need from the pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// rebound runs queries written with SQLite's ? placeholders, as the SQLite
+// store's are, on c with PostgreSQL's $n.
+type rebound struct{ c execer }
+
+// QueryContext runs a query with ? placeholders.
+func (r rebound) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.c.QueryContext(ctx, rebind(query), args...)
+}
+
+// QueryRowContext runs a query with ? placeholders.
+func (r rebound) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.c.QueryRowContext(ctx, rebind(query), args...)
+}
+
+// ExecContext runs a statement with ? placeholders.
+func (r rebound) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.c.ExecContext(ctx, rebind(query), args...)
+}
+
+// rebind numbers the ? placeholders of query as $1, $2, ... A ? inside a
+// string literal (single quotes, a quote inside doubled) is left alone.
+func rebind(query string) string {
+	if !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		switch c := query[i]; {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,399 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/engine"
+	"github.com/deploydb/deploydb/webhook"
+)
+
+// PublishArtifact stores a new artifact and starts its flows.
+func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a deploydb.Artifact, actor string) (*deploydb.Artifact, []*deploydb.Flow, error) {
+	if err := a.Validate(); err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	a.ID, a.CreatedAt, a.PublishedBy = 0, now, actor
+	flows, err := engine.NewFlows(cfg, a, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*deploydb.Flow
+	err = s.write(ctx, func(tx *wtx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor).Scan(&a.ID)
+		if isUnique(err) {
+			return deploydb.Errorf(deploydb.ECONFLICT, "artifact %s:%s already exists", a.Module(), a.Version)
+		} else if err != nil {
+			return fmt.Errorf("postgres: insert artifact: %w", err)
+		}
+		if _, err := s.insertEvent(ctx, tx, &deploydb.Event{Type: deploydb.EventArtifactPublished, Artifact: a.ID, Actor: actor, CreatedAt: now,
+			Detail: fmt.Sprintf("%s:%s published", a.Module(), a.Version)}); err != nil {
+			return err
+		}
+		for _, f := range flows {
+			f.Artifact = a
+			if err := insertFlow(ctx, tx, f); err != nil {
+				return err
+			}
+			p, err := s.loadPlan(ctx, tx, cfg, f.Service, f)
+			if err != nil {
+				return err
+			}
+			engine.Start(p, f.ID)
+			if err := s.apply(ctx, tx, cfg, p, deploydb.Action{Actor: actor}); err != nil {
+				return err
+			}
+			out = append(out, p.Flow(f.ID))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &a, out, nil
+}
+
+// insertFlow inserts a new flow with its deployments and promotion results
+// and fills in their ids.
+func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt)).Scan(&f.ID); err != nil {
+		return fmt.Errorf("postgres: insert flow: %w", err)
+	}
+	for i := range f.Deployments {
+		d := &f.Deployments[i]
+		d.Flow, d.Artifact = f.ID, f.Artifact
+		if err := insertDeployment(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertDeployment inserts a new deployment with its promotion results and
+// fills in their ids.
+func insertDeployment(ctx context.Context, tx *wtx, d *deploydb.Deployment) error {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt)).Scan(&d.ID); err != nil {
+		return fmt.Errorf("postgres: insert deployment: %w", err)
+	}
+	for j := range d.Promotions {
+		r := &d.Promotions[j]
+		r.Deployment = d.ID
+		if err := tx.QueryRowContext(ctx, `INSERT INTO promotion_results (deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy, ms(r.CreatedAt), ms(r.UpdatedAt)).Scan(&r.ID); err != nil {
+			return fmt.Errorf("postgres: insert promotion result: %w", err)
+		}
+	}
+	return nil
+}
+
+// ReportDeployment applies an orchestrator's report.
+func (s *Store) ReportDeployment(ctx context.Context, cfg *deploydb.Config, r deploydb.DeploymentReport) (*deploydb.Deployment, error) {
+	var out *deploydb.Deployment
+	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
+		if err := engine.ReportDeployment(p, r.Deployment, r.Status); err != nil {
+			return err
+		}
+		out = deploymentOf(p, r.Deployment)
+		return nil
+	})
+	return out, err
+}
+
+// ReportPromotion records a promotion result reported by a test job.
+func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r deploydb.PromotionReport) (*deploydb.PromotionResult, error) {
+	var out *deploydb.PromotionResult
+	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
+		res, err := engine.ReportPromotion(p, r.Deployment, r.Promotion, r.Status, r.InfoURL, r.Actor, engine.Approver{Caller: r.Caller, Promotion: cfg.Promotions[r.Promotion]})
+		out = res
+		return err
+	})
+	return out, err
+}
+
+// change runs fn on the plan of the service of deployment id, in one write
+// transaction, and writes what changed.
+func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action, fn func(p *engine.Plan) error) error {
+	return s.write(ctx, func(tx *wtx) error {
+		p, err := s.planOfDeployment(ctx, tx, cfg, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		return s.apply(ctx, tx, cfg, p, a)
+	})
+}
+
+// planOfDeployment loads the plan of the service of deployment id,
+// including the deployment's flow.
+func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Config, id int64) (*engine.Plan, error) {
+	var flowID int64
+	var service string
+	err := tx.QueryRowContext(ctx, `SELECT flow_id, service FROM deployments WHERE id = ?`, id).Scan(&flowID, &service)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: find deployment: %w", err)
+	}
+	f, err := findFlow(ctx, tx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	return s.loadPlan(ctx, tx, cfg, service, f)
+}
+
+// loadPlan loads the plan of one service: its flows in progress, the flows
+// holding one of its environments, the given extra flows, the locks and
+// freezes in force and its last known good artifacts.
+func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, extra ...*deploydb.Flow) (*engine.Plan, error) {
+	flows, err := findFlows(ctx, tx, []string{`f.service = ?`, `(f.status = 'CREATED' OR f.id IN (SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?))`},
+		`f.id`, deploydb.Page{}, []any{service, service})
+	if err != nil {
+		return nil, err
+	}
+	have := map[int64]bool{}
+	for _, f := range flows {
+		have[f.ID] = true
+	}
+	for _, f := range extra {
+		if !have[f.ID] {
+			flows = append(flows, f)
+		} else {
+			// The caller's copy is the one it will look at.
+			for i, g := range flows {
+				if g.ID == f.ID {
+					flows[i] = f
+				}
+			}
+		}
+	}
+	now := s.now()
+	p := engine.NewPlan(service, flows, now)
+	locks, err := findLocks(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for name, env := range cfg.Environments {
+		var st engine.EnvState
+		if l, ok := locks[name]; ok {
+			st.Locked, st.LockReason = true, fmt.Sprintf("%s (by %s since %s)", l.Reason, l.Actor, l.CreatedAt)
+		}
+		if frozen, why, until := env.FrozenAt(now.Time); frozen {
+			st.Frozen, st.FreezeReason = true, why
+			if !until.IsZero() {
+				st.FreezeReason += " (until " + deploydb.NewTime(until).String() + ")"
+			}
+		}
+		p.Envs[name] = st
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT e.environment, `+artifactColumns+` FROM env_state e
+		JOIN deployments d ON d.id = e.last_good_id JOIN artifacts a ON a.id = d.artifact_id WHERE e.service = ?`, service)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: last known good: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var env string
+		var a deploydb.Artifact
+		if err := scanArtifactAfter(rows, &a, &env); err != nil {
+			return nil, fmt.Errorf("postgres: last known good: %w", err)
+		}
+		p.LastGood[env] = &a
+	}
+	return p, rows.Err()
+}
+
+// apply writes the rows a plan changed, the status matrix, its events and
+// the deliveries they owe. Rollback flows the plan asks for are created and
+// adopted first.
+func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *engine.Plan, a deploydb.Action) error {
+	for len(p.Rollbacks) > 0 {
+		rb := p.Rollbacks[0]
+		p.Rollbacks = p.Rollbacks[1:]
+		cf, cd := p.Deployment(rb.Cause)
+		f := engine.NewRollbackFlow(cf, cd, rb.Artifact, p.Now)
+		if err := insertFlow(ctx, tx, f); err != nil {
+			return err
+		}
+		engine.Adopt(p, f)
+	}
+	// Deployments are written by flow and position. env_state stays right
+	// whatever that order: clearing in_flight_id only clears it when it
+	// names the deployment being written.
+	for _, d := range p.ChangedDeployments() {
+		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ? WHERE id = ?`,
+			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
+			return fmt.Errorf("postgres: update deployment: %w", err)
+		}
+		if err := updateEnvState(ctx, tx, d, p.Now); err != nil {
+			return err
+		}
+	}
+	for _, r := range p.ChangedResults() {
+		if _, err := tx.ExecContext(ctx, `UPDATE promotion_results SET status = ?, info_url = ?, reported_by = ?, due_at = ?, updated_at = ? WHERE id = ?`,
+			r.Status, r.InfoURL, r.ReportedBy, nullTime(r.DueAt), ms(r.UpdatedAt), r.ID); err != nil {
+			return fmt.Errorf("postgres: update promotion result: %w", err)
+		}
+	}
+	for _, f := range p.ChangedFlows() {
+		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, updated_at = ? WHERE id = ?`, f.Status, ms(f.UpdatedAt), f.ID); err != nil {
+			return fmt.Errorf("postgres: update flow: %w", err)
+		}
+	}
+	for _, em := range p.Events {
+		f := p.Flow(em.Flow)
+		ev := &deploydb.Event{
+			Type:        em.Type,
+			Service:     p.Service,
+			Environment: em.Environment,
+			Artifact:    f.Artifact.ID,
+			Flow:        f.ID,
+			Status:      em.Status,
+			Detail:      em.Detail,
+			Actor:       a.Actor,
+			Reason:      a.Reason,
+			CreatedAt:   p.Now,
+		}
+		if em.Deployment != nil {
+			ev.Deployment = em.Deployment.ID
+		}
+		if err := s.record(ctx, tx, cfg, ev, em.Deployment, em.Result, em.Quiet, f); err != nil {
+			return err
+		}
+	}
+	p.Events = nil
+	return nil
+}
+
+// record inserts an event and, unless quiet, the deliveries it owes.
+func (s *Store) record(ctx context.Context, tx *wtx, cfg *deploydb.Config, ev *deploydb.Event, d *deploydb.Deployment, r *deploydb.PromotionResult, quiet bool, f *deploydb.Flow) error {
+	if _, err := s.insertEvent(ctx, tx, ev); err != nil {
+		return err
+	}
+	if quiet {
+		return nil
+	}
+	c := webhook.Change{Event: ev, Deployment: d, Result: r, Flow: f}
+	if webhook.NeedsUpgrade(cfg, ev) && d != nil {
+		// Did the service run a version there before this one?
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE service = ? AND type = ? AND environment = ? AND deployment_id <> ? LIMIT 1`,
+			d.Service, deploydb.EventDeploymentCompleted, d.Environment, d.ID).Scan(&one)
+		switch {
+		case err == nil:
+			c.Upgrade = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("postgres: earlier deployments: %w", err)
+		}
+	}
+	return s.enqueue(ctx, tx, cfg, c, f)
+}
+
+// enqueue inserts the deliveries change c owes under cfg.
+func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c webhook.Change, f *deploydb.Flow) error {
+	ds, err := webhook.Deliveries(cfg, c)
+	if err != nil {
+		return err
+	}
+	for _, dl := range ds {
+		if dl.Deployment == 0 && f != nil && len(f.Deployments) > 0 {
+			// Flow events queue behind the flow's last deployment, so a
+			// hook hears flow.completed after that deployment.verified.
+			dl.Deployment = f.Deployments[len(f.Deployments)-1].ID
+		}
+		if dl.Body == nil {
+			dl.Body = []byte{} // a GET sends none
+		}
+		headers, err := encodeHeaders(dl.Headers)
+		if err != nil {
+			return fmt.Errorf("postgres: enqueue delivery: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, hook, url, shown_url, method, content_type, headers, context, body, signed, status, attempts, last_error, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+			dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.ShownURL, dl.Method, dl.ContentType, headers, dl.Context, dl.Body, dl.Signed, dl.Status, dl.LastError, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
+			return fmt.Errorf("postgres: enqueue delivery: %w", err)
+		}
+		tx.delivered = true
+	}
+	return nil
+}
+
+// updateEnvState keeps the status matrix of the deployment's (service,
+// environment) in step with its new status.
+func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now deploydb.Time) error {
+	var q string
+	var args []any
+	switch d.Status {
+	case deploydb.DeploymentCreated:
+		q, args = `in_flight_id = ?`, []any{d.ID}
+	case deploydb.DeploymentCompleted:
+		q, args = `current_id = ?, current_since = ?, last_attempt_id = NULL`, []any{d.ID, ms(now)}
+	case deploydb.DeploymentSuccess:
+		// A deployment without promotions goes from in flight to SUCCESS
+		// in one change, never stored COMPLETED: it ends a failed
+		// attempt's uncertainty here too.
+		q = `last_good_id = ?, current_id = ?, current_since = CASE WHEN current_id = ? THEN current_since ELSE ? END,
+			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END, last_attempt_id = NULL`
+		args = []any{d.ID, d.ID, d.ID, ms(now), d.ID}
+	case deploydb.DeploymentFailed:
+		q = `last_attempt_id = CASE WHEN current_id IS NOT DISTINCT FROM ? THEN last_attempt_id ELSE ? END,
+			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`
+		args = []any{d.ID, d.ID, d.ID}
+	case deploydb.DeploymentCancelled:
+		q, args = `in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`, []any{d.ID}
+	default:
+		return nil
+	}
+	// A cancelled deployment only ever clears what it held: one that was
+	// never in flight must not add a cell for an environment the service
+	// has not seen.
+	if d.Status != deploydb.DeploymentCancelled {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO env_state (service, environment) VALUES (?, ?) ON CONFLICT (service, environment) DO NOTHING`, d.Service, d.Environment); err != nil {
+			return fmt.Errorf("postgres: status matrix: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE env_state SET `+q+` WHERE service = ? AND environment = ?`, append(args, d.Service, d.Environment)...); err != nil {
+		return fmt.Errorf("postgres: status matrix: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertEvent(ctx context.Context, tx *wtx, ev *deploydb.Event) (int64, error) {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt)).Scan(&ev.ID); err != nil {
+		return 0, fmt.Errorf("postgres: insert event: %w", err)
+	}
+	tx.recorded = true
+	return ev.ID, nil
+}
+
+func deploymentOf(p *engine.Plan, id int64) *deploydb.Deployment {
+	if _, d := p.Deployment(id); d != nil {
+		c := *d
+		c.Promotions = append([]deploydb.PromotionResult{}, d.Promotions...)
+		return &c
+	}
+	return nil
+}
+
+func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+func nullTime(t deploydb.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
+}
+
+func placeholdersFor[T any](list []T) (string, []any) {
+	args := make([]any, len(list))
+	for i, v := range list {
+		args[i] = v
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", "), args
+}
