@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,55 +12,15 @@ import (
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/postgres"
+	"github.com/deploydb/deploydb/postgres/pgtest"
 	"github.com/deploydb/deploydb/storetest"
 )
 
-// EnvTestDatabase names the PostgreSQL database the tests run against.
-const envTestDatabase = "DEPLOYDB_TEST_POSTGRES"
-
-// testDatabase returns the URL of the test database, or skips the test.
-func testDatabase(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv(envTestDatabase)
-	if u == "" {
-		t.Skip(envTestDatabase + " is not set: set it to the URL of a PostgreSQL database the tests may create schemas in, e.g. " +
-			envTestDatabase + "=postgres://deploydb:deploydb@127.0.0.1:5432/deploydb_test?sslmode=disable")
-	}
-	return u
-}
-
-// freshSchema creates an empty schema of its own for t, dropped when the
-// test ends, and returns a URL of the test database with that schema as
-// its search path.
+// freshSchema returns the URL of an empty schema of t's own, with a small
+// pool: subtests run in parallel.
 func freshSchema(t *testing.T) string {
 	t.Helper()
-	base := testDatabase(t)
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "s_" + hex.EncodeToString(b[:])
-	if _, err := db.ExecContext(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", envTestDatabase, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	// Subtests run in parallel: keep each store's pool small.
-	q.Set(postgres.PoolMaxConnsParam, "4")
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, postgres.PoolMaxConnsParam, "4")
 }
 
 // mustOpen opens the store at u and closes it when the test ends.
@@ -84,7 +41,7 @@ func mustOpen(tb testing.TB, u string) *postgres.Store {
 // TestStore runs the store conformance suite, each subtest in a schema of
 // its own.
 func TestStore(t *testing.T) {
-	testDatabase(t)
+	pgtest.Database(t)
 	storetest.Run(t, func(t *testing.T, now func() time.Time) deploydb.Store {
 		s := mustOpen(t, freshSchema(t))
 		s.Now = now
@@ -194,5 +151,63 @@ func TestOpenErrors(t *testing.T) {
 				t.Errorf("got %v, want %s", err, tc.code)
 			}
 		})
+	}
+}
+
+// TestTwoHandles races reports through two stores open on one schema, as
+// two replicas would: the write lock lets exactly one win.
+func TestTwoHandles(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	u := freshSchema(t)
+	cfg := storetest.Model()
+	s1, s2 := mustOpen(t, u), mustOpen(t, u)
+	_, flows, err := s1.PublishArtifact(ctx, cfg, storetest.Artifact("billing", "1.0.0"), "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := flows[0].Deployments[0].ID
+
+	const n = 20
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		s := s1
+		if i%2 == 1 {
+			s = s2
+		}
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.ReportDeployment(ctx, cfg, deploydb.DeploymentReport{Deployment: id, Status: deploydb.DeploymentStarted, Actor: "jenkins"})
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch deploydb.ErrorCode(err) {
+		case "":
+			won++
+		case deploydb.ECONFLICT:
+		default:
+			t.Errorf("racer %d: %v", i, err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d racers won, want 1", won)
+	}
+	evs, err := s2.FindEvents(ctx, deploydb.EventFilter{Deployment: id, Limit: deploydb.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for _, ev := range evs {
+		if ev.Type == deploydb.EventDeploymentStarted {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d deployment.started events, want 1", started)
 	}
 }

@@ -48,6 +48,6 @@ func migrate(ctx context.Context, database string, stdout io.Writer) error {
 	if err := store.Close(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "database %s is up to date\n", database)
+	_, err = fmt.Fprintf(stdout, "database %s is up to date\n", shownDatabase(database))
 	return err
 }

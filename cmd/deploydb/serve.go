@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/deploydb/deploydb/cli"
 	"github.com/deploydb/deploydb/config"
 	"github.com/deploydb/deploydb/httpapi"
+	"github.com/deploydb/deploydb/postgres"
 	"github.com/deploydb/deploydb/sqlite"
 	"github.com/deploydb/deploydb/webhook"
 )
@@ -33,12 +35,30 @@ import (
 // after SIGINT/SIGTERM.
 const shutdownTimeout = 10 * time.Second
 
-// openStore opens the store a --database value names.
+// openStore opens the store a --database value names: a PostgreSQL URL
+// (postgres:// or postgresql://), else a SQLite file path.
 func openStore(ctx context.Context, database string) (deploydb.Store, error) {
-	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
-		return nil, deploydb.Errorf(deploydb.EINVALID, "PostgreSQL is not supported yet; use a SQLite file path for --database")
+	if isPostgres(database) {
+		return postgres.Open(ctx, database)
 	}
 	return sqlite.Open(ctx, database)
+}
+
+func isPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
+}
+
+// shownDatabase is a --database value as it may be logged: a URL's
+// password is replaced by xxxxx.
+func shownDatabase(database string) string {
+	if !isPostgres(database) {
+		return database
+	}
+	u, err := url.Parse(database)
+	if err != nil {
+		return "(a PostgreSQL URL that does not parse)"
+	}
+	return u.Redacted()
 }
 
 // checkAnonymous refuses to serve anonymous callers beyond loopback unless
@@ -173,7 +193,7 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	} else {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
-	logger.Info("deploydb ready", "url", scheme+"://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", opts.Database)
+	logger.Info("deploydb ready", "url", scheme+"://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", shownDatabase(opts.Database))
 
 	// SIGHUP reloads the config, as configuration management expects.
 	hup := make(chan os.Signal, 1)
