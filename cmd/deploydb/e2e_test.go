@@ -225,9 +225,13 @@ func checkCall(t *testing.T, c hookCall, contentType string, want map[string]any
 // webhook receivers across three environments, with a restart in the middle.
 func TestFlowEndToEnd(t *testing.T) {
 	t.Parallel()
+	testFlowEndToEnd(t, filepath.Join(t.TempDir(), "deploydb.db"))
+}
+
+// testFlowEndToEnd runs a flow through DeployDB serving database (empty).
+func testFlowEndToEnd(t *testing.T, db string) {
 	hooks := newReceiver(t)
 	cfgDir := writeConfig(t)
-	db := filepath.Join(t.TempDir(), "deploydb.db")
 	env := map[string]string{"HOOK": hooks.URL}
 	srv := launch(t, cfgDir, db, env)
 	c := api{t: t, url: srv.URL}
