@@ -13,8 +13,9 @@ func (a *app) serveCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the DeployDB server",
 		Long: `Run the DeployDB server: the HTTP API on --listen, backed by the database
---database and the model configuration in --config. The server logs the URL
-it serves once it is ready and stops cleanly on SIGINT or SIGTERM.
+--database (a SQLite file, or a PostgreSQL URL postgres://...) and the model
+configuration in --config. The server logs the URL it serves once it is
+ready and stops cleanly on SIGINT or SIGTERM.
 
 Callers authenticate with the API tokens of <config>/auth/tokens.yml (make
 one with deploydb token new). Without any token configured every caller is
@@ -50,7 +51,7 @@ Each flag falls back to its environment variable, then to its default.`,
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file")
 	f.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
-	f.String("database", DefaultDatabase, "SQLite file path (env "+EnvDatabase+")")
+	f.String("database", DefaultDatabase, "SQLite file path, or PostgreSQL URL postgres://... (env "+EnvDatabase+")")
 	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")
 	_ = cmd.MarkFlagDirname("config")
 	_ = cmd.MarkFlagFilename("database")
@@ -63,8 +64,9 @@ func (a *app) migrateCommand() *cobra.Command {
 		Short: "Apply pending migrations to the database",
 		Long: `Apply pending migrations to the database and exit, so that an operator can
 upgrade the schema ahead of a deploy. Running it again applies nothing.`,
-		Example: `  deploydb migrate --database ./deploydb.db`,
-		Args:    cobra.NoArgs,
+		Example: `  deploydb migrate --database ./deploydb.db
+  DEPLOYDB_DATABASE=postgres://deploydb:PASSWORD@db.example.com/deploydb deploydb migrate`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.env.Migrate == nil {
 				return errors.New("this build cannot migrate a database")
@@ -72,7 +74,7 @@ upgrade the schema ahead of a deploy. Running it again applies nothing.`,
 			return a.env.Migrate(cmd.Context(), a.setting(cmd, "database", EnvDatabase))
 		},
 	}
-	cmd.Flags().String("database", DefaultDatabase, "SQLite file path (env "+EnvDatabase+")")
+	cmd.Flags().String("database", DefaultDatabase, "SQLite file path, or PostgreSQL URL postgres://... (env "+EnvDatabase+")")
 	_ = cmd.MarkFlagFilename("database")
 	return cmd
 }
