@@ -349,7 +349,7 @@ type AttemptResult struct {
 // causes, and applies the engine's rules inside it, so that concurrent
 // callers serialize: exactly one wins a race, the others get ECONFLICT.
 //
-// Implementations: sqlite (and postgres later); storetest holds the
+// Implementations: sqlite and postgres; storetest holds the
 // conformance suite every implementation passes.
 type Store interface {
 	// PublishArtifact stores a new artifact and creates one flow per

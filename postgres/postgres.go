@@ -175,7 +175,11 @@ type wtx struct {
 // TODO(issue 6): the wake-ups reach this process only; the live views and
 // dispatchers of other replicas need LISTEN/NOTIFY.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	t, err := s.db.BeginTx(ctx, nil)
+	// READ COMMITTED, not REPEATABLE READ: each statement after the lock
+	// sees every write committed before the lock was granted, where a
+	// repeatable read snapshot would be taken by the lock statement itself,
+	// before it waited.
+	t, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of deploydb.Store. Every
-// implementation (sqlite now, postgres later) runs the same suite against
+// implementation (sqlite, postgres) runs the same suite against
 // fresh stores of its own and must pass it unchanged:
 //
 //	func TestStore(t *testing.T) {
