@@ -1,7 +1,7 @@
 // Package postgres is DeployDB's PostgreSQL store, for several replicas on
-// one database. It goes through database/sql with the pgx driver, so that
-// its code mirrors the SQLite store's, and passes the same conformance suite
-// (storetest).
+// one database: the SQL of package sqlstore, shared with the SQLite store,
+// through database/sql with the pgx driver. It passes the same conformance
+// suite (storetest).
 //
 // Writes serialize: every write transaction first takes a transaction-level
 // advisory lock (pg_advisory_xact_lock), so that state changes apply one at
@@ -38,6 +38,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -61,14 +62,8 @@ const PoolMaxConnsParam = "pool_max_conns"
 
 // Store is the PostgreSQL implementation of deploydb.Store.
 type Store struct {
+	*sqlstore.Store
 	db *sql.DB
-	r  rebound // db, with ? placeholders
-
-	// Now returns the current time; tests replace it.
-	Now func() time.Time
-
-	ready  chan struct{}
-	events broadcast // closed after each commit that recorded events (events.go)
 }
 
 var _ deploydb.Store = (*Store)(nil)
@@ -95,7 +90,34 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, r: rebound{db}, Now: time.Now, ready: make(chan struct{}, 1)}
+	s := &Store{db: db}
+	s.Store = sqlstore.New(sqlstore.Driver{
+		Name:  "postgres",
+		Reads: db,
+		// READ COMMITTED, not REPEATABLE READ: each statement after the
+		// lock sees every write committed before the lock was granted,
+		// where a repeatable read snapshot would be taken by the lock
+		// statement itself, before it waited.
+		BeginWrite: func(ctx context.Context) (*sql.Tx, error) {
+			t, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+			if err != nil {
+				return nil, err
+			}
+			if _, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, `+lockKey+`)`, writeLockClass); err != nil {
+				_ = t.Rollback()
+				return nil, fmt.Errorf("write lock: %w", err)
+			}
+			return t, nil
+		},
+		BeginSnapshot: func(ctx context.Context) (*sql.Tx, error) {
+			return db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+		},
+		Rebind:   rebind,
+		IsUnique: isUnique,
+		Contains: func(col string) string { return "strpos(" + col + ", ?) > 0" },
+		// Text sorts by bytes, as in SQLite, whatever the database's locale.
+		Collate: ` COLLATE "C"`,
+	})
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "postgres: database unreachable: " + err.Error()}
@@ -138,127 +160,13 @@ func (s *Store) migrate(ctx context.Context, cc *pgx.ConnConfig) ([]*goose.Migra
 	return res, nil
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "database unreachable: " + err.Error()}
-	}
-	return nil
-}
-
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
-
-// DeliveriesReady returns a channel that receives after a commit that
-// enqueued webhook deliveries.
-//
-// TODO(issue 6): only this process's commits wake it. Wake the dispatchers
-// of every replica (LISTEN/NOTIFY: NOTIFY in the write transaction, a
-// listening connection per store) so that deliveries another replica
-// enqueues are sent without waiting for a poll.
-func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
-
-func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
-
-// wtx is a write transaction and what it did that others must hear of
-// once it commits. Its queries take ? placeholders.
-type wtx struct {
-	rebound
-	delivered bool // enqueued webhook deliveries
-	recorded  bool // recorded events
-}
-
-// write runs fn in one write transaction, which first takes the write lock,
-// and commits it, then wakes the dispatcher and the live views if the
-// transaction gave them something.
-//
-// TODO(issue 6): the wake-ups reach this process only; the live views and
-// dispatchers of other replicas need LISTEN/NOTIFY.
-func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	// READ COMMITTED, not REPEATABLE READ: each statement after the lock
-	// sees every write committed before the lock was granted, where a
-	// repeatable read snapshot would be taken by the lock statement itself,
-	// before it waited.
-	t, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
-	}
-	defer func() { _ = t.Rollback() }()
-	if _, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, `+lockKey+`)`, writeLockClass); err != nil {
-		return fmt.Errorf("postgres: write lock: %w", err)
-	}
-	tx := &wtx{rebound: rebound{t}}
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
-	}
-	if tx.delivered {
-		s.wake()
-	}
-	if tx.recorded {
-		s.eventsCommitted()
-	}
-	return nil
-}
-
-// snapshot runs reads that take several queries in one read transaction, so
-// that they see one committed state, never a write half applied between two
-// of the queries.
-func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("postgres: begin read: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	return fn(rebound{tx})
-}
-
-func (s *Store) wake() {
-	select {
-	case s.ready <- struct{}{}:
-	default:
-	}
-}
 
 // isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
-}
-
-func ms(t deploydb.Time) int64 { return t.UnixMilli() }
-
-// querier is what reads need from the pool or a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// execer is a *sql.DB or a *sql.Tx.
-type execer interface {
-	querier
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// rebound runs queries written with SQLite's ? placeholders, as the SQLite
-// store's are, on c with PostgreSQL's $n.
-type rebound struct{ c execer }
-
-// QueryContext runs a query with ? placeholders.
-func (r rebound) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.c.QueryContext(ctx, rebind(query), args...)
-}
-
-// QueryRowContext runs a query with ? placeholders.
-func (r rebound) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return r.c.QueryRowContext(ctx, rebind(query), args...)
-}
-
-// ExecContext runs a statement with ? placeholders.
-func (r rebound) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return r.c.ExecContext(ctx, rebind(query), args...)
 }
 
 // rebind numbers the ? placeholders of query as $1, $2, ... A ? inside a

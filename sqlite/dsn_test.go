@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,7 +26,7 @@ func TestOpenSettings(t *testing.T) {
 			}
 			for _, pool := range []struct {
 				name string
-				q    querier
+				q    *sql.DB
 			}{{"writer", s.w}, {"reader", s.r}} {
 				var mode string
 				var sync, fk int

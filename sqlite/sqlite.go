@@ -21,29 +21,25 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the SQLite implementation of deploydb.Store.
+// Store is the SQLite implementation of deploydb.Store: the SQL of
+// package sqlstore on one database file.
 type Store struct {
+	*sqlstore.Store
 	path string
 	w    *sql.DB // one connection: every write transaction
 	r    *sql.DB // reads
-
-	// Now returns the current time; tests replace it.
-	Now func() time.Time
-
-	ready  chan struct{}
-	events broadcast // closed after each commit that recorded events (events.go)
 }
 
 var _ deploydb.Store = (*Store)(nil)
@@ -66,7 +62,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
-	s := &Store{path: path, w: w, r: r, Now: time.Now, ready: make(chan struct{}, 1)}
+	s := &Store{path: path, w: w, r: r}
+	s.Store = sqlstore.New(sqlstore.Driver{
+		Name:  "sqlite",
+		Reads: r,
+		// The one writer connection begins IMMEDIATE (dsn): a write takes
+		// the database's lock before it reads.
+		BeginWrite: func(ctx context.Context) (*sql.Tx, error) { return w.BeginTx(ctx, nil) },
+		// A read transaction sees one WAL snapshot.
+		BeginSnapshot: func(ctx context.Context) (*sql.Tx, error) {
+			return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		},
+		IsUnique: isUnique,
+		Contains: func(col string) string { return "instr(" + col + ", ?) > 0" },
+	})
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -108,86 +117,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.r.PingContext(ctx); err != nil {
-		return &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "database unreachable: " + err.Error()}
-	}
-	return nil
-}
-
 // Close closes both pools.
 func (s *Store) Close() error {
 	return errors.Join(s.w.Close(), s.r.Close())
-}
-
-// DeliveriesReady returns a channel that receives after a commit that
-// enqueued webhook deliveries.
-func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
-
-func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
-
-// wtx is a write transaction and what it did that others must hear of
-// once it commits.
-type wtx struct {
-	*sql.Tx
-	delivered bool // enqueued webhook deliveries
-	recorded  bool // recorded events
-}
-
-// write runs fn in one write transaction and commits it, then wakes the
-// dispatcher and the live views if the transaction gave them something.
-func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	t, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	tx := &wtx{Tx: t}
-	defer func() { _ = t.Rollback() }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	if tx.delivered {
-		s.wake()
-	}
-	if tx.recorded {
-		s.eventsCommitted()
-	}
-	return nil
-}
-
-// snapshot runs reads that take several queries in one read transaction, so
-// that they see one committed state (one WAL snapshot), never a write half
-// applied between two of the queries.
-func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("sqlite: begin read: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	return fn(tx)
-}
-
-func (s *Store) wake() {
-	select {
-	case s.ready <- struct{}{}:
-	default:
-	}
 }
 
 // isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
-func ms(t deploydb.Time) int64 { return t.UnixMilli() }
-
-// querier is what reads need from a *sql.DB or a *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }

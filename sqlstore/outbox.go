@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -31,14 +31,14 @@ func scanDelivery(sc interface{ Scan(...any) error }) (*deploydb.Delivery, error
 func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*deploydb.Delivery, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+		return nil, fmt.Errorf("store: find deliveries: %w", err)
 	}
 	defer rows.Close()
 	out := []*deploydb.Delivery{}
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: find deliveries: %w", err)
+			return nil, fmt.Errorf("store: find deliveries: %w", err)
 		}
 		out = append(out, d)
 	}
@@ -73,7 +73,7 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	} else if err != nil {
-		return time.Time{}, fmt.Errorf("postgres: next delivery: %w", err)
+		return time.Time{}, fmt.Errorf("store: next delivery: %w", err)
 	}
 	return time.UnixMilli(next), nil
 }
@@ -87,11 +87,11 @@ func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) err
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", a.Delivery)
 		} else if err != nil {
-			return fmt.Errorf("postgres: record attempt: %w", err)
+			return fmt.Errorf("store: record attempt: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, status_code, latency_ns, response, error, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			a.Delivery, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt)); err != nil {
-			return fmt.Errorf("postgres: record attempt: %w", err)
+			return fmt.Errorf("store: record attempt: %w", err)
 		}
 		newStatus := deploydb.DeliveryPending
 		if r.Done {
@@ -103,7 +103,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
 			newStatus, r.NextAttemptAt.UnixMilli(), lastErr, ms(a.CreatedAt), a.Delivery); err != nil {
-			return fmt.Errorf("postgres: record attempt: %w", err)
+			return fmt.Errorf("store: record attempt: %w", err)
 		}
 		return nil
 	})
@@ -122,7 +122,7 @@ func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (
 	if f.Hook != "" {
 		// The name, or as it is shown: an unnamed hook's URL without its
 		// query or fragment.
-		where, args = append(where, `(hook = ? OR substr(hook, 1, length(?::text) + 1) IN (?::text || '?', ?::text || '#'))`), append(args, f.Hook, f.Hook, f.Hook, f.Hook)
+		where, args = append(where, `(hook = ? OR substr(hook, 1, length(CAST(? AS TEXT)) + 1) IN (CAST(? AS TEXT) || '?', CAST(? AS TEXT) || '#'))`), append(args, f.Hook, f.Hook, f.Hook, f.Hook)
 	}
 	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries` + whereClause(where) + ` ORDER BY id DESC` + limitClause(f.Page, &args)
 	return s.queryDeliveries(ctx, q, args...)
@@ -132,7 +132,7 @@ func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (
 func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.Attempt, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, delivery_id, status_code, latency_ns, response, error, created_at FROM webhook_attempts WHERE delivery_id = ? ORDER BY id`, delivery)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find attempts: %w", err)
+		return nil, fmt.Errorf("store: find attempts: %w", err)
 	}
 	defer rows.Close()
 	out := []*deploydb.Attempt{}
@@ -140,7 +140,7 @@ func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.A
 		var a deploydb.Attempt
 		var lat, created int64
 		if err := rows.Scan(&a.ID, &a.Delivery, &a.StatusCode, &lat, &a.Response, &a.Error, &created); err != nil {
-			return nil, fmt.Errorf("postgres: find attempts: %w", err)
+			return nil, fmt.Errorf("store: find attempts: %w", err)
 		}
 		a.Latency, a.CreatedAt = time.Duration(lat), deploydb.UnixMilli(created)
 		out = append(out, &a)
@@ -170,7 +170,7 @@ func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*de
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", id)
 		} else if err != nil {
-			return fmt.Errorf("postgres: redeliver: %w", err)
+			return fmt.Errorf("store: redeliver: %w", err)
 		}
 		if status == deploydb.DeliveryFailed && attempts == 0 {
 			// Failed when it was queued: it has no call to make.
@@ -180,7 +180,7 @@ func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*de
 			return deploydb.Errorf(deploydb.ECONFLICT, "webhook delivery %d is pending already: it will be attempted without being asked", id)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?`, ms(now), ms(now), id); err != nil {
-			return fmt.Errorf("postgres: redeliver: %w", err)
+			return fmt.Errorf("store: redeliver: %w", err)
 		}
 		tx.delivered = true
 		_, err = s.insertEvent(ctx, tx, &deploydb.Event{Type: deploydb.EventOperatorRedeliver, Deployment: dep.Int64, Actor: a.Actor, Reason: a.Reason, CreatedAt: now,

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 	for ident, e := range cfg.Environments {
 		d, err := environmentDigest(e)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: sync environments: %w", err)
+			return nil, fmt.Errorf("store: sync environments: %w", err)
 		}
 		want[ident] = d
 	}
@@ -54,12 +54,12 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 			// along: they are noted, not announced as new.
 			var old bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events)`).Scan(&old); err != nil {
-				return fmt.Errorf("postgres: sync environments: %w", err)
+				return fmt.Errorf("store: sync environments: %w", err)
 			}
 			if old {
 				for ident, digest := range want {
 					if _, err := tx.ExecContext(ctx, `INSERT INTO config_environments (ident, digest) VALUES (?, ?)`, ident, digest); err != nil {
-						return fmt.Errorf("postgres: sync environments: %w", err)
+						return fmt.Errorf("store: sync environments: %w", err)
 					}
 				}
 				return nil
@@ -82,14 +82,14 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 					return err
 				}
 				if _, err := tx.ExecContext(ctx, `INSERT INTO config_environments (ident, digest) VALUES (?, ?)`, ident, want[ident]); err != nil {
-					return fmt.Errorf("postgres: sync environments: %w", err)
+					return fmt.Errorf("store: sync environments: %w", err)
 				}
 			case old != want[ident]:
 				if err := announce(deploydb.EventEnvironmentModified, ident, "environment "+ident+" changed in the configuration"); err != nil {
 					return err
 				}
 				if _, err := tx.ExecContext(ctx, `UPDATE config_environments SET digest = ? WHERE ident = ?`, want[ident], ident); err != nil {
-					return fmt.Errorf("postgres: sync environments: %w", err)
+					return fmt.Errorf("store: sync environments: %w", err)
 				}
 			}
 		}
@@ -101,7 +101,7 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM config_environments WHERE ident = ?`, ident); err != nil {
-				return fmt.Errorf("postgres: sync environments: %w", err)
+				return fmt.Errorf("store: sync environments: %w", err)
 			}
 		}
 		return nil
@@ -114,19 +114,19 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 func knownEnvironments(ctx context.Context, tx *wtx) (map[string]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT ident, digest FROM config_environments`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: sync environments: %w", err)
+		return nil, fmt.Errorf("store: sync environments: %w", err)
 	}
 	defer rows.Close()
 	have := map[string]string{}
 	for rows.Next() {
 		var ident, digest string
 		if err := rows.Scan(&ident, &digest); err != nil {
-			return nil, fmt.Errorf("postgres: sync environments: %w", err)
+			return nil, fmt.Errorf("store: sync environments: %w", err)
 		}
 		have[ident] = digest
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: sync environments: %w", err)
+		return nil, fmt.Errorf("store: sync environments: %w", err)
 	}
 	return have, nil
 }

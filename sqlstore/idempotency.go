@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func (s *Store) FindIdempotent(ctx context.Context, key string) (*deploydb.Idemp
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "no response stored for this Idempotency-Key")
 	} else if err != nil {
-		return nil, fmt.Errorf("postgres: find idempotency key: %w", err)
+		return nil, fmt.Errorf("store: find idempotency key: %w", err)
 	}
 	r.CreatedAt = deploydb.UnixMilli(created)
 	return &r, nil
@@ -30,11 +30,11 @@ func (s *Store) SaveIdempotent(ctx context.Context, r deploydb.IdempotentRespons
 	now := s.now()
 	return s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, now.Add(-deploydb.IdempotencyTTL).UnixMilli()); err != nil {
-			return fmt.Errorf("postgres: expire idempotency keys: %w", err)
+			return fmt.Errorf("store: expire idempotency keys: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (key, request_hash, status, location, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 			r.Key, r.RequestHash, r.Status, r.Location, r.Body, ms(now)); err != nil {
-			return fmt.Errorf("postgres: save idempotency key: %w", err)
+			return fmt.Errorf("store: save idempotency key: %w", err)
 		}
 		return nil
 	})

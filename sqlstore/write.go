@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -25,15 +25,12 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 	}
 	var out []*deploydb.Flow
 	err = s.write(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?)`,
-			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor)
-		if isUnique(err) {
+		err := tx.QueryRowContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor).Scan(&a.ID)
+		if s.isUnique(err) {
 			return deploydb.Errorf(deploydb.ECONFLICT, "artifact %s:%s already exists", a.Module(), a.Version)
 		} else if err != nil {
-			return fmt.Errorf("sqlite: insert artifact: %w", err)
-		}
-		if a.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("sqlite: insert artifact: %w", err)
+			return fmt.Errorf("store: insert artifact: %w", err)
 		}
 		if _, err := s.insertEvent(ctx, tx, &deploydb.Event{Type: deploydb.EventArtifactPublished, Artifact: a.ID, Actor: actor, CreatedAt: now,
 			Detail: fmt.Sprintf("%s:%s published", a.Module(), a.Version)}); err != nil {
@@ -65,13 +62,9 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 // insertFlow inserts a new flow with its deployments and promotion results
 // and fills in their ids.
 func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("sqlite: insert flow: %w", err)
-	}
-	if f.ID, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("sqlite: insert flow: %w", err)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt)).Scan(&f.ID); err != nil {
+		return fmt.Errorf("store: insert flow: %w", err)
 	}
 	for i := range f.Deployments {
 		d := &f.Deployments[i]
@@ -86,24 +79,16 @@ func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
 // insertDeployment inserts a new deployment with its promotion results and
 // fills in their ids.
 func insertDeployment(ctx context.Context, tx *wtx, d *deploydb.Deployment) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("sqlite: insert deployment: %w", err)
-	}
-	if d.ID, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("sqlite: insert deployment: %w", err)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt)).Scan(&d.ID); err != nil {
+		return fmt.Errorf("store: insert deployment: %w", err)
 	}
 	for j := range d.Promotions {
 		r := &d.Promotions[j]
 		r.Deployment = d.ID
-		res, err := tx.ExecContext(ctx, `INSERT INTO promotion_results (deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy, ms(r.CreatedAt), ms(r.UpdatedAt))
-		if err != nil {
-			return fmt.Errorf("sqlite: insert promotion result: %w", err)
-		}
-		if r.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("sqlite: insert promotion result: %w", err)
+		if err := tx.QueryRowContext(ctx, `INSERT INTO promotion_results (deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy, ms(r.CreatedAt), ms(r.UpdatedAt)).Scan(&r.ID); err != nil {
+			return fmt.Errorf("store: insert promotion result: %w", err)
 		}
 	}
 	return nil
@@ -157,7 +142,7 @@ func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Con
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
 	} else if err != nil {
-		return nil, fmt.Errorf("sqlite: find deployment: %w", err)
+		return nil, fmt.Errorf("store: find deployment: %w", err)
 	}
 	f, err := findFlow(ctx, tx, flowID)
 	if err != nil {
@@ -213,14 +198,14 @@ func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, ser
 	rows, err := tx.QueryContext(ctx, `SELECT e.environment, `+artifactColumns+` FROM env_state e
 		JOIN deployments d ON d.id = e.last_good_id JOIN artifacts a ON a.id = d.artifact_id WHERE e.service = ?`, service)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: last known good: %w", err)
+		return nil, fmt.Errorf("store: last known good: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var env string
 		var a deploydb.Artifact
 		if err := scanArtifactAfter(rows, &a, &env); err != nil {
-			return nil, fmt.Errorf("sqlite: last known good: %w", err)
+			return nil, fmt.Errorf("store: last known good: %w", err)
 		}
 		p.LastGood[env] = &a
 	}
@@ -247,7 +232,7 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 	for _, d := range p.ChangedDeployments() {
 		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ? WHERE id = ?`,
 			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
-			return fmt.Errorf("sqlite: update deployment: %w", err)
+			return fmt.Errorf("store: update deployment: %w", err)
 		}
 		if err := updateEnvState(ctx, tx, d, p.Now); err != nil {
 			return err
@@ -256,12 +241,12 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 	for _, r := range p.ChangedResults() {
 		if _, err := tx.ExecContext(ctx, `UPDATE promotion_results SET status = ?, info_url = ?, reported_by = ?, due_at = ?, updated_at = ? WHERE id = ?`,
 			r.Status, r.InfoURL, r.ReportedBy, nullTime(r.DueAt), ms(r.UpdatedAt), r.ID); err != nil {
-			return fmt.Errorf("sqlite: update promotion result: %w", err)
+			return fmt.Errorf("store: update promotion result: %w", err)
 		}
 	}
 	for _, f := range p.ChangedFlows() {
 		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, updated_at = ? WHERE id = ?`, f.Status, ms(f.UpdatedAt), f.ID); err != nil {
-			return fmt.Errorf("sqlite: update flow: %w", err)
+			return fmt.Errorf("store: update flow: %w", err)
 		}
 	}
 	for _, em := range p.Events {
@@ -307,7 +292,7 @@ func (s *Store) record(ctx context.Context, tx *wtx, cfg *deploydb.Config, ev *d
 		case err == nil:
 			c.Upgrade = true
 		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("sqlite: earlier deployments: %w", err)
+			return fmt.Errorf("store: earlier deployments: %w", err)
 		}
 	}
 	return s.enqueue(ctx, tx, cfg, c, f)
@@ -330,11 +315,11 @@ func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c we
 		}
 		headers, err := encodeHeaders(dl.Headers)
 		if err != nil {
-			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
+			return fmt.Errorf("store: enqueue delivery: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, event_type, deployment_id, hook, url, shown_url, method, content_type, headers, context, body, signed, status, attempts, last_error, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 			dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.ShownURL, dl.Method, dl.ContentType, headers, dl.Context, dl.Body, dl.Signed, dl.Status, dl.LastError, ms(dl.NextAttemptAt), ms(dl.CreatedAt), ms(dl.UpdatedAt)); err != nil {
-			return fmt.Errorf("sqlite: enqueue delivery: %w", err)
+			return fmt.Errorf("store: enqueue delivery: %w", err)
 		}
 		tx.delivered = true
 	}
@@ -359,7 +344,7 @@ func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now de
 			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END, last_attempt_id = NULL`
 		args = []any{d.ID, d.ID, d.ID, ms(now), d.ID}
 	case deploydb.DeploymentFailed:
-		q = `last_attempt_id = CASE WHEN current_id IS ? THEN last_attempt_id ELSE ? END,
+		q = `last_attempt_id = CASE WHEN current_id IS NOT DISTINCT FROM ? THEN last_attempt_id ELSE ? END,
 			in_flight_id = CASE WHEN in_flight_id = ? THEN NULL ELSE in_flight_id END`
 		args = []any{d.ID, d.ID, d.ID}
 	case deploydb.DeploymentCancelled:
@@ -372,23 +357,19 @@ func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now de
 	// has not seen.
 	if d.Status != deploydb.DeploymentCancelled {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO env_state (service, environment) VALUES (?, ?) ON CONFLICT (service, environment) DO NOTHING`, d.Service, d.Environment); err != nil {
-			return fmt.Errorf("sqlite: status matrix: %w", err)
+			return fmt.Errorf("store: status matrix: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE env_state SET `+q+` WHERE service = ? AND environment = ?`, append(args, d.Service, d.Environment)...); err != nil {
-		return fmt.Errorf("sqlite: status matrix: %w", err)
+		return fmt.Errorf("store: status matrix: %w", err)
 	}
 	return nil
 }
 
 func (s *Store) insertEvent(ctx context.Context, tx *wtx, ev *deploydb.Event) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt))
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: insert event: %w", err)
-	}
-	if ev.ID, err = res.LastInsertId(); err != nil {
-		return 0, fmt.Errorf("sqlite: insert event: %w", err)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt)).Scan(&ev.ID); err != nil {
+		return 0, fmt.Errorf("store: insert event: %w", err)
 	}
 	tx.recorded = true
 	return ev.ID, nil

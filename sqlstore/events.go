@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) ([]*depl
 	rows, err := s.r.QueryContext(ctx, `SELECT id, type, service, environment, coalesce(artifact_id, 0), coalesce(flow_id, 0), coalesce(deployment_id, 0), status, detail, actor, reason, created_at FROM events`+
 		whereClause(where)+` ORDER BY id LIMIT ?`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find events: %w", err)
+		return nil, fmt.Errorf("store: find events: %w", err)
 	}
 	defer rows.Close()
 	out := []*deploydb.Event{}
@@ -45,13 +45,13 @@ func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) ([]*depl
 		var e deploydb.Event
 		var created int64
 		if err := rows.Scan(&e.ID, &e.Type, &e.Service, &e.Environment, &e.Artifact, &e.Flow, &e.Deployment, &e.Status, &e.Detail, &e.Actor, &e.Reason, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: find events: %w", err)
+			return nil, fmt.Errorf("store: find events: %w", err)
 		}
 		e.CreatedAt = deploydb.UnixMilli(created)
 		out = append(out, &e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: find events: %w", err)
+		return nil, fmt.Errorf("store: find events: %w", err)
 	}
 	return out, nil
 }
@@ -62,6 +62,9 @@ func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) ([]*depl
 //
 // A live view calls it before it reads the events after its cursor, so that
 // a commit between the read and the wait is never missed.
+//
+// TODO(issue 6): only this process's commits close it; another replica's
+// events reach this one's live views through LISTEN/NOTIFY.
 func (s *Store) EventsCommitted() <-chan struct{} { return s.events.wait() }
 
 // eventsCommitted wakes the callers of EventsCommitted. The write path calls

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -127,7 +127,7 @@ func (s *Store) Hotfix(ctx context.Context, cfg *deploydb.Config, r deploydb.Hot
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "artifact %d not found", r.Artifact)
 		} else if err != nil {
-			return fmt.Errorf("postgres: find artifact: %w", err)
+			return fmt.Errorf("store: find artifact: %w", err)
 		}
 		if !svc.Consumes(art.Group, art.Name) {
 			return deploydb.Errorf(deploydb.EINVALID, "service %s does not consume %s", r.Service, art.Module())
@@ -178,10 +178,10 @@ func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env s
 		// held already is found by ON CONFLICT, not by a unique violation.
 		res, err := tx.ExecContext(ctx, `INSERT INTO env_locks (environment, reason, actor, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO NOTHING`, env, l.Reason, l.Actor, ms(l.CreatedAt))
 		if err != nil {
-			return fmt.Errorf("postgres: lock: %w", err)
+			return fmt.Errorf("store: lock: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("postgres: lock: %w", err)
+			return fmt.Errorf("store: lock: %w", err)
 		} else if n == 0 {
 			locks, err := findLocks(ctx, tx)
 			if err != nil {
@@ -206,7 +206,7 @@ func (s *Store) UnlockEnvironment(ctx context.Context, cfg *deploydb.Config, env
 	return s.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM env_locks WHERE environment = ?`, env)
 		if err != nil {
-			return fmt.Errorf("postgres: unlock: %w", err)
+			return fmt.Errorf("store: unlock: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "environment %q is not locked", env)
@@ -244,14 +244,14 @@ func (s *Store) reschedule(ctx context.Context, tx *wtx, cfg *deploydb.Config, e
 func waitingServices(ctx context.Context, q querier, env string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT service FROM deployments WHERE environment = ? AND status = 'NOT_STARTED' AND due_at IS NOT NULL`, env)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: waiting services: %w", err)
+		return nil, fmt.Errorf("store: waiting services: %w", err)
 	}
 	defer rows.Close()
 	var services []string
 	for rows.Next() {
 		var svc string
 		if err := rows.Scan(&svc); err != nil {
-			return nil, fmt.Errorf("postgres: waiting services: %w", err)
+			return nil, fmt.Errorf("store: waiting services: %w", err)
 		}
 		services = append(services, svc)
 	}
@@ -261,7 +261,7 @@ func waitingServices(ctx context.Context, q querier, env string) ([]string, erro
 func findLocks(ctx context.Context, q querier) (map[string]*deploydb.Lock, error) {
 	rows, err := q.QueryContext(ctx, `SELECT environment, reason, actor, created_at FROM env_locks`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find locks: %w", err)
+		return nil, fmt.Errorf("store: find locks: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]*deploydb.Lock{}
@@ -269,7 +269,7 @@ func findLocks(ctx context.Context, q querier) (map[string]*deploydb.Lock, error
 		var l deploydb.Lock
 		var created int64
 		if err := rows.Scan(&l.Environment, &l.Reason, &l.Actor, &created); err != nil {
-			return nil, fmt.Errorf("postgres: find locks: %w", err)
+			return nil, fmt.Errorf("store: find locks: %w", err)
 		}
 		l.CreatedAt = deploydb.UnixMilli(created)
 		out[l.Environment] = &l
@@ -325,7 +325,7 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 	var soakNext sql.NullInt64
 	if err := s.r.QueryRowContext(ctx, `SELECT min(r.due_at) FROM promotion_results r JOIN deployments d ON d.id = r.deployment_id
 		WHERE r.status = 'STARTED' AND r.due_at IS NOT NULL AND d.status = 'COMPLETED'`).Scan(&soakNext); err != nil {
-		return time.Time{}, fmt.Errorf("postgres: next soak: %w", err)
+		return time.Time{}, fmt.Errorf("store: next soak: %w", err)
 	}
 	if soakNext.Valid {
 		if t := time.UnixMilli(soakNext.Int64); next.IsZero() || t.Before(next) {
@@ -340,14 +340,14 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, erro
 func frozenWaiters(ctx context.Context, q querier) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT DISTINCT environment FROM deployments WHERE status = 'NOT_STARTED' AND due_at IS NOT NULL AND waiting LIKE 'frozen%'`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: frozen waiters: %w", err)
+		return nil, fmt.Errorf("store: frozen waiters: %w", err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var env string
 		if err := rows.Scan(&env); err != nil {
-			return nil, fmt.Errorf("postgres: frozen waiters: %w", err)
+			return nil, fmt.Errorf("store: frozen waiters: %w", err)
 		}
 		out = append(out, env)
 	}
@@ -365,14 +365,14 @@ func (s *Store) dueSoaks(ctx context.Context, now deploydb.Time) ([]soak, error)
 	rows, err := s.r.QueryContext(ctx, `SELECT r.deployment_id, r.promotion FROM promotion_results r JOIN deployments d ON d.id = r.deployment_id
 		WHERE r.status = 'STARTED' AND r.due_at IS NOT NULL AND r.due_at <= ? AND d.status = 'COMPLETED'`, ms(now))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: due soaks: %w", err)
+		return nil, fmt.Errorf("store: due soaks: %w", err)
 	}
 	defer rows.Close()
 	var due []soak
 	for rows.Next() {
 		var sk soak
 		if err := rows.Scan(&sk.deployment, &sk.promotion); err != nil {
-			return nil, fmt.Errorf("postgres: due soaks: %w", err)
+			return nil, fmt.Errorf("store: due soaks: %w", err)
 		}
 		due = append(due, sk)
 	}
@@ -388,9 +388,9 @@ func (s *Store) FindStatus(ctx context.Context) ([]*deploydb.StatusCell, error) 
 		var cells []ids
 		var all []int64
 		scan := func() error {
-			rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service COLLATE "C", environment COLLATE "C"`)
+			rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service`+s.d.Collate+`, environment`+s.d.Collate)
 			if err != nil {
-				return fmt.Errorf("postgres: status: %w", err)
+				return fmt.Errorf("store: status: %w", err)
 			}
 			defer rows.Close()
 			for rows.Next() {
@@ -398,7 +398,7 @@ func (s *Store) FindStatus(ctx context.Context) ([]*deploydb.StatusCell, error) 
 				var i ids
 				var since int64
 				if err := rows.Scan(&c.Service, &c.Environment, &i.current, &since, &i.inFlight, &i.lastAttempt, &i.lastGood); err != nil {
-					return fmt.Errorf("postgres: status: %w", err)
+					return fmt.Errorf("store: status: %w", err)
 				}
 				if since != 0 {
 					c.CurrentSince = deploydb.UnixMilli(since)

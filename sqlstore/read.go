@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func (s *Store) FindArtifact(ctx context.Context, id int64) (*deploydb.Artifact,
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "artifact %d not found", id)
 	} else if err != nil {
-		return nil, fmt.Errorf("postgres: find artifact: %w", err)
+		return nil, fmt.Errorf("store: find artifact: %w", err)
 	}
 	return &a, nil
 }
@@ -38,7 +38,7 @@ func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) ([
 	var where []string
 	var args []any
 	if f.Query != "" {
-		where = append(where, `(strpos(a.grp, ?) > 0 OR strpos(a.name, ?) > 0 OR strpos(a.version, ?) > 0)`)
+		where = append(where, "("+s.d.Contains("a.grp")+" OR "+s.d.Contains("a.name")+" OR "+s.d.Contains("a.version")+")")
 		args = append(args, f.Query, f.Query, f.Query)
 	}
 	// Group and Name filter independently: a zero one matches everything.
@@ -51,14 +51,14 @@ func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) ([
 	q := `SELECT ` + artifactColumns + ` FROM artifacts a` + whereClause(where) + ` ORDER BY a.id DESC` + limitClause(f.Page, &args)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find artifacts: %w", err)
+		return nil, fmt.Errorf("store: find artifacts: %w", err)
 	}
 	defer rows.Close()
 	out := []*deploydb.Artifact{}
 	for rows.Next() {
 		var a deploydb.Artifact
 		if err := scanArtifact(rows, &a); err != nil {
-			return nil, fmt.Errorf("postgres: find artifacts: %w", err)
+			return nil, fmt.Errorf("store: find artifacts: %w", err)
 		}
 		out = append(out, &a)
 	}
@@ -74,7 +74,7 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 	query := `SELECT ` + deploymentColumns + ` FROM deployments d JOIN artifacts a ON a.id = d.artifact_id` + whereClause(where) + ` ORDER BY ` + order + limitClause(page, &args)
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find deployments: %w", err)
+		return nil, fmt.Errorf("store: find deployments: %w", err)
 	}
 	defer rows.Close()
 	out := []*deploydb.Deployment{}
@@ -84,7 +84,7 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 		var created, updated int64
 		var due sql.NullInt64
 		if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &due, &d.Waiting, &created, &updated); err != nil {
-			return nil, fmt.Errorf("postgres: find deployments: %w", err)
+			return nil, fmt.Errorf("store: find deployments: %w", err)
 		}
 		d.CreatedAt, d.UpdatedAt, d.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
 		d.Promotions = []deploydb.PromotionResult{}
@@ -92,7 +92,7 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 		byID[d.ID] = &d
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: find deployments: %w", err)
+		return nil, fmt.Errorf("store: find deployments: %w", err)
 	}
 	rows.Close()
 	if len(out) == 0 {
@@ -105,7 +105,7 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 	in := placeholders(len(ids))
 	rrows, err := q.QueryContext(ctx, `SELECT id, deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at FROM promotion_results WHERE deployment_id IN (`+in+`) ORDER BY id`, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find promotion results: %w", err)
+		return nil, fmt.Errorf("store: find promotion results: %w", err)
 	}
 	defer rrows.Close()
 	for rrows.Next() {
@@ -113,14 +113,14 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 		var created, updated int64
 		var due sql.NullInt64
 		if err := rrows.Scan(&r.ID, &r.Deployment, &r.Promotion, &r.Type, &r.SoakMs, &due, &r.Status, &r.InfoURL, &r.ReportedBy, &created, &updated); err != nil {
-			return nil, fmt.Errorf("postgres: find promotion results: %w", err)
+			return nil, fmt.Errorf("store: find promotion results: %w", err)
 		}
 		r.CreatedAt, r.UpdatedAt, r.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
 		d := byID[r.Deployment]
 		d.Promotions = append(d.Promotions, r)
 	}
 	if err := rrows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: find promotion results: %w", err)
+		return nil, fmt.Errorf("store: find promotion results: %w", err)
 	}
 	return out, nil
 }
@@ -201,7 +201,7 @@ func findFlows(ctx context.Context, q querier, where []string, order string, pag
 		` FROM flows f JOIN artifacts a ON a.id = f.artifact_id` + whereClause(where) + ` ORDER BY ` + order + limitClause(page, &args)
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find flows: %w", err)
+		return nil, fmt.Errorf("store: find flows: %w", err)
 	}
 	defer rows.Close()
 	out := []*deploydb.Flow{}
@@ -210,7 +210,7 @@ func findFlows(ctx context.Context, q querier, where []string, order string, pag
 		var f deploydb.Flow
 		var created, updated int64
 		if err := scanArtifactAfter(rows, &f.Artifact, &f.ID, &f.Service, &f.Pipeline, &f.Reason, &f.Status, &f.ConfigChecksum, &created, &updated); err != nil {
-			return nil, fmt.Errorf("postgres: find flows: %w", err)
+			return nil, fmt.Errorf("store: find flows: %w", err)
 		}
 		f.CreatedAt, f.UpdatedAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated)
 		f.Deployments = []deploydb.Deployment{}
@@ -218,7 +218,7 @@ func findFlows(ctx context.Context, q querier, where []string, order string, pag
 		byID[f.ID] = &f
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: find flows: %w", err)
+		return nil, fmt.Errorf("store: find flows: %w", err)
 	}
 	rows.Close()
 	if len(out) == 0 {

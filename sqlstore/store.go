@@ -1,0 +1,172 @@
+// Package sqlstore is DeployDB's store over SQL: every query and write of
+// the deploydb.Store contract, shared by the SQLite store (package sqlite)
+// and the PostgreSQL store (package postgres). A Driver says what differs
+// between the two: how a write transaction is begun and serialized, how a
+// snapshot read is begun, placeholders, unique violations and a few
+// functions. The SQL is written once, in what both accept: ? placeholders
+// (rebound for PostgreSQL), RETURNING, IS NOT DISTINCT FROM,
+// ON CONFLICT, CAST.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+// Driver is what differs between the databases a Store runs on.
+type Driver struct {
+	// Name names the database in error messages: "sqlite", "postgres".
+	Name string
+	// Reads runs the reads that take one query.
+	Reads *sql.DB
+	// BeginWrite begins a write transaction that no other write of any
+	// process on the same database runs beside (the store's writes are
+	// serialized), and that sees every write committed before it.
+	BeginWrite func(ctx context.Context) (*sql.Tx, error)
+	// BeginSnapshot begins a read-only transaction whose queries see one
+	// committed state.
+	BeginSnapshot func(ctx context.Context) (*sql.Tx, error)
+	// Rebind turns the ? placeholders of a query into the database's; nil
+	// keeps them.
+	Rebind func(string) string
+	// IsUnique reports whether err is a unique or primary key violation.
+	IsUnique func(error) bool
+	// Contains returns SQL that is true when the text column col contains
+	// the text of the next parameter, case-sensitively.
+	Contains func(col string) string
+	// Collate follows a text column in ORDER BY so that text sorts by
+	// bytes ("" when that is the default).
+	Collate string
+}
+
+// Store implements deploydb.Store over a Driver. The packages sqlite and
+// postgres open one; it holds no connection of its own.
+type Store struct {
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+
+	d      Driver
+	r      querier
+	ready  chan struct{}
+	events broadcast // closed after each commit that recorded events (events.go)
+}
+
+// New returns a store over d.
+func New(d Driver) *Store {
+	if d.Rebind == nil {
+		d.Rebind = func(q string) string { return q }
+	}
+	s := &Store{Now: time.Now, d: d, ready: make(chan struct{}, 1)}
+	s.r = rebound{d.Reads, d.Rebind}
+	return s
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.d.Reads.PingContext(ctx); err != nil {
+		return deploydb.Errorf(deploydb.EUNAVAILABLE, "%s: %v", s.d.Name, err)
+	}
+	return nil
+}
+
+// DeliveriesReady signals (without blocking) after a commit that
+// enqueued webhook deliveries.
+//
+// TODO(issue 6): only this process's commits signal; the dispatchers of
+// other replicas on one PostgreSQL database need LISTEN/NOTIFY.
+func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
+
+func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
+
+// wtx is a write transaction and what it did that others must hear of
+// once it commits. Its queries take ? placeholders.
+type wtx struct {
+	rebound
+	delivered bool // enqueued webhook deliveries
+	recorded  bool // recorded events
+}
+
+// write runs fn in one write transaction and commits it, then wakes the
+// dispatcher and the live views if the transaction gave them something.
+func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	t, err := s.d.BeginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
+	}
+	defer func() { _ = t.Rollback() }()
+	tx := &wtx{rebound: rebound{t, s.d.Rebind}}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", s.d.Name, err)
+	}
+	if tx.delivered {
+		s.wake()
+	}
+	if tx.recorded {
+		s.eventsCommitted()
+	}
+	return nil
+}
+
+// snapshot runs reads that take several queries in one read transaction, so
+// that they see one committed state, never a write half applied between two
+// of the queries.
+func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
+	tx, err := s.d.BeginSnapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: begin read: %w", s.d.Name, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(rebound{tx, s.d.Rebind})
+}
+
+func (s *Store) wake() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Store) isUnique(err error) bool { return err != nil && s.d.IsUnique(err) }
+
+func ms(t deploydb.Time) int64 { return t.UnixMilli() }
+
+// querier is what reads need from a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// rebound runs queries written with ? placeholders on c, rebound for its
+// database.
+type rebound struct {
+	c      execer
+	rebind func(string) string
+}
+
+// QueryContext runs a query with ? placeholders.
+func (r rebound) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.c.QueryContext(ctx, r.rebind(query), args...)
+}
+
+// QueryRowContext runs a query with ? placeholders.
+func (r rebound) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.c.QueryRowContext(ctx, r.rebind(query), args...)
+}
+
+// ExecContext runs a statement with ? placeholders.
+func (r rebound) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.c.ExecContext(ctx, r.rebind(query), args...)
+}
