@@ -439,6 +439,16 @@ type Store interface {
 	// attempt is due at now, each the oldest pending one of its
 	// (url, deployment), oldest first.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	// ClaimDeliveries is DueDeliveries for a dispatcher that will attempt
+	// them: in one write, each returned delivery is claimed until now +
+	// lease (it is not due again before then), so that with several
+	// processes on one database each delivery is attempted by one at a
+	// time, and one that dies mid-attempt leaves it to another once the
+	// claim lapses.
+	ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*Delivery, error)
+	// ReleaseDeliveries ends the claims on the pending deliveries ids
+	// (attempts cut short by a shutdown): they are due again at once.
+	ReleaseDeliveries(ctx context.Context, ids []int64) error
 	// NextDeliveryAt returns when the earliest pending delivery is due, or
 	// the zero time if none is pending.
 	NextDeliveryAt(ctx context.Context) (time.Time, error)

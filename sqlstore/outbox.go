@@ -50,12 +50,68 @@ func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*
 // reach one hook in the order they happened. Calls queued before hooks had
 // names keep their order per (url, deployment).
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*deploydb.Delivery, error) {
-	return s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
+	return s.queryDeliveries(ctx, dueHeads, now.UnixMilli(), limit)
+}
+
+// dueHeads is the query of DueDeliveries.
+const dueHeads = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NOT DISTINCT FROM d.deployment_id AND e.id < d.id
 			AND (d.hook <> '' OR e.url = d.url))
-		ORDER BY d.next_attempt_at, d.id LIMIT ?`, now.UnixMilli(), limit)
+		ORDER BY d.next_attempt_at, d.id LIMIT ?`
+
+// ClaimDeliveries implements deploydb.Store. A claim moves the delivery's
+// next attempt to the end of the lease, so that it is not due for anyone
+// meanwhile; a claimed delivery is still pending, so what is queued behind
+// it stays behind it. The write lock makes two claims of one delivery
+// impossible.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*deploydb.Delivery, error) {
+	var out []*deploydb.Delivery
+	err := s.write(ctx, func(tx *wtx) error {
+		rows, err := tx.QueryContext(ctx, dueHeads, now.UnixMilli(), limit)
+		if err != nil {
+			return fmt.Errorf("store: claim deliveries: %w", err)
+		}
+		out = []*deploydb.Delivery{}
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("store: claim deliveries: %w", err)
+			}
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: claim deliveries: %w", err)
+		}
+		until := now.Add(lease).UnixMilli()
+		for _, d := range out {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?`, until, d.ID); err != nil {
+				return fmt.Errorf("store: claim delivery %d: %w", d.ID, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReleaseDeliveries implements deploydb.Store.
+func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	now := s.now()
+	return s.write(ctx, func(tx *wtx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at > ?`, ms(now), id, ms(now)); err != nil {
+				return fmt.Errorf("store: release delivery %d: %w", id, err)
+			}
+		}
+		tx.delivered = true
+		return nil
+	})
 }
 
 // NextDeliveryAt returns when the earliest pending delivery is due. Only the

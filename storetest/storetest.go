@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Empty", func(t *testing.T) { testEmpty(t, open) })
 	t.Run("FindPromotionResult", func(t *testing.T) { testFindPromotionResult(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
+	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, open) })

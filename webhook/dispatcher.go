@@ -87,6 +87,12 @@ type Dispatcher struct {
 	// DrainTimeout is how long calls in flight may go on after Run's
 	// context is done. Zero means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// Lease is how long a delivery the dispatcher claims stays its own: no
+	// other dispatcher on the database attempts it meanwhile, and if this
+	// one dies mid-attempt another attempts it once the lease lapses. It
+	// must outlast an attempt (HTTPClient's timeout) and its recording.
+	// Zero means DefaultLease.
+	Lease time.Duration
 	// Hook looks a hook up by name in the current configuration, for the
 	// secrets that sign its calls: secrets are never stored with a
 	// delivery, so a rotated secret signs the next attempt. Nil knows no
@@ -168,6 +174,7 @@ type settings struct {
 	pollInterval time.Duration
 	drainTimeout time.Duration
 	hook         func(string) (*deploydb.Hook, bool)
+	lease        time.Duration
 }
 
 func (d *Dispatcher) settings() (settings, error) {
@@ -181,6 +188,10 @@ func (d *Dispatcher) settings() (settings, error) {
 		pollInterval: d.PollInterval,
 		drainTimeout: d.DrainTimeout,
 		hook:         d.Hook,
+		lease:        d.Lease,
+	}
+	if s.lease == 0 {
+		s.lease = DefaultLease
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: DefaultTimeout}
@@ -276,9 +287,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		wait := s.pollInterval
 		ok := true
 		if len(inflight) < s.workers {
-			// Asking for s.workers rows finds enough new ones to fill every
-			// free slot, whatever number of the rows is already in flight.
-			due, err := d.store.DueDeliveries(ctx, now, s.workers)
+			// Claim as many as there are free workers: a claimed delivery
+			// is this dispatcher's until the lease lapses, attempted by no
+			// other process on the database.
+			due, err := d.store.ClaimDeliveries(ctx, now, s.workers-len(inflight), s.lease)
 			if err != nil {
 				ok = false
 				if ctx.Err() == nil {
@@ -379,6 +391,12 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 	if err != nil && ctx.Err() != nil {
 		d.attempts.WithLabelValues(outcomeInterrupted).Inc()
 		log.Info("webhook attempt interrupted by shutdown; the delivery stays pending", "attempt", dl.Attempts+1)
+		// Due again at once, for the next start or another process.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if err := d.store.ReleaseDeliveries(rctx, []int64{dl.ID}); err != nil {
+			log.Warn("webhook: release an interrupted delivery; it is due again when its claim lapses", "error", err)
+		}
 		return true
 	}
 	finished := s.now()

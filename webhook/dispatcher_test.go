@@ -546,9 +546,9 @@ func TestDispatcher(t *testing.T) {
 	})
 
 	t.Run("RecordFails", func(t *testing.T) {
-		// While the database refuses to record attempts, a delivery that
-		// stays due is sent again only after a pause, not in a tight loop,
-		// and is delivered once recording works again.
+		// While the database refuses to record attempts, a delivery is
+		// sent again only after a pause (its claim lapses), not in a tight
+		// loop, and is delivered once recording works again.
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "deploydb.db")
 		s := mustOpen(t, path)
@@ -572,6 +572,7 @@ func TestDispatcher(t *testing.T) {
 		const pause = 300 * time.Millisecond
 		startDispatcherWith(t, webhook.NewDispatcher(s, testLogger(t), nil), func(d *webhook.Dispatcher) {
 			d.Schedule = []time.Duration{pause}
+			d.Lease = pause
 			d.PollInterval = 10 * time.Millisecond
 		})
 		if _, _, err := publish(s, cfg, "1.0.1"); err != nil {

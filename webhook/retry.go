@@ -17,6 +17,9 @@ const (
 	DefaultPollInterval = time.Second
 	// DefaultDrainTimeout bounds how long a shutdown waits for calls in flight.
 	DefaultDrainTimeout = 5 * time.Second
+	// DefaultLease is how long a claimed delivery stays a dispatcher's: an
+	// attempt (DefaultTimeout) and its recording, with room to spare.
+	DefaultLease = time.Minute
 )
 
 // MaxRetryAfter caps how long a receiver's Retry-After can postpone the next

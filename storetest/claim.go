@@ -1,0 +1,102 @@
+package storetest
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+// testClaims checks that a dispatcher's claim keeps a delivery from every
+// other one until the lease lapses or the claim is released, and keeps
+// what is queued behind it behind it.
+func testClaims(t *testing.T, open Opener) {
+	t.Run("OK", func(t *testing.T) {
+		f := newFixture(t, open)
+		_, fl := f.publishOne("billing", "1.0.0")
+		id := fl.Deployments[0].ID
+		now := f.tick().Time
+		f.report(id, started)
+		c, s := f.owed(id, deploydb.EventDeploymentCreated), f.owed(id, deploydb.EventDeploymentStarted)
+		const lease = time.Minute
+
+		got, err := f.s.ClaimDeliveries(f.ctx, now, 2, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := func(ds []*deploydb.Delivery) []int64 {
+			var out []int64
+			for _, d := range ds {
+				out = append(out, d.ID)
+			}
+			return out
+		}
+		if want := []int64{c[HookIntegA].ID, c[HookIntegB].ID}; !slices.Equal(ids(got), want) {
+			t.Fatalf("claimed %v, want the two oldest heads %v", ids(got), want)
+		}
+		// Claimed: not due for anyone else; what follows them to their
+		// hooks stays behind them.
+		f.due(now, 100, c[HookGlobal])
+		f.due(now.Add(lease-time.Millisecond), 100, c[HookGlobal])
+		again, err := f.s.ClaimDeliveries(f.ctx, now, 100, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int64{c[HookGlobal].ID}; !slices.Equal(ids(again), want) {
+			t.Fatalf("second claim %v, want only the unclaimed head %v", ids(again), want)
+		}
+		// The lease lapses: due again, for whoever comes.
+		f.due(now.Add(lease), 100, c[HookIntegA], c[HookIntegB], c[HookGlobal])
+		// Released: due at once.
+		if err := f.s.ReleaseDeliveries(f.ctx, []int64{c[HookIntegA].ID}); err != nil {
+			t.Fatal(err)
+		}
+		f.due(now, 100, c[HookIntegA])
+		// Delivered, the next of its queue is due.
+		f.delivered(c[HookIntegA])
+		f.due(now, 100, s[HookIntegA])
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		// Dispatchers claiming at once never get one delivery twice.
+		f := newFixture(t, open)
+		for i := range 5 {
+			f.publish("shared", "1.0."+string(rune('0'+i)))
+		}
+		now := f.tick().Add(time.Hour)
+		var mu sync.Mutex
+		seen := map[int64]int{}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					got, err := f.s.ClaimDeliveries(f.ctx, now, 2, time.Hour)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, d := range got {
+						seen[d.ID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) == 0 {
+			t.Fatal("nothing claimed")
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("delivery %d claimed %d times", id, n)
+			}
+		}
+	})
+}
