@@ -30,6 +30,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +65,9 @@ const PoolMaxConnsParam = "pool_max_conns"
 type Store struct {
 	*sqlstore.Store
 	db *sql.DB
+
+	stopListen context.CancelFunc
+	listening  sync.WaitGroup
 }
 
 var _ deploydb.Store = (*Store)(nil)
@@ -117,6 +121,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Contains: func(col string) string { return "strpos(" + col + ", ?) > 0" },
 		// Text sorts by bytes, as in SQLite, whatever the database's locale.
 		Collate: ` COLLATE "C"`,
+		// Every process on the database hears of a commit (listen).
+		Announce: func(ctx context.Context, tx *sql.Tx, deliveries, events bool) error {
+			_, err := tx.ExecContext(ctx, `SELECT pg_notify(`+channelName+`, $1)`, payload(deliveries, events))
+			return err
+		},
 	})
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
@@ -126,7 +135,76 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopListen = stop
+	s.listening.Add(1)
+	go func() {
+		defer s.listening.Done()
+		s.listen(lctx, cc)
+	}()
 	return s, nil
+}
+
+// channelName is the NOTIFY channel of the store's commits: one per schema,
+// so that DeployDB instances in different schemas of one database do not
+// wake each other.
+const channelName = `'deploydb_' || md5(coalesce(current_schema(), ''))`
+
+// payload says what a commit gave: d for deliveries, e for events.
+func payload(deliveries, events bool) string {
+	p := ""
+	if deliveries {
+		p += "d"
+	}
+	if events {
+		p += "e"
+	}
+	return p
+}
+
+// listen hears the commits every process on the database announces and
+// wakes this one's dispatcher and live views, until ctx is done. A lost
+// connection is made again (after a pause that grows to 30 s), and what
+// was missed meanwhile is caught up by waking both.
+func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
+	pause := time.Second
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx, cc)
+		if ctx.Err() != nil {
+			return
+		}
+		_ = err // the dispatcher and live views poll meanwhile
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig) error {
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var name string
+	if err := conn.QueryRow(ctx, `SELECT `+channelName).Scan(&name); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return err
+	}
+	// Listening now: whatever was committed before is caught up.
+	s.Committed(true, true)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		s.Committed(strings.Contains(n.Payload, "d"), strings.Contains(n.Payload, "e"))
+	}
 }
 
 // migrate applies pending migrations, holding the migration lock (on a
@@ -161,7 +239,13 @@ func (s *Store) migrate(ctx context.Context, cc *pgx.ConnConfig) ([]*goose.Migra
 }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.stopListen != nil {
+		s.stopListen()
+		s.listening.Wait()
+	}
+	return s.db.Close()
+}
 
 // isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {

@@ -337,3 +337,37 @@ func TestReopen(t *testing.T) {
 		t.Errorf("republishing an artifact stored before reopening: %v, want %s", err, deploydb.ECONFLICT)
 	}
 }
+
+// A commit in one process wakes the dispatcher and the live views of every
+// other process on the database (LISTEN/NOTIFY), not only its own.
+func TestCommitsWakeOtherProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	u := freshSchema(t)
+	s1, s2 := mustOpen(t, u), mustOpen(t, u)
+	waitWake := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no wake-up within 10 s", what)
+		}
+	}
+	// The first round may be answered by the catch-up wake of s2's
+	// listener; once it is, the listener listens, and the second round
+	// can only be answered by s1's notification.
+	// (Two services: each publish activates an environment, and so
+	// enqueues deliveries.)
+	for _, name := range []string{"billing", "ledger"} {
+		select {
+		case <-s2.DeliveriesReady():
+		default:
+		}
+		events := s2.EventsCommitted()
+		if _, _, err := s1.PublishArtifact(ctx, storetest.Model(), storetest.Artifact(name, "1.0.0"), "ci"); err != nil {
+			t.Fatal(err)
+		}
+		waitWake("events committed by the other process", events)
+		waitWake("deliveries enqueued by the other process", s2.DeliveriesReady())
+	}
+}

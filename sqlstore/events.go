@@ -63,8 +63,8 @@ func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) ([]*depl
 // A live view calls it before it reads the events after its cursor, so that
 // a commit between the read and the wait is never missed.
 //
-// TODO(issue 6): only this process's commits close it; another replica's
-// events reach this one's live views through LISTEN/NOTIFY.
+// Another process's commits close it when the Driver announces them
+// (Committed).
 func (s *Store) EventsCommitted() <-chan struct{} { return s.events.wait() }
 
 // eventsCommitted wakes the callers of EventsCommitted. The write path calls

@@ -69,21 +69,8 @@ const dueHeads = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*deploydb.Delivery, error) {
 	var out []*deploydb.Delivery
 	err := s.write(ctx, func(tx *wtx) error {
-		rows, err := tx.QueryContext(ctx, dueHeads, now.UnixMilli(), limit)
-		if err != nil {
-			return fmt.Errorf("store: claim deliveries: %w", err)
-		}
-		out = []*deploydb.Delivery{}
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("store: claim deliveries: %w", err)
-			}
-			out = append(out, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var err error
+		if out, err = dueIn(ctx, tx, now, limit); err != nil {
 			return fmt.Errorf("store: claim deliveries: %w", err)
 		}
 		until := now.Add(lease).UnixMilli()
@@ -95,6 +82,24 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, l
 		return nil
 	})
 	return out, err
+}
+
+// dueIn reads the due heads in a write transaction.
+func dueIn(ctx context.Context, tx *wtx, now time.Time, limit int) ([]*deploydb.Delivery, error) {
+	rows, err := tx.QueryContext(ctx, dueHeads, now.UnixMilli(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*deploydb.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // ReleaseDeliveries implements deploydb.Store.

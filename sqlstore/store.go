@@ -41,6 +41,11 @@ type Driver struct {
 	// Collate follows a text column in ORDER BY so that text sorts by
 	// bytes ("" when that is the default).
 	Collate string
+	// Announce, when set, runs in a write transaction that enqueued
+	// deliveries or recorded events, just before it commits, so that other
+	// processes on the database hear of the commit (PostgreSQL: NOTIFY,
+	// delivered on commit). They call Store.Committed.
+	Announce func(ctx context.Context, tx *sql.Tx, deliveries, events bool) error
 }
 
 // Store implements deploydb.Store over a Driver. The packages sqlite and
@@ -74,10 +79,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // DeliveriesReady signals (without blocking) after a commit that
-// enqueued webhook deliveries.
-//
-// TODO(issue 6): only this process's commits signal; the dispatchers of
-// other replicas on one PostgreSQL database need LISTEN/NOTIFY.
+// enqueued webhook deliveries: this process's, and another's that the
+// Driver announces (Committed).
 func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
 
 func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
@@ -102,6 +105,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if s.d.Announce != nil && (tx.delivered || tx.recorded) {
+		if err := s.d.Announce(ctx, t, tx.delivered, tx.recorded); err != nil {
+			return fmt.Errorf("%s: announce: %w", s.d.Name, err)
+		}
+	}
 	if err := t.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", s.d.Name, err)
 	}
@@ -124,6 +132,17 @@ func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
 	}
 	defer func() { _ = tx.Rollback() }()
 	return fn(rebound{tx, s.d.Rebind})
+}
+
+// Committed wakes the dispatcher (deliveries) and the live views (events)
+// of this process for a commit another process on the database announced.
+func (s *Store) Committed(deliveries, events bool) {
+	if deliveries {
+		s.wake()
+	}
+	if events {
+		s.eventsCommitted()
+	}
 }
 
 func (s *Store) wake() {
