@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/cli"
 	"github.com/deploydb/deploydb/postgres/pgtest"
 )
@@ -53,5 +57,112 @@ func TestMigratePostgresUnreachable(t *testing.T) {
 	}
 	if out := stdout.String() + stderr.String(); strings.Contains(out, "s3cret") {
 		t.Errorf("migrate printed the database password: %q", out)
+	}
+}
+
+// TestReplicas runs three servers on one PostgreSQL database. Reports of
+// one deployment sent to all of them at once have exactly one winner; every
+// webhook call is made exactly once, whichever replica enqueued it; a
+// replica stopped mid-flow loses nothing: the others carry the flow on and
+// deliver what it owed.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Schema(t)
+	recv := newReceiver(t)
+	dir := writeConfig(t)
+	env := map[string]string{"HOOK": recv.URL}
+	var replicas []*server
+	for range 3 {
+		replicas = append(replicas, launch(t, dir, db, env))
+	}
+	apis := make([]api, len(replicas))
+	for i, r := range replicas {
+		apis[i] = api{t: t, url: r.URL}
+	}
+	var art deploydb.Artifact
+	apis[0].call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, &art)
+	flow := apis[1].flowOf(art.ID)
+	integ, staging := flow.Deployments[0].ID, flow.Deployments[1].ID
+
+	// race sends the same report to every replica at once, three times
+	// each, and wants exactly one to win.
+	race := func(path string, body map[string]any) {
+		t.Helper()
+		codes := make(chan int, 3*len(replicas))
+		var wg sync.WaitGroup
+		for i := range 3 * len(replicas) {
+			wg.Go(func() {
+				code, _ := send(t, "PATCH", replicas[i%len(replicas)].URL+path, "", body)
+				codes <- code
+			})
+		}
+		wg.Wait()
+		close(codes)
+		won := 0
+		for c := range codes {
+			switch c {
+			case 200:
+				won++
+			case 409:
+			default:
+				t.Errorf("%s: %d, want 200 or 409", path, c)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%s: %d winners, want exactly 1", path, won)
+		}
+	}
+	race(fmt.Sprintf("/api/deployments/%d", integ), map[string]any{"status": "STARTED"})
+	race(fmt.Sprintf("/api/deployments/%d", integ), map[string]any{"status": "COMPLETED"})
+	apis[1].call("POST", fmt.Sprintf("/api/deployments/%d/promotions", integ), map[string]any{"name": "smoke", "status": "SUCCESS"}, 201, nil)
+
+	// One replica goes away mid-flow; the others carry on.
+	replicas[0].stop()
+	apis[2].call("PATCH", fmt.Sprintf("/api/deployments/%d", staging), map[string]any{"status": "STARTED"}, 200, nil)
+	apis[1].call("PATCH", fmt.Sprintf("/api/deployments/%d", staging), map[string]any{"status": "COMPLETED"}, 200, nil)
+	apis[2].call("POST", fmt.Sprintf("/api/deployments/%d/promotions", staging), map[string]any{"name": "smoke", "status": "SUCCESS"}, 201, nil)
+
+	// Every call owed is made, exactly once (by webhook-id), whichever
+	// replica enqueued it.
+	var owed []deploydb.DeliveryView
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		apis[1].call("GET", "/api/webhook-deliveries?perPageSize=1000", nil, 200, &owed)
+		pending := 0
+		for _, d := range owed {
+			if d.Status != deploydb.DeliveryDelivered {
+				pending++
+			}
+		}
+		if pending == 0 && len(owed) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries not delivered after 20 s", pending, len(owed))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	recv.mu.Lock()
+	for _, c := range recv.calls {
+		seen[c.Header.Get("Webhook-Id")]++
+	}
+	recv.mu.Unlock()
+	for _, d := range owed {
+		id := fmt.Sprintf("dd_%d", d.ID)
+		if seen[id] != 1 {
+			t.Errorf("delivery %d (%s to %s): received %d times, want exactly once", d.ID, d.EventType, d.Hook, seen[id])
+		}
+		delete(seen, id)
+	}
+	for id, n := range seen {
+		t.Errorf("call %s (%d times) is not a delivery of the log", id, n)
+	}
+	// Every replica's event log is the one log.
+	var evs0, evs2 []deploydb.Event
+	apis[1].call("GET", "/api/events?limit=1000", nil, 200, &evs0)
+	apis[2].call("GET", "/api/events?limit=1000", nil, 200, &evs2)
+	if len(evs0) == 0 || len(evs0) != len(evs2) {
+		t.Errorf("replicas show %d and %d events", len(evs0), len(evs2))
 	}
 }
