@@ -31,6 +31,9 @@ type Env struct {
 	Serve func(ctx context.Context, opts ServeOptions) error
 	// Migrate applies pending migrations to the database (wired by main).
 	Migrate func(ctx context.Context, database string) error
+	// Copy copies a SQLite database into an empty PostgreSQL one (wired
+	// by main).
+	Copy func(ctx context.Context, from, to string) error
 }
 
 // ServeOptions is what `deploydb serve` resolved from its flags, the
@@ -327,7 +330,7 @@ func (a *app) rootCommand() *cobra.Command {
 		&cobra.Group{ID: "server", Title: "Server commands:"},
 		&cobra.Group{ID: "client", Title: "Client commands (talk to a server):"},
 	)
-	for _, c := range []*cobra.Command{a.serveCommand(), a.migrateCommand(), a.configCommand(), a.tokenCommand()} {
+	for _, c := range []*cobra.Command{a.serveCommand(), a.migrateCommand(), a.copyCommand(), a.configCommand(), a.tokenCommand()} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}

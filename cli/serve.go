@@ -78,3 +78,31 @@ upgrade the schema ahead of a deploy. Running it again applies nothing.`,
 	_ = cmd.MarkFlagFilename("database")
 	return cmd
 }
+
+func (a *app) copyCommand() *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "copy --from SQLITE_FILE --to POSTGRES_URL",
+		Short: "Copy a SQLite database into an empty PostgreSQL one",
+		Long: `Copy everything a SQLite database holds (artifacts, flows, deployments,
+results, events, locks, the status matrix, webhook deliveries and attempts)
+into a PostgreSQL database that holds no artifact yet, in one transaction,
+keeping every id. Both are migrated to this version first. Stop the server
+on the SQLite file first, copy, then start the servers on PostgreSQL.`,
+		Example: `  DEPLOYDB_TO='postgres://deploydb:PASSWORD@db.example.com/deploydb?sslmode=require' \
+    deploydb copy --from ./deploydb.db --to "$DEPLOYDB_TO"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.env.Copy == nil {
+				return errors.New("this build cannot copy a database")
+			}
+			if from == "" || to == "" {
+				return usagef("--from and --to are required")
+			}
+			return a.env.Copy(cmd.Context(), from, to)
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the SQLite database file to copy")
+	cmd.Flags().StringVar(&to, "to", "", "the PostgreSQL URL to copy into (an empty database)")
+	return cmd
+}

@@ -127,3 +127,7 @@ func isUnique(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
+
+// DB returns the store's read pool, for tools that read every table (a
+// copy into another store).
+func (s *Store) DB() *sql.DB { return s.r }

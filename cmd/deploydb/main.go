@@ -7,9 +7,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/cli"
+	"github.com/deploydb/deploydb/postgres"
+	"github.com/deploydb/deploydb/sqlite"
 )
 
 func main() {
@@ -35,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Migrate: func(ctx context.Context, database string) error {
 			return migrate(ctx, database, stdout)
 		},
+		Copy: func(ctx context.Context, from, to string) error {
+			return copyDatabase(ctx, from, to, stdout)
+		},
 	}
 	return cli.Execute(ctx, args, env)
 }
@@ -49,5 +56,37 @@ func migrate(ctx context.Context, database string, stdout io.Writer) error {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "database %s is up to date\n", shownDatabase(database))
+	return err
+}
+
+// copyDatabase copies the SQLite database from into the empty PostgreSQL
+// database to, and reports what it copied.
+func copyDatabase(ctx context.Context, from, to string, stdout io.Writer) error {
+	if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
+		return deploydb.Errorf(deploydb.EINVALID, "--to must be a PostgreSQL URL (postgres://...)")
+	}
+	if _, err := os.Stat(from); err != nil {
+		return deploydb.Errorf(deploydb.EINVALID, "--from %s: no such SQLite database", from)
+	}
+	src, err := sqlite.Open(ctx, from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := postgres.Open(ctx, to)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	counts, err := dst.CopyFrom(ctx, src.DB())
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	_, err = fmt.Fprintf(stdout, "copied %d rows (%d artifacts, %d deployments, %d events, %d webhook deliveries) from %s to %s\n",
+		total, counts["artifacts"], counts["deployments"], counts["events"], counts["webhook_deliveries"], from, shownDatabase(to))
 	return err
 }

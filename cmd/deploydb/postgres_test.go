@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +165,74 @@ func TestReplicas(t *testing.T) {
 	apis[2].call("GET", "/api/events?limit=1000", nil, 200, &evs2)
 	if len(evs0) == 0 || len(evs0) != len(evs2) {
 		t.Errorf("replicas show %d and %d events", len(evs0), len(evs2))
+	}
+}
+
+// TestCopySQLiteToPostgres moves a flow under way from SQLite to
+// PostgreSQL with `deploydb copy`: everything is there with its ids, the
+// flow carries on, new ids come after the old ones, and a second copy into
+// the now full database is refused.
+func TestCopySQLiteToPostgres(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Schema(t)
+	recv := newReceiver(t)
+	dir := writeConfig(t)
+	env := map[string]string{"HOOK": recv.URL}
+	file := filepath.Join(t.TempDir(), "deploydb.db")
+	old := launch(t, dir, file, env)
+	c := api{t: t, url: old.URL}
+	var art deploydb.Artifact
+	c.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, &art)
+	flow := c.flowOf(art.ID)
+	integ := flow.Deployments[0].ID
+	for _, st := range []string{"STARTED", "COMPLETED"} {
+		c.call("PATCH", fmt.Sprintf("/api/deployments/%d", integ), map[string]any{"status": st}, 200, nil)
+	}
+	c.call("POST", fmt.Sprintf("/api/deployments/%d/promotions", integ), map[string]any{"name": "smoke", "status": "SUCCESS"}, 201, nil)
+	c.call("POST", "/api/environments/prod/lock", map[string]any{"reason": "moving house"}, 201, nil)
+	var before []deploydb.Event
+	c.call("GET", "/api/events?limit=1000", nil, 200, &before)
+	old.stop()
+
+	var stdout, stderr bytes.Buffer
+	copyArgs := []string{"copy", "--from", file, "--to", pg}
+	if err := run(t.Context(), copyArgs, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("copy: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "1 artifacts, 3 deployments") {
+		t.Errorf("copy said %q", stdout.String())
+	}
+
+	srv := launch(t, dir, pg, env)
+	c = api{t: t, url: srv.URL}
+	moved := c.flowOf(art.ID)
+	if moved.ID != flow.ID || moved.Deployments[0].Status != deploydb.DeploymentSuccess || moved.Deployments[1].Status != deploydb.DeploymentCreated {
+		t.Fatalf("flow on PostgreSQL: %+v", moved)
+	}
+	var after []deploydb.Event
+	c.call("GET", "/api/events?limit=1000", nil, 200, &after)
+	if len(after) != len(before) || after[len(after)-1].ID != before[len(before)-1].ID {
+		t.Fatalf("events on PostgreSQL: %d (last %d), want %d (last %d)", len(after), after[len(after)-1].ID, len(before), before[len(before)-1].ID)
+	}
+	var lock map[string]any
+	c.call("GET", "/api/environments/prod", nil, 200, &lock)
+	if lock["lock"] == nil {
+		t.Errorf("prod's lock did not move: %v", lock)
+	}
+	// The flow carries on; what it records gets the next ids.
+	staging := moved.Deployments[1].ID
+	c.call("PATCH", fmt.Sprintf("/api/deployments/%d", staging), map[string]any{"status": "STARTED"}, 200, nil)
+	var latest []deploydb.Event
+	c.call("GET", fmt.Sprintf("/api/events?after=%d", before[len(before)-1].ID), nil, 200, &latest)
+	if len(latest) == 0 || latest[0].ID <= before[len(before)-1].ID || latest[0].Type != deploydb.EventDeploymentStarted {
+		t.Errorf("events after the copy: %+v", latest)
+	}
+	srv.stop()
+
+	stdout.Reset()
+	stderr.Reset()
+	err := run(t.Context(), copyArgs, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	if code := cli.ExitCode(err); code != cli.ExitConflict {
+		t.Errorf("a second copy: exit %d (%v), want %d", code, err, cli.ExitConflict)
 	}
 }
