@@ -76,20 +76,10 @@ func (s *Store) CopyFrom(ctx context.Context, src *sql.DB) (map[string]int, erro
 // copyTable copies the rows of table from src into tx, converting what
 // the two databases keep differently (SQLite's 0/1 for a boolean).
 func copyTable(ctx context.Context, src *sql.DB, tx *sql.Tx, table string, identity bool) (int, error) {
-	bools := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND data_type = 'boolean'`, table)
+	bools, err := booleanColumns(ctx, tx, table)
 	if err != nil {
 		return 0, err
 	}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		bools[c] = true
-	}
-	rows.Close()
 
 	order := ""
 	if identity {
@@ -135,4 +125,22 @@ func copyTable(ctx context.Context, src *sql.DB, tx *sql.Tx, table string, ident
 		n++
 	}
 	return n, in.Err()
+}
+
+// booleanColumns returns the boolean columns of table.
+func booleanColumns(ctx context.Context, tx *sql.Tx, table string) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND data_type = 'boolean'`, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out[c] = true
+	}
+	return out, rows.Err()
 }
