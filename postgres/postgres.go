@@ -22,8 +22,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -66,6 +68,8 @@ type Store struct {
 	*sqlstore.Store
 	db *sql.DB
 
+	// id tells this store's notifications from other processes'.
+	id         string
 	stopListen context.CancelFunc
 	listening  sync.WaitGroup
 }
@@ -94,7 +98,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	s := &Store{db: db, id: hex.EncodeToString(idb[:])}
 	s.Store = sqlstore.New(sqlstore.Driver{
 		Name:  "postgres",
 		Reads: db,
@@ -123,7 +129,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Collate: ` COLLATE "C"`,
 		// Every process on the database hears of a commit (listen).
 		Announce: func(ctx context.Context, tx *sql.Tx, deliveries, events bool) error {
-			_, err := tx.ExecContext(ctx, `SELECT pg_notify(`+channelName+`, $1)`, payload(deliveries, events))
+			_, err := tx.ExecContext(ctx, `SELECT pg_notify(`+channelName+`, $1)`, payload(s.id, deliveries, events))
 			return err
 		},
 	})
@@ -135,76 +141,21 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	// Listening before Open returns: no commit of another process is
+	// missed between now and the first wait.
+	conn, err := listenConn(ctx, cc)
+	if err != nil {
+		_ = s.Close()
+		return nil, &deploydb.Error{Code: deploydb.EUNAVAILABLE, Message: "postgres: listen: " + err.Error()}
+	}
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopListen = stop
 	s.listening.Add(1)
 	go func() {
 		defer s.listening.Done()
-		s.listen(lctx, cc)
+		s.listen(lctx, cc, conn)
 	}()
 	return s, nil
-}
-
-// channelName is the NOTIFY channel of the store's commits: one per schema,
-// so that DeployDB instances in different schemas of one database do not
-// wake each other.
-const channelName = `'deploydb_' || md5(coalesce(current_schema(), ''))`
-
-// payload says what a commit gave: d for deliveries, e for events.
-func payload(deliveries, events bool) string {
-	p := ""
-	if deliveries {
-		p += "d"
-	}
-	if events {
-		p += "e"
-	}
-	return p
-}
-
-// listen hears the commits every process on the database announces and
-// wakes this one's dispatcher and live views, until ctx is done. A lost
-// connection is made again (after a pause that grows to 30 s), and what
-// was missed meanwhile is caught up by waking both.
-func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
-	pause := time.Second
-	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, cc)
-		if ctx.Err() != nil {
-			return
-		}
-		_ = err // the dispatcher and live views poll meanwhile
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 30*time.Second)
-	}
-}
-
-func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig) error {
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	var name string
-	if err := conn.QueryRow(ctx, `SELECT `+channelName).Scan(&name); err != nil {
-		return err
-	}
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{name}.Sanitize()); err != nil {
-		return err
-	}
-	// Listening now: whatever was committed before is caught up.
-	s.Committed(true, true)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		s.Committed(strings.Contains(n.Payload, "d"), strings.Contains(n.Payload, "e"))
-	}
 }
 
 // migrate applies pending migrations, holding the migration lock (on a
@@ -238,7 +189,83 @@ func (s *Store) migrate(ctx context.Context, cc *pgx.ConnConfig) ([]*goose.Migra
 	return res, nil
 }
 
-// Close closes the connection pool.
+// channelName is the NOTIFY channel of the store's commits: one per schema,
+// so that DeployDB instances in different schemas of one database do not
+// wake each other.
+const channelName = `'deploydb_' || md5(coalesce(current_schema(), ''))`
+
+// payload says what a commit gave: d for deliveries, e for events, after
+// the id of the store that made it and a colon.
+func payload(id string, deliveries, events bool) string {
+	p := id + ":"
+	if deliveries {
+		p += "d"
+	}
+	if events {
+		p += "e"
+	}
+	return p
+}
+
+// listenConn connects and listens to the store's channel.
+func listenConn(ctx context.Context, cc *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	if err := conn.QueryRow(ctx, `SELECT `+channelName).Scan(&name); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{name}.Sanitize()); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return conn, nil
+}
+
+// listen hears the commits the other processes on the database announce
+// on conn, and wakes this one's dispatcher and live views, until ctx is
+// done (its own commits wake them directly). A lost connection is made
+// again (after a pause that grows to 30 s), and what was missed meanwhile
+// is caught up by waking both.
+func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig, conn *pgx.Conn) {
+	pause := time.Second
+	for {
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				break
+			}
+			from, what, _ := strings.Cut(n.Payload, ":")
+			if from != s.id {
+				s.Committed(strings.Contains(what, "d"), strings.Contains(what, "e"))
+			}
+			pause = time.Second
+		}
+		_ = conn.Close(context.WithoutCancel(ctx))
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 30*time.Second)
+			c, err := listenConn(ctx, cc)
+			if err == nil {
+				conn = c
+				break
+			}
+		}
+		// Listening again: what was committed meanwhile is caught up.
+		s.Committed(true, true)
+	}
+}
+
 func (s *Store) Close() error {
 	if s.stopListen != nil {
 		s.stopListen()

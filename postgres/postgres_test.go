@@ -353,9 +353,8 @@ func TestCommitsWakeOtherProcesses(t *testing.T) {
 			t.Fatalf("%s: no wake-up within 10 s", what)
 		}
 	}
-	// The first round may be answered by the catch-up wake of s2's
-	// listener; once it is, the listener listens, and the second round
-	// can only be answered by s1's notification.
+	// s2 listens from Open on: each round is answered by s1's
+	// notification. (Two rounds: a stray wake could answer one.)
 	// (Two services: each publish activates an environment, and so
 	// enqueues deliveries.)
 	for _, name := range []string{"billing", "ledger"} {
