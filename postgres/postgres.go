@@ -266,6 +266,7 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig, conn *pgx.Conn) 
 	}
 }
 
+// Close stops listening and closes the connection pool.
 func (s *Store) Close() error {
 	if s.stopListen != nil {
 		s.stopListen()
