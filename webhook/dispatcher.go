@@ -274,14 +274,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}()
 	inflight := make(map[int64]bool, s.workers)
-	// held keeps deliveries whose attempt could not be recorded out of the
-	// next rounds for a while: the store still shows them due, and sending
-	// them again at once would hammer the receiver while the database is
-	// failing.
-	held := map[int64]time.Time{}
+	// again holds deliveries claimed while their previous attempt's worker
+	// had recorded it but not yet said so: they are this dispatcher's, and
+	// start as soon as that worker is done. (A delivery whose attempt could
+	// not be recorded stays claimed until the lease lapses: the pause that
+	// keeps a failing database from making it hammer the receiver.)
+	again := map[int64]*deploydb.Delivery{}
 	// Each worker sends exactly once and at most s.workers are in flight,
 	// so workers never block on done, even after Run stopped reading it.
-	done := make(chan finished, s.workers)
+	done := make(chan int64, s.workers)
+	start := func(dl *deploydb.Delivery) {
+		inflight[dl.ID] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.deliver(sendCtx, &s, dl)
+			done <- dl.ID
+		}()
+	}
 	for {
 		now := s.now()
 		wait := s.pollInterval
@@ -298,28 +308,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 			}
 			for _, dl := range due {
-				if len(inflight) >= s.workers {
-					break
-				}
 				if inflight[dl.ID] {
+					again[dl.ID] = dl
 					continue
 				}
-				if until, ok := held[dl.ID]; ok {
-					if now.Before(until) {
-						continue
-					}
-					delete(held, dl.ID)
-				}
-				inflight[dl.ID] = true
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					f := finished{id: dl.ID}
-					if !d.deliver(sendCtx, &s, dl) {
-						f.hold = s.now().Add(retryDelay(s.schedule, 1, s.jitter))
-					}
-					done <- f
-				}()
+				start(dl)
 			}
 		}
 		if ok {
@@ -331,10 +324,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-d.store.DeliveriesReady():
-		case f := <-done:
-			delete(inflight, f.id)
-			if !f.hold.IsZero() {
-				held[f.id] = f.hold
+		case id := <-done:
+			delete(inflight, id)
+			if dl, ok := again[id]; ok {
+				delete(again, id)
+				start(dl)
 			}
 		case <-timer.C:
 		}
@@ -366,13 +360,6 @@ type response struct {
 	code       int
 	retryAfter string
 	snippet    string
-}
-
-// finished is a worker's word that it is done with a delivery; hold is set
-// when its attempt could not be recorded.
-type finished struct {
-	id   int64
-	hold time.Time
 }
 
 // deliver makes one attempt at dl and records it with its outcome. It
