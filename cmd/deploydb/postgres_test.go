@@ -236,3 +236,53 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("a second copy: exit %d (%v), want %d", code, err, cli.ExitConflict)
 	}
 }
+
+// With two replicas on one database, a soak promotion that comes due is
+// applied once: one result, one promotion.completed, the next environment
+// activated once, whichever replica's timer got there first.
+func TestReplicasSoak(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Schema(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"services/billing.yml":     "artifacts: [com.example:billing]\npipelines: [standard]\n",
+		"environments/integ.yml":   "description: Integration\n",
+		"environments/staging.yml": "description: Staging\n",
+		"pipelines/standard.yml":   "environments:\n  integ: {promotions: [bake]}\n  staging: {}\n",
+		"promotions/bake.yml":      "type: soak\nattributes: {duration: 1s}\n",
+	})
+	a, b := launch(t, dir, db, nil), launch(t, dir, db, nil)
+	ca, cb := api{t: t, url: a.URL}, api{t: t, url: b.URL}
+	var art deploydb.Artifact
+	ca.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, &art)
+	flow := ca.flowOf(art.ID)
+	integ := flow.Deployments[0].ID
+	cb.call("PATCH", fmt.Sprintf("/api/deployments/%d", integ), map[string]any{"status": "COMPLETED"}, 200, nil)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		flow = cb.flowOf(art.ID)
+		if flow.Deployments[0].Status == deploydb.DeploymentSuccess {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the soak was not applied within 20 s: %+v", flow.Deployments[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if flow.Deployments[1].Status != deploydb.DeploymentCreated {
+		t.Errorf("staging after the soak: %s, want CREATED", flow.Deployments[1].Status)
+	}
+	for _, typ := range []string{"promotion.completed", "deployment.verified"} {
+		var evs []deploydb.Event
+		ca.call("GET", "/api/events?type="+typ, nil, 200, &evs)
+		if len(evs) != 1 || evs[0].Actor != "deploydb" {
+			t.Errorf("%s events: %+v, want one, by deploydb", typ, evs)
+		}
+	}
+	var created []deploydb.Event
+	cb.call("GET", "/api/events?type=deployment.created", nil, 200, &created)
+	if len(created) != 2 {
+		t.Errorf("deployment.created events: %d, want 2 (integ, then staging once)", len(created))
+	}
+}
