@@ -362,9 +362,10 @@ type response struct {
 	snippet    string
 }
 
-// deliver makes one attempt at dl and records it with its outcome. It
-// returns false when the attempt was made but could not be recorded.
-func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) bool {
+// deliver makes one attempt at dl and records it with its outcome. An
+// attempt that cannot be recorded leaves the delivery claimed until the
+// lease lapses, then due again: at least once, after a pause.
+func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) {
 	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", ShownHookName(dl.Hook), "url", ShownURL(dl))
 	started := s.now()
 	t0 := time.Now()
@@ -384,7 +385,7 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 		if err := d.store.ReleaseDeliveries(rctx, []int64{dl.ID}); err != nil {
 			log.Warn("webhook: release an interrupted delivery; it is due again when its claim lapses", "error", err)
 		}
-		return true
+		return
 	}
 	finished := s.now()
 	r := deploydb.AttemptResult{Attempt: deploydb.Attempt{
@@ -428,12 +429,9 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 	// the store sees it counted too.
 	d.attempts.WithLabelValues(outcome).Inc()
 	d.latency.Observe(latency.Seconds())
-	recorded := true
 	if err := d.store.RecordAttempt(rctx, r); err != nil {
-		// The delivery stays pending and is sent again, after a pause:
-		// at least once.
-		log.Error("webhook: record attempt", "error", err, "status", resp.code)
-		recorded = false
+		log.Error("webhook: record attempt; the delivery is attempted again when its claim lapses", "error", err, "status", resp.code)
+		return
 	}
 	switch outcome {
 	case outcomeRetry:
@@ -443,7 +441,6 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 		log.Warn("webhook attempt failed; giving up on the delivery", "status", resp.code, "error", r.Attempt.Error,
 			"attempt", dl.Attempts+1)
 	}
-	return recorded
 }
 
 // retryAt returns when to retry dl after a failed attempt that finished at
