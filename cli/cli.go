@@ -45,6 +45,9 @@ type ServeOptions struct {
 	InsecureAnonymous bool
 	// TLSCert and TLSKey, both or neither, serve HTTPS.
 	TLSCert, TLSKey string
+	// WebhookTimeout bounds one webhook call; WebhookLease is how long a
+	// delivery under way stays claimed (longer than WebhookTimeout).
+	WebhookTimeout, WebhookLease time.Duration
 }
 
 // Environment variables the command line reads.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -257,14 +258,16 @@ func TestServe(t *testing.T) {
 		env  map[string]string
 		want ServeOptions
 	}{
-		{"Defaults", nil, nil, ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080"}},
+		{"Defaults", nil, nil, ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
 		{"Env", nil, map[string]string{EnvConfig: "/etc/deploydb", EnvDatabase: "/var/lib/deploydb.db", EnvListen: ":9000"},
-			ServeOptions{Config: "/etc/deploydb", Database: "/var/lib/deploydb.db", Listen: ":9000"}},
+			ServeOptions{Config: "/etc/deploydb", Database: "/var/lib/deploydb.db", Listen: ":9000", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
 		{"FlagsBeatEnv", []string{"--config", "c", "--database", "d", "--listen", "l"},
 			map[string]string{EnvConfig: "/etc/deploydb", EnvDatabase: "/var/lib/deploydb.db", EnvListen: ":9000"},
-			ServeOptions{Config: "c", Database: "d", Listen: "l"}},
+			ServeOptions{Config: "c", Database: "d", Listen: "l", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
 		{"Mixed", []string{"--listen", "127.0.0.1:0"}, map[string]string{EnvDatabase: "x.db"},
-			ServeOptions{Config: "./config", Database: "x.db", Listen: "127.0.0.1:0"}},
+			ServeOptions{Config: "./config", Database: "x.db", Listen: "127.0.0.1:0", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
+		{"Webhook", []string{"--webhook-timeout", "2s", "--webhook-lease", "3s"}, nil,
+			ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 2 * time.Second, WebhookLease: 3 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,6 +284,17 @@ func TestServe(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+	for _, args := range [][]string{
+		{"--webhook-timeout", "0s"},
+		{"--webhook-lease", "10s"},
+		{"--webhook-timeout", "30s", "--webhook-lease", "30s"},
+		{"--tls-cert", "c.pem"},
+	} {
+		r := execute(t, Env{Serve: func(context.Context, ServeOptions) error { return errors.New("served") }}, append([]string{"serve"}, args...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, strings.TrimLeft(args[0], "-")) {
+			t.Errorf("serve %v: exit %d, stderr %q; want a usage error naming %s", args, r.code, r.stderr, args[0])
+		}
 	}
 	t.Run("ErrServe", func(t *testing.T) {
 		t.Parallel()

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/deploydb/deploydb/webhook"
 )
 
 func (a *app) serveCommand() *cobra.Command {
 	var insecure bool
 	var tlsCert, tlsKey string
+	var hookTimeout, hookLease time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DeployDB server",
@@ -24,6 +28,10 @@ on a loopback address, unless --insecure-anonymous is given (for a trusted
 network only). With --tls-cert and --tls-key it serves HTTPS; else put it
 behind a proxy that terminates TLS.
 
+A webhook call may take --webhook-timeout. A delivery an attempt is under
+way for is claimed for --webhook-lease: should this server die mid-attempt,
+another replica on the database attempts it once the lease lapses.
+
 Each flag falls back to its environment variable, then to its default.`,
 		Example: `  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
   deploydb serve --listen :8443 --tls-cert cert.pem --tls-key key.pem   # with tokens in ./config/auth/tokens.yml`,
@@ -35,6 +43,14 @@ Each flag falls back to its environment variable, then to its default.`,
 			if (tlsCert == "") != (tlsKey == "") {
 				return usagef("--tls-cert and --tls-key go together")
 			}
+			if hookTimeout <= 0 {
+				return usagef("--webhook-timeout must be positive")
+			}
+			// The claim must outlast the call and the recording of its
+			// outcome, or a second replica could send it meanwhile.
+			if hookLease < hookTimeout+time.Second {
+				return usagef("--webhook-lease (%s) must be at least a second longer than --webhook-timeout (%s)", hookLease, hookTimeout)
+			}
 			return a.env.Serve(cmd.Context(), ServeOptions{
 				Config:   a.setting(cmd, "config", EnvConfig),
 				Database: a.setting(cmd, "database", EnvDatabase),
@@ -43,6 +59,8 @@ Each flag falls back to its environment variable, then to its default.`,
 				InsecureAnonymous: insecure,
 				TLSCert:           tlsCert,
 				TLSKey:            tlsKey,
+				WebhookTimeout:    hookTimeout,
+				WebhookLease:      hookLease,
 			})
 		},
 	}
@@ -50,6 +68,8 @@ Each flag falls back to its environment variable, then to its default.`,
 	f.BoolVar(&insecure, "insecure-anonymous", false, "without API tokens, serve anonymous callers on a non-loopback address (trusted networks only)")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file")
 	f.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	f.DurationVar(&hookTimeout, "webhook-timeout", webhook.DefaultTimeout, "give up on a webhook call after this long (it is retried)")
+	f.DurationVar(&hookLease, "webhook-lease", webhook.DefaultLease, "how long a delivery being attempted stays this server's; after a crash, another replica retries it this much later")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
 	f.String("database", DefaultDatabase, "SQLite file path, or PostgreSQL URL postgres://... (env "+EnvDatabase+")")
 	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")

@@ -166,6 +166,10 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	}
 
 	dispatcher := webhook.NewDispatcher(store, logger, reg)
+	if opts.WebhookTimeout > 0 {
+		dispatcher.HTTPClient.Timeout = opts.WebhookTimeout
+	}
+	dispatcher.Lease = opts.WebhookLease
 	// Calls are signed with the secrets of the configuration in force
 	// when they are sent: a rotated secret signs the next attempt.
 	dispatcher.Hook = func(name string) (*deploydb.Hook, bool) { return holder.Current().Hook(name) }
