@@ -2,7 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -285,4 +290,208 @@ func TestReplicasSoak(t *testing.T) {
 	if len(created) != 2 {
 		t.Errorf("deployment.created events: %d, want 2 (integ, then staging once)", len(created))
 	}
+}
+
+// TestReplicasCrash kills replicas with SIGKILL, as a crash would. A
+// replica that dies in the middle of a webhook call leaves the delivery to
+// the others, which send it (same webhook-id) once its lease lapses; a
+// replica that dies under a write load loses no acknowledged write, leaves
+// no artifact without its flow, and every call owed for what was recorded
+// is made.
+func TestReplicasCrash(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Schema(t)
+	recv := newStallingReceiver(t)
+	// 80 services on one pipeline: each publish activates a deployment,
+	// and each activation calls the hook.
+	dir := t.TempDir()
+	files := map[string]string{
+		"environments/integ.yml":   "description: Integration\n",
+		"environments/staging.yml": "description: Staging\n",
+		"pipelines/standard.yml":   "environments:\n  integ: {}\n  staging: {}\n",
+		"webhook/all.yml":          "hooks:\n  - {name: all, url: '${env:HOOK}/created', events: [deployment.created]}\n",
+	}
+	for i := range 80 {
+		files[fmt.Sprintf("services/s%02d.yml", i)] = fmt.Sprintf("artifacts: [com.example:s%02d]\npipelines: [standard]\n", i)
+	}
+	writeFiles(t, dir, files)
+	env := map[string]string{"HOOK": recv.URL}
+	flags := []string{"--webhook-timeout", "5s", "--webhook-lease", "6s"}
+
+	// A replica alone makes the first call, and dies in the middle of it.
+	a := spawn(t, dir, db, env, flags...)
+	ca := api{t: t, url: a.URL}
+	var art deploydb.Artifact
+	ca.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "s00", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, &art)
+	var stalled string
+	select {
+	case stalled = <-recv.arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no webhook call from %s within 20 s\n%s", a, a.logs)
+	}
+	a.kill(t)
+	killedAt := time.Now()
+
+	b := spawn(t, dir, db, env, flags...)
+	c := spawn(t, dir, db, env, flags...)
+	cb := api{t: t, url: b.URL}
+	if !pollUntil(30*time.Second, func() bool { return recv.completed(stalled) > 0 }) {
+		t.Fatalf("the call %s cut short by the crash was not made again within 30 s\n%s", stalled, b.logs)
+	}
+	if waited := time.Since(killedAt); waited > 20*time.Second {
+		t.Errorf("the call cut short was made again %s after the crash; the lease is 6 s", waited)
+	}
+
+	// A third replica dies under a write load spread over all three.
+	d := spawn(t, dir, db, env, flags...)
+	urls := []string{b.URL, c.URL, d.URL}
+	var (
+		mu    sync.Mutex
+		acked []int64
+		next  int
+	)
+	var wg sync.WaitGroup
+	wg.Go(func() { // kills d while requests and calls are under way
+		pollUntil(30*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(acked) >= 25
+		})
+		d.kill(t)
+	})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= 80 {
+					return
+				}
+				code, body, err := try("POST", urls[i%len(urls)]+"/api/artifacts", map[string]any{
+					"group": "com.example", "name": fmt.Sprintf("s%02d", i), "version": "2.0.0", "sourceUrl": "https://ci/b.jar"})
+				if err != nil || code != 201 {
+					continue // not acknowledged: it may or may not be recorded
+				}
+				var got deploydb.Artifact
+				if err := json.Unmarshal(body, &got); err != nil {
+					t.Errorf("publish answer: %v: %s", err, body)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, got.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	d.kill(t)
+	if len(acked) < 40 {
+		t.Fatalf("only %d of 80 publishes acknowledged", len(acked))
+	}
+
+	// Every acknowledged write is there, and every artifact has its flow.
+	for _, id := range acked {
+		var got deploydb.Artifact
+		cb.call("GET", fmt.Sprintf("/api/artifacts/%d", id), nil, 200, &got)
+	}
+	var stored []deploydb.Artifact
+	cb.call("GET", "/api/artifacts?perPageSize=1000", nil, 200, &stored)
+	for _, s := range stored {
+		if f := cb.flowOf(s.ID); len(f.Deployments) != 2 {
+			t.Errorf("artifact %d: flow %+v, want 2 deployments", s.ID, f)
+		}
+	}
+
+	// Every call owed is made, those cut short by a crash included.
+	var owed []deploydb.DeliveryView
+	if !pollUntil(30*time.Second, func() bool {
+		cb.call("GET", "/api/webhook-deliveries?perPageSize=1000", nil, 200, &owed)
+		for _, dl := range owed {
+			if dl.Status != deploydb.DeliveryDelivered {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("deliveries not all delivered within 30 s: %+v", owed)
+	}
+	// One call per deployment.created, for every deployment activated,
+	// those of publishes whose answer the crash cut off included.
+	var created []deploydb.Event
+	cb.call("GET", "/api/events?type=deployment.created&limit=1000", nil, 200, &created)
+	if len(owed) != len(created) || len(created) < len(acked) {
+		t.Errorf("%d deliveries for %d deployment.created events; %d publishes acknowledged", len(owed), len(created), len(acked))
+	}
+	for _, dl := range owed {
+		id := fmt.Sprintf("dd_%d", dl.ID)
+		// At least once; twice only if a crash cut the first call short.
+		if n := recv.completed(id); n < 1 || n > 2 {
+			t.Errorf("delivery %d (%s): answered %d times, want 1 (or 2 after a crash)", dl.ID, dl.URL, n)
+		}
+	}
+	t.Logf("%d of 80 publishes acknowledged, %d artifacts stored, %d calls made", len(acked), len(stored), len(owed))
+}
+
+// stallingReceiver is a webhook receiver whose first call never answers:
+// it waits until the caller goes away. Later calls answer 204.
+type stallingReceiver struct {
+	*httptest.Server
+	arrived chan string // the webhook-id of the stalled call
+
+	mu      sync.Mutex
+	stalled bool
+	done    map[string]int // webhook-id: calls answered
+}
+
+func newStallingReceiver(t *testing.T) *stallingReceiver {
+	r := &stallingReceiver{arrived: make(chan string, 1), done: map[string]int{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		id := req.Header.Get("Webhook-Id")
+		r.mu.Lock()
+		first := !r.stalled
+		r.stalled = true
+		r.mu.Unlock()
+		if first {
+			r.arrived <- id
+			select {
+			case <-req.Context().Done():
+			case <-time.After(time.Minute):
+			}
+			return
+		}
+		r.mu.Lock()
+		r.done[id]++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *stallingReceiver) completed(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done[id]
+}
+
+// try is send for calls that may fail: to a server that may be gone.
+func try(method, url string, body any) (int, []byte, error) {
+	b, _ := json.Marshal(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	return res.StatusCode, out, err
 }
