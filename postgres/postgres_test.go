@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +66,27 @@ func TestDatabase(t *testing.T) {
 	})
 }
 
+// TestOneActive: the schema refuses a second active deployment of a
+// service in an environment.
+func TestOneActive(t *testing.T) {
+	t.Parallel()
+	u := freshSchema(t)
+	mustOpen(t, u)
+	plain, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := plain.Query()
+	q.Del("pool_max_conns") // the store's parameter, not libpq's
+	plain.RawQuery = q.Encode()
+	db, err := sql.Open("pgx", plain.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.OneActive(t, db)
+}
+
 // appliedMigrations returns the number of migration rows goose keeps in
 // the schema of u.
 func appliedMigrations(t *testing.T, u string) int {
@@ -117,7 +139,7 @@ func TestOpenConcurrently(t *testing.T) {
 		}
 	}
 	// goose's initial version row, and one row per migration.
-	if got, want := appliedMigrations(t, u), 2; got != want {
+	if got, want := appliedMigrations(t, u), 1+migrationFiles(t); got != want {
 		t.Errorf("%d rows in goose_db_version, want %d", got, want)
 	}
 }
@@ -201,4 +223,14 @@ func TestCommitsWakeOtherProcesses(t *testing.T) {
 		waitWake("events committed by the other process", events)
 		waitWake("deliveries enqueued by the other process", s2.DeliveriesReady())
 	}
+}
+
+// migrationFiles counts the migrations of the package.
+func migrationFiles(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	return len(files)
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,6 +35,19 @@ func TestDatabase(t *testing.T) {
 			return s
 		}
 	})
+}
+
+// TestOneActive: the schema refuses a second active deployment of a
+// service in an environment.
+func TestOneActive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deploydb.db")
+	mustOpen(t, path)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.OneActive(t, db)
 }
 
 // mustOpen opens the database at path and closes it when the test ends.

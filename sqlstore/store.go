@@ -11,6 +11,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,6 +104,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	defer func() { _ = t.Rollback() }()
 	tx := &wtx{rebound: rebound{t, s.d.Rebind}}
 	if err := fn(tx); err != nil {
+		var de *deploydb.Error
+		if !errors.As(err, &de) && s.isUnique(err) {
+			// A constraint of the schema (one active deployment per
+			// service and environment) refused what the code let through.
+			return deploydb.Errorf(deploydb.ECONFLICT, "the database refused the change: %v", err)
+		}
 		return err
 	}
 	if s.d.Announce != nil && (tx.delivered || tx.recorded) {

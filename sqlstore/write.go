@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/deploydb/deploydb"
@@ -226,10 +228,17 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 		}
 		engine.Adopt(p, f)
 	}
-	// Deployments are written by flow and position. env_state stays right
-	// whatever that order: clearing in_flight_id only clears it when it
+	// Deployments that are not active after the change are written
+	// first, then the active ones, so that the index of one active
+	// deployment per (service, environment) never sees the one that
+	// leaves beside the one that takes its place. env_state stays right
+	// whatever the order: clearing in_flight_id only clears it when it
 	// names the deployment being written.
-	for _, d := range p.ChangedDeployments() {
+	changed := p.ChangedDeployments()
+	slices.SortStableFunc(changed, func(a, b *deploydb.Deployment) int {
+		return cmp.Compare(b2i(a.Status.Active()), b2i(b.Status.Active()))
+	})
+	for _, d := range changed {
 		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ? WHERE id = ?`,
 			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
 			return fmt.Errorf("store: update deployment: %w", err)
@@ -396,4 +405,11 @@ func placeholdersFor[T any](list []T) (string, []any) {
 		args[i] = v
 	}
 	return strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", "), args
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
