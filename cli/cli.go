@@ -34,6 +34,9 @@ type Env struct {
 	// Copy copies a SQLite database into an empty PostgreSQL one (wired
 	// by main).
 	Copy func(ctx context.Context, from, to string) error
+	// Backup writes a consistent copy of the SQLite database to the new
+	// file (wired by main).
+	Backup func(ctx context.Context, database, file string) error
 }
 
 // ServeOptions is what `deploydb serve` resolved from its flags, the
@@ -333,7 +336,7 @@ func (a *app) rootCommand() *cobra.Command {
 		&cobra.Group{ID: "server", Title: "Server commands:"},
 		&cobra.Group{ID: "client", Title: "Client commands (talk to a server):"},
 	)
-	for _, c := range []*cobra.Command{a.serveCommand(), a.migrateCommand(), a.copyCommand(), a.configCommand(), a.tokenCommand()} {
+	for _, c := range []*cobra.Command{a.serveCommand(), a.migrateCommand(), a.copyCommand(), a.backupCommand(), a.configCommand(), a.tokenCommand()} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}

@@ -126,3 +126,29 @@ on the SQLite file first, copy, then start the servers on PostgreSQL.`,
 	cmd.Flags().StringVar(&to, "to", "", "the PostgreSQL URL to copy into (an empty database)")
 	return cmd
 }
+
+func (a *app) backupCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Copy a live SQLite database to a new file",
+		Long: `Write a consistent copy of the SQLite database --database to FILE, while
+servers go on using it: the copy holds every write committed before the
+backup began. FILE must not exist; the copy is checked (integrity_check)
+and synced before it appears under its name. To restore, stop the server,
+move the database file and its -wal and -shm files aside, put the backup
+in its place and start the server.
+
+For PostgreSQL use its own tools (pg_dump, base backups).`,
+		Example: `  deploydb backup --database /var/lib/deploydb/deploydb.db /backups/deploydb-$(date +%F).db`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.env.Backup == nil {
+				return errors.New("this build cannot back up a database")
+			}
+			return a.env.Backup(cmd.Context(), a.setting(cmd, "database", EnvDatabase), args[0])
+		},
+	}
+	cmd.Flags().String("database", DefaultDatabase, "the SQLite database file to back up (env "+EnvDatabase+")")
+	_ = cmd.MarkFlagFilename("database")
+	return cmd
+}

@@ -42,6 +42,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Copy: func(ctx context.Context, from, to string) error {
 			return copyDatabase(ctx, from, to, stdout)
 		},
+		Backup: func(ctx context.Context, database, file string) error {
+			return backup(ctx, database, file, stdout)
+		},
 	}
 	return cli.Execute(ctx, args, env)
 }
@@ -56,6 +59,19 @@ func migrate(ctx context.Context, database string, stdout io.Writer) error {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "database %s is up to date\n", shownDatabase(database))
+	return err
+}
+
+// backup copies the SQLite database to file and reports it.
+func backup(ctx context.Context, database, file string, stdout io.Writer) error {
+	if isPostgres(database) {
+		return deploydb.Errorf(deploydb.EINVALID, "deploydb backup copies a SQLite database; back up PostgreSQL with its own tools (pg_dump, base backups): see docs/operations.md")
+	}
+	size, err := sqlite.Backup(ctx, database, file)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "backed up %s to %s (%d bytes)\n", database, file, size)
 	return err
 }
 
