@@ -305,3 +305,29 @@ func rebind(query string) string {
 	}
 	return b.String()
 }
+
+// DurabilityWarnings says what in the server's settings, as this store's
+// connections see them, weakens what an acknowledged write promises:
+// DeployDB answers 2xx after COMMIT returns, which survives a crash of the
+// PostgreSQL server only with fsync on and synchronous_commit at least
+// local, and a power loss only with full_page_writes on too. None when the
+// settings keep that promise.
+func (s *Store) DurabilityWarnings(ctx context.Context) ([]string, error) {
+	var fsync, syncCommit, fullPages string
+	err := s.db.QueryRowContext(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes')`).
+		Scan(&fsync, &syncCommit, &fullPages)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read settings: %w", err)
+	}
+	var out []string
+	if fsync == "off" {
+		out = append(out, "fsync is off: a crash of the PostgreSQL server or a power loss can lose or corrupt acknowledged writes")
+	}
+	if syncCommit == "off" {
+		out = append(out, "synchronous_commit is off: a crash of the PostgreSQL server can lose the last acknowledged writes")
+	}
+	if fullPages == "off" {
+		out = append(out, "full_page_writes is off: a power loss can corrupt the database")
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +86,29 @@ func TestOneActive(t *testing.T) {
 	}
 	defer db.Close()
 	storetest.OneActive(t, db)
+}
+
+// TestDurabilityWarnings: the settings that weaken what a 2xx promises
+// are named; the defaults name none.
+func TestDurabilityWarnings(t *testing.T) {
+	t.Parallel()
+	u := freshSchema(t)
+	for _, tt := range []struct {
+		url  string
+		want string
+	}{
+		{u, ""},
+		{u + "&synchronous_commit=off", "synchronous_commit is off"},
+	} {
+		s := mustOpen(t, tt.url)
+		got, err := s.DurabilityWarnings(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.want == "" && len(got) != 0 || tt.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tt.want)) {
+			t.Errorf("%s: warnings %q, want %q", tt.url, got, tt.want)
+		}
+	}
 }
 
 // appliedMigrations returns the number of migration rows goose keeps in

@@ -124,6 +124,18 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		return err
 	}
 	defer store.Close()
+	// Say so when the database's settings weaken what a 2xx promises.
+	if d, ok := store.(interface {
+		DurabilityWarnings(context.Context) ([]string, error)
+	}); ok {
+		warnings, err := d.DurabilityWarnings(ctx)
+		if err != nil {
+			logger.Warn("database: reading its durability settings", "err", err)
+		}
+		for _, w := range warnings {
+			logger.Warn("database: an acknowledged write is not durable", "reason", w)
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
