@@ -147,6 +147,17 @@ const (
 	DeliveryFailed    = "failed" // gave up: retries exhausted or 410 Gone
 )
 
+// OutboxStats describes the webhook outbox: what is still to be delivered.
+type OutboxStats struct {
+	// Pending is the number of deliveries pending (not yet delivered nor
+	// given up on).
+	Pending int64
+	// OldestPending is when the oldest pending delivery was queued (a
+	// redelivered one counts from when it was first queued); zero when
+	// none is pending.
+	OldestPending time.Time
+}
+
 // Delivery is one webhook call owed: written to the outbox in the same
 // transaction as the state change that caused it.
 type Delivery struct {
@@ -390,6 +401,11 @@ type Store interface {
 	// commit that recorded events, for live views to wait on; call it again
 	// for the commit after that.
 	EventsCommitted() <-chan struct{}
+	// EventsRecorded returns how many events of each type the commits of
+	// this store (this process) have recorded since it was opened: the
+	// counts behind the metric of state transitions. Types not recorded
+	// yet are absent.
+	EventsRecorded() map[EventType]int64
 
 	// CancelFlow cancels a flow: its deployments that have not completed
 	// become CANCELLED. Returns ENOTFOUND, or ECONFLICT when the flow is
@@ -455,6 +471,10 @@ type Store interface {
 	// DeliveriesReady returns a channel that receives (coalesced) after a
 	// commit that enqueued deliveries, so that dispatchers need not poll.
 	DeliveriesReady() <-chan struct{}
+	// OutboxStats returns how many deliveries are pending and when the
+	// oldest of them was queued, in one cheap (indexed) query, for the
+	// outbox gauges of /metrics.
+	OutboxStats(ctx context.Context) (OutboxStats, error)
 	// RecordAttempt stores an attempt and its outcome for a delivery.
 	RecordAttempt(ctx context.Context, r AttemptResult) error
 	// FindDeliveries returns deliveries, newest first.

@@ -275,6 +275,10 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// DBs returns the store's connection pool by name, for its metrics:
+// postgres (the connection that listens for notifications is not in it).
+func (s *Store) DBs() map[string]*sql.DB { return map[string]*sql.DB{"postgres": s.db} }
+
 // isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {
 	var e *pgconn.PgError

@@ -131,3 +131,9 @@ func isUnique(err error) bool {
 // DB returns the store's read pool, for tools that read every table (a
 // copy into another store).
 func (s *Store) DB() *sql.DB { return s.r }
+
+// DBs returns the store's connection pools by name, for their metrics:
+// sqlite_write (the one writer connection) and sqlite_read.
+func (s *Store) DBs() map[string]*sql.DB {
+	return map[string]*sql.DB{"sqlite_write": s.w, "sqlite_read": s.r}
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/deploydb/deploydb"
@@ -71,6 +72,37 @@ func (s *Store) EventsCommitted() <-chan struct{} { return s.events.wait() }
 // it after each successful commit that recorded events, never inside the
 // transaction: a woken reader must find the events committed.
 func (s *Store) eventsCommitted() { s.events.notify() }
+
+// EventsRecorded returns how many events of each type this store's commits
+// recorded since it was opened. Events other processes on the database
+// recorded are theirs to count.
+func (s *Store) EventsRecorded() map[deploydb.EventType]int64 { return s.counts.snapshot() }
+
+// eventCounts counts the events of committed transactions by type. Its
+// zero value is ready to use.
+type eventCounts struct {
+	mu sync.Mutex
+	n  map[deploydb.EventType]int64
+}
+
+// add counts the events of one commit.
+func (c *eventCounts) add(types []deploydb.EventType) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[deploydb.EventType]int64{}
+	}
+	for _, t := range types {
+		c.n[t]++
+	}
+}
+
+// snapshot returns a copy of the counts.
+func (c *eventCounts) snapshot() map[deploydb.EventType]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
+}
 
 // broadcast wakes every waiter at once by closing a channel. Its zero value
 // is ready to use. The channel is made when the first waiter asks for it,

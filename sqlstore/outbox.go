@@ -149,6 +149,23 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
 	return time.UnixMilli(next), nil
 }
 
+// OutboxStats counts the pending deliveries and finds when the oldest was
+// queued: ids increase with creation, so it is the pending one with the
+// lowest id. Both come from the index on (status, id) in one statement.
+func (s *Store) OutboxStats(ctx context.Context) (deploydb.OutboxStats, error) {
+	var st deploydb.OutboxStats
+	var oldest sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*), (SELECT created_at FROM webhook_deliveries WHERE status = 'pending' ORDER BY id LIMIT 1)
+		FROM webhook_deliveries WHERE status = 'pending'`).Scan(&st.Pending, &oldest)
+	if err != nil {
+		return deploydb.OutboxStats{}, fmt.Errorf("store: outbox stats: %w", err)
+	}
+	if oldest.Valid {
+		st.OldestPending = time.UnixMilli(oldest.Int64)
+	}
+	return st, nil
+}
+
 // RecordAttempt stores one attempt and the delivery's new state.
 func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) error {
 	a := r.Attempt

@@ -58,7 +58,8 @@ type Store struct {
 	d      Driver
 	r      querier
 	ready  chan struct{}
-	events broadcast // closed after each commit that recorded events (events.go)
+	events broadcast   // closed after each commit that recorded events (events.go)
+	counts eventCounts // events this store's commits recorded, by type (events.go)
 }
 
 // New returns a store over d.
@@ -90,8 +91,9 @@ func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
 // once it commits. Its queries take ? placeholders.
 type wtx struct {
 	rebound
-	delivered bool // enqueued webhook deliveries
-	recorded  bool // recorded events
+	delivered bool                 // enqueued webhook deliveries
+	recorded  bool                 // recorded events
+	types     []deploydb.EventType // the types of the events recorded, one per event
 }
 
 // write runs fn in one write transaction and commits it, then wakes the
@@ -124,6 +126,9 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 		s.wake()
 	}
 	if tx.recorded {
+		// Counted before anyone is woken, so that whoever reads the
+		// events finds them counted too.
+		s.counts.add(tx.types)
 		s.eventsCommitted()
 	}
 	return nil

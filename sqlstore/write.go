@@ -381,6 +381,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *wtx, ev *deploydb.Event) (i
 		return 0, fmt.Errorf("store: insert event: %w", err)
 	}
 	tx.recorded = true
+	tx.types = append(tx.types, ev.Type)
 	return ev.ID, nil
 }
 

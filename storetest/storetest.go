@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Tick", func(t *testing.T) { testTick(t, open) })
 	t.Run("FindStatus", func(t *testing.T) { testFindStatus(t, open) })
 	t.Run("SyncEnvironments", func(t *testing.T) { testSyncEnvironments(t, open) })
+	t.Run("Stats", func(t *testing.T) { testStats(t, open) })
 }
 
 // start is the time the suite's clocks start at. It has a sub-millisecond
