@@ -111,7 +111,7 @@ func (s *Server) ingestCDEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.store.SaveIdempotent(context.WithoutCancel(ctx), deploydb.IdempotentResponse{Key: key, RequestHash: key, Status: http.StatusOK, Body: b}); err != nil {
-		s.logger.Warn("remembering the answer to a CDEvent failed", "err", err)
+		s.log(r).Warn("remembering the answer to a CDEvent failed", "err", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

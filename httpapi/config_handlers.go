@@ -61,7 +61,7 @@ func (s *Server) reloadConfig(w http.ResponseWriter, r *http.Request) error {
 		return deploydb.Errorf(deploydb.EUNAVAILABLE, "this server cannot reload its configuration: restart it instead")
 	}
 	// Reloads change who may do what: say who asked.
-	s.logger.Info("config reload requested", "actor", actor(r))
+	s.log(r).Info("config reload requested", "actor", actor(r))
 	if _, err := s.reloader.Reload(); err != nil {
 		var e *deploydb.Error
 		if !errors.As(err, &e) || e.Code != deploydb.EINVALID {

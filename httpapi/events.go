@@ -201,14 +201,14 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 				if ctx.Err() == nil {
 					// The response has started: end the stream and let
 					// the client resume with Last-Event-ID.
-					s.logger.Error("event stream: read events", "after", f.After, "err", err)
+					s.log(r).Error("event stream: read events", "after", f.After, "err", err)
 				}
 				return nil
 			}
 			for _, ev := range evs {
 				data, err := json.Marshal(ev)
 				if err != nil {
-					s.logger.Error("event stream: encode event", "id", ev.ID, "err", err)
+					s.log(r).Error("event stream: encode event", "id", ev.ID, "err", err)
 					return nil
 				}
 				fmt.Fprintf(&buf, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data)

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/deploydb/deploydb"
 )
@@ -29,7 +31,7 @@ type PromotionInput struct {
 	InfoURL string `json:"infoUrl"`
 }
 
-// Health is the body of /healthz.
+// Health is the body of /healthz and /readyz.
 type Health struct {
 	Status string `json:"status"`
 }
@@ -39,11 +41,26 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ready answers whether DeployDB can serve: its database answers.
+// ReadyTimeout bounds how long /readyz waits for the database: one that
+// has not answered by then is not ready, and the probe gets its answer
+// before its own timeout.
+const ReadyTimeout = 2 * time.Second
+
+// ready answers whether DeployDB can serve (DESIGN.md §4): a configuration
+// is loaded and the database answers. A 503 names what is not ready.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.Ping(r.Context()); err != nil {
-		s.logger.Warn("not ready: the database does not answer", "err", err)
-		return deploydb.Errorf(deploydb.EUNAVAILABLE, "the database does not answer")
+	var not []string
+	if s.config() == nil {
+		not = append(not, "no configuration is loaded")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log(r).Warn("not ready: the database does not answer", "err", err)
+		not = append(not, "the database does not answer")
+	}
+	if len(not) > 0 {
+		return deploydb.Errorf(deploydb.EUNAVAILABLE, "not ready: %s", strings.Join(not, "; "))
 	}
 	encode(w, http.StatusOK, Health{Status: "ok"})
 	return nil

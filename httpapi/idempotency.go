@@ -74,7 +74,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, handle func(
 		// answer only means a retry is judged on the state it finds.
 		ctx := context.WithoutCancel(r.Context())
 		if err := s.store.SaveIdempotent(ctx, deploydb.IdempotentResponse{Key: key, RequestHash: hash, Status: rec.status, Location: w.Header().Get("Location"), Body: rec.body.Bytes()}); err != nil {
-			s.logger.Warn("storing the response for an Idempotency-Key failed", "err", err)
+			s.log(r).Warn("storing the response for an Idempotency-Key failed", "err", err)
 		}
 	}
 	return nil

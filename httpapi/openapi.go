@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -151,6 +152,10 @@ func (b *specBuilder) schema(t reflect.Type) map[string]any {
 				if e := f.Tag.Get("enum"); e != "" {
 					ps = map[string]any{"type": "string", "enum": strings.Split(e, ",")}
 				}
+				if d := f.Tag.Get("doc"); d != "" {
+					ps = maps.Clone(ps) // never a schema of special's
+					ps["description"] = d
+				}
 				props[fname] = ps
 				if !strings.Contains(opts, "omitempty") {
 					required = append(required, fname)
@@ -234,18 +239,28 @@ func Spec() map[string]any {
 		for _, code := range errs {
 			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": problemContent()}
 		}
+		for _, r := range responses {
+			r.(map[string]any)["headers"] = map[string]any{HeaderRequestID: map[string]any{"$ref": "#/components/headers/RequestId"}}
+		}
 		op["responses"] = responses
 		item[strings.ToLower(rt.Method)] = op
 	}
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
-			"title":       "DeployDB API",
-			"version":     "1",
-			"description": "The system of record for artifact deployments through pipelines of environments. Errors are application/problem+json (RFC 9457).",
+			"title":   "DeployDB API",
+			"version": "1",
+			"description": "The system of record for artifact deployments through pipelines of environments. Errors are application/problem+json (RFC 9457). " +
+				"Every response carries X-Request-Id, which problem bodies repeat as requestId and the server's log lines about the request carry as request_id.",
 		},
 		"paths": paths,
-		"components": map[string]any{"schemas": b.schemas, "securitySchemes": map[string]any{
+		"components": map[string]any{"schemas": b.schemas, "headers": map[string]any{
+			"RequestId": map[string]any{
+				"description": fmt.Sprintf("The request's id: the caller's own %s when it is 1 to %d printable ASCII characters without spaces, else one the server made up. "+
+					"The server's log lines about the request carry it as request_id, and problem bodies as requestId.", HeaderRequestID, maxRequestIDLen),
+				"schema": map[string]any{"type": "string", "maxLength": maxRequestIDLen},
+			},
+		}, "securitySchemes": map[string]any{
 			"token": map[string]any{"type": "http", "scheme": "bearer",
 				"description": "An API token of auth/tokens.yml. Without tokens configured, DeployDB serves anonymous callers (on loopback only, unless told otherwise)."},
 		}},

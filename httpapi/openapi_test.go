@@ -109,6 +109,9 @@ func TestOpenAPI(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s %s answered %s, which the description does not list", method, route, code)
 		}
+		if _, ok := r["headers"].(map[string]any)[HeaderRequestID]; !ok || res.Header.Get(HeaderRequestID) == "" {
+			t.Fatalf("%s %s %s: X-Request-Id described %t, answered %q; want both", method, route, code, ok, res.Header.Get(HeaderRequestID))
+		}
 		content, _ := r["content"].(map[string]any)
 		if content == nil {
 			return b

@@ -11,16 +11,18 @@ import (
 )
 
 // Problem is an RFC 9457 problem detail, with DeployDB's error code, the
-// per-field errors of a validation failure and, on a conflict, the current
-// state of the resource.
+// per-field errors of a validation failure, on a conflict the current
+// state of the resource, and the id of the request (X-Request-Id) that the
+// server's log lines about it carry too.
 type Problem struct {
-	Type    string                `json:"type"`
-	Title   string                `json:"title"`
-	Status  int                   `json:"status"`
-	Detail  string                `json:"detail"`
-	Code    string                `json:"code"`
-	Errors  []deploydb.FieldError `json:"errors,omitempty"`
-	Current any                   `json:"current,omitempty"`
+	Type      string                `json:"type"`
+	Title     string                `json:"title"`
+	Status    int                   `json:"status"`
+	Detail    string                `json:"detail"`
+	Code      string                `json:"code"`
+	Errors    []deploydb.FieldError `json:"errors,omitempty"`
+	Current   any                   `json:"current,omitempty"`
+	RequestID string                `json:"requestId,omitempty" doc:"the request's X-Request-Id: the server's log lines about the request carry it as request_id"`
 }
 
 // statusOf maps each error code to its HTTP status: the one place this
@@ -61,10 +63,15 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	writeProblem(w, p)
 }
 
-// writeProblem writes p, filling in its type and title.
+// writeProblem writes p, filling in its type, title and request id (from
+// the X-Request-Id header ServeHTTP set on the response before anything
+// else, so that every path to a problem names the request).
 func writeProblem(w http.ResponseWriter, p Problem) {
 	if p.Type == "" {
 		p.Type = ProblemType(p.Code)
+	}
+	if p.RequestID == "" {
+		p.RequestID = w.Header().Get(HeaderRequestID)
 	}
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)

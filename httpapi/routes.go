@@ -56,7 +56,7 @@ var routes = slices.Concat(apiRoutes, eventRoutes, configRoutes, cdeventsRoutes)
 // apiRoutes are the records, reports and operator actions.
 var apiRoutes = []route{
 	{Method: "GET", Path: "/healthz", Summary: "Liveness: the process serves requests", Handle: (*Server).health, Response: Health{}, Status: 200},
-	{Method: "GET", Path: "/readyz", Summary: "Readiness: the database answers", Handle: (*Server).ready, Response: Health{}, Status: 200},
+	{Method: "GET", Path: "/readyz", Summary: "Readiness: a configuration is loaded and the database answers (within 2 s)", Handle: (*Server).ready, Response: Health{}, Status: 200},
 	{Method: "GET", Path: "/api/openapi.json", Scope: deploydb.ScopeRead, Summary: "This API's OpenAPI 3.1 description", Handle: (*Server).openapi, Response: map[string]any{}, Status: 200},
 
 	{Method: "POST", Path: "/api/artifacts", Scope: deploydb.ScopeArtifactsWrite, Summary: "Publish an artifact: creates one flow per consuming service and activates its first environment", Handle: (*Server).publishArtifact,

@@ -3,11 +3,13 @@
 package httpapi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,8 @@ type Server struct {
 	// crossOrigin refuses state-changing requests a browser sends from
 	// another origin (CSRF).
 	crossOrigin *http.CrossOriginProtection
+	// metrics counts requests (WithMetrics); nil counts nothing.
+	metrics *httpMetrics
 }
 
 // AllowOpen says when the API serves callers without a token with every
@@ -93,14 +97,16 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 	s.spec = mustSpec()
 	s.AllowOpen(true, false) // as serve on loopback without tokens
 	for _, rt := range routes {
-		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
-			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
-			auth := s.config().Auth
-			var err error
-			if rt.Scope != "" { // health checks need no token, and look at none
-				r, err = authenticate(r, auth, rt.Scope)
+		pattern := rt.Method + " " + rt.Path
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.route = pattern
 			}
-			if rt.Scope != "" {
+			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
+			var err error
+			if rt.Scope != "" { // health checks need no token, look at none, and need no config
+				auth := s.config().Auth
+				r, err = authenticate(r, auth, rt.Scope)
 				if cerr := s.closed(r, auth); cerr != nil {
 					err = cerr
 				}
@@ -118,7 +124,7 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 						Detail: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)})
 					return
 				}
-				writeError(w, r, s.logger, err)
+				writeError(w, r, s.log(r), err)
 			}
 		})
 	}
@@ -150,40 +156,54 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 // would never go idle.
 func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.done) }) }
 
-// ServeHTTP serves the API, recovering from panics as 500s and logging
-// each request.
+// ServeHTTP serves the API, recovering from panics as 500s, naming each
+// request (X-Request-Id), logging it and counting it (WithMetrics).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id := requestID(r)
+	log := s.logger.With("request_id", id)
+	r = withLogger(r, log)
 	// The API answers JSON only: nothing of it is to be framed, run or
 	// sent elsewhere.
 	h := w.Header()
+	h.Set(HeaderRequestID, id) // first: every problem body repeats it (writeProblem)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	if err := s.crossOrigin.Check(r); err != nil {
-		writeProblem(w, Problem{Status: http.StatusForbidden, Code: deploydb.EFORBIDDEN, Detail: "cross-origin request refused: " + err.Error()})
-		return
-	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
 			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
-			s.logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			if sw.status == 0 {
 				writeProblem(sw, Problem{Status: http.StatusInternalServerError, Code: deploydb.EINTERNAL, Detail: "internal error"})
 			}
 		}
-		s.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		route := sw.route
+		if route == "" {
+			route = s.routeOf(r)
+		}
+		status := cmp.Or(sw.status, http.StatusOK) // a handler that wrote nothing answered 200
+		took := time.Since(start)
+		s.metrics.observe(route, status, took)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", status, "duration", took)
 	}()
+	if err := s.crossOrigin.Check(r); err != nil {
+		writeProblem(sw, Problem{Status: http.StatusForbidden, Code: deploydb.EFORBIDDEN, Detail: "cross-origin request refused: " + err.Error()})
+		return
+	}
 	s.mux.ServeHTTP(sw, r)
 }
 
+// statusWriter remembers the status of a response, and the route (its
+// pattern) that wrote it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	route  string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
