@@ -104,12 +104,20 @@ type Dispatcher struct {
 	logger   *slog.Logger
 	attempts *prometheus.CounterVec
 	latency  prometheus.Histogram
+	delay    prometheus.Histogram
 }
+
+// delayBuckets are the buckets of the delivery delay histogram: from a
+// dispatcher woken by the commit (milliseconds) to a call held behind a
+// failing one to the same hook (up to hours).
+var delayBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600}
 
 // NewDispatcher returns a dispatcher of store's outbox with the default
 // settings. It registers its metrics with reg when reg is not nil: the
 // counter deploydb_webhook_attempts_total{outcome} (delivered, retry, failed,
-// interrupted) and the histogram deploydb_webhook_attempt_duration_seconds.
+// interrupted), the histogram deploydb_webhook_attempt_duration_seconds, and
+// the histogram deploydb_webhook_delivery_delay_seconds of the time from a
+// delivery's commit (its createdAt) to its first attempt.
 // Metrics already registered with reg by another dispatcher are shared. It
 // panics if reg refuses them for another reason, as MustRegister does.
 func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Registerer) *Dispatcher {
@@ -141,10 +149,16 @@ func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Reg
 			Help:    "Duration of webhook delivery attempts, until the response (or the error).",
 			Buckets: prometheus.DefBuckets,
 		}),
+		delay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "deploydb_webhook_delivery_delay_seconds",
+			Help:    "Time from the commit that queued a webhook delivery to its first attempt.",
+			Buckets: delayBuckets,
+		}),
 	}
 	if reg != nil {
 		d.attempts = register(reg, d.attempts)
 		d.latency = register(reg, d.latency)
+		d.delay = register(reg, d.delay)
 	}
 	return d
 }
@@ -429,6 +443,11 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 	// the store sees it counted too.
 	d.attempts.WithLabelValues(outcome).Inc()
 	d.latency.Observe(latency.Seconds())
+	if dl.Attempts == 0 {
+		// The first attempt: how long the call waited in the outbox (a
+		// redelivered one has attempts, and is not counted again).
+		d.delay.Observe(max(started.Sub(dl.CreatedAt.Time), 0).Seconds())
+	}
 	if err := d.store.RecordAttempt(rctx, r); err != nil {
 		log.Error("webhook: record attempt; the delivery is attempted again when its claim lapses", "error", err, "status", resp.code)
 		return

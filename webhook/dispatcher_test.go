@@ -270,8 +270,46 @@ func TestDispatcher(t *testing.T) {
 		if got := metrics["deploydb_webhook_attempt_duration_seconds_count"]; got != 3 {
 			t.Errorf("attempt_duration_seconds count = %v, want 3", got)
 		}
+		if got := metrics["deploydb_webhook_delivery_delay_seconds_count"]; got != 1 {
+			t.Errorf("delivery_delay_seconds count = %v, want 1 (the first attempt only)", got)
+		}
 		// A second dispatcher on the same registry shares the metrics.
 		_ = webhook.NewDispatcher(s, nil, reg)
+	})
+
+	// The delivery delay is the time from the commit that queued a call
+	// to its first attempt, on the clocks of the store and the dispatcher.
+	t.Run("DeliveryDelay", func(t *testing.T) {
+		t.Parallel()
+		s := mustOpen(t, filepath.Join(t.TempDir(), "deploydb.db"))
+		t0 := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+		s.Now = func() time.Time { return t0 }
+		rec := &recorder{}
+		srv := mustReceiver(t, rec, "env", nil)
+		cfg := newConfig(hooks(srv.URL, deploydb.EventDeploymentCreated), nil)
+		if _, _, err := publish(s, cfg, "1.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		startDispatcherWith(t, webhook.NewDispatcher(s, testLogger(t), reg), func(d *webhook.Dispatcher) {
+			d.Now = func() time.Time { return t0.Add(90 * time.Second) }
+		})
+		waitStatus(t, s, 1, deploydb.DeliveryDelivered)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		var sum float64
+		for _, mf := range mfs {
+			if mf.GetName() == "deploydb_webhook_delivery_delay_seconds" {
+				h := mf.GetMetric()[0].GetHistogram()
+				n, sum = h.GetSampleCount(), h.GetSampleSum()
+			}
+		}
+		if n != 1 || sum != 90 {
+			t.Errorf("delivery delay: %d samples summing to %v s, want 1 of 90 s", n, sum)
+		}
 	})
 
 	// Once the schedule is used up and GiveUpAfter has passed since the
