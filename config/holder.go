@@ -44,6 +44,9 @@ type holderState struct {
 	loadedAt    time.Time
 	lastError   string
 	lastAttempt time.Time
+	// reloaded and refused count the reloads that put a configuration in
+	// force and those that were refused.
+	reloaded, refused int64
 	// changed is closed when cfg is replaced.
 	changed chan struct{}
 }
@@ -93,12 +96,14 @@ func (h *Holder) Reload() (*deploydb.Config, error) {
 	cfg, err := LoadWith(h.dir, h.opts.Options)
 	if err != nil {
 		next.lastError = errorText(err)
+		next.refused++
 		h.state.Store(&next)
 		h.logger.Warn("config reload refused; the previous config keeps serving",
 			"dir", old.cfg.Dir, "checksum", old.cfg.Checksum, "problems", strings.ReplaceAll(next.lastError, "\n", "; "))
 		return nil, err
 	}
 	next.cfg, next.loadedAt, next.lastError = cfg, next.lastAttempt, ""
+	next.reloaded++
 	next.changed = make(chan struct{})
 	h.state.Store(&next)
 	close(old.changed)
@@ -121,6 +126,15 @@ func (h *Holder) Status() deploydb.ConfigStatus {
 		LastError:     s.lastError,
 		LastAttemptAt: deploydb.NewTime(s.lastAttempt),
 	}
+}
+
+// Reloads returns how many reloads put a configuration in force (ok, even
+// one unchanged) and how many were refused (failed) since the Holder was
+// made; the first load is neither. Status().LoadedAt is when the
+// configuration in force was loaded.
+func (h *Holder) Reloads() (ok, failed int64) {
+	s := h.state.Load()
+	return s.reloaded, s.refused
 }
 
 // errorText renders a load error as a summary line, then one line per

@@ -98,6 +98,13 @@ func TestHolder(t *testing.T) {
 		t.Fatalf("Status() = %+v, want the loaded config at %s and no error", st, t0)
 	}
 	changed := h.Changed()
+	reloads := func(wantOK, wantFailed int64) {
+		t.Helper()
+		if ok, failed := h.Reloads(); ok != wantOK || failed != wantFailed {
+			t.Errorf("Reloads() = %d ok, %d failed; want %d, %d", ok, failed, wantOK, wantFailed)
+		}
+	}
+	reloads(0, 0)
 
 	t.Run("ErrBrokenKeepsTheOld", func(t *testing.T) {
 		writeFile(t, dir, "services/svc.yml", "pipelines: [nowhere]\nowner: me\n")
@@ -127,6 +134,7 @@ func TestHolder(t *testing.T) {
 			!strings.Contains(logs.String(), `services/svc.yml:1: pipelines[0]: unknown pipeline \"nowhere\"`) {
 			t.Errorf("log does not say the reload was refused, and why:\n%s", logs)
 		}
+		reloads(0, 1)
 	})
 
 	t.Run("OKReplaces", func(t *testing.T) {
@@ -157,6 +165,7 @@ func TestHolder(t *testing.T) {
 		if first.Services["svc"].Description != "" {
 			t.Errorf("the old config changed: %+v", first.Services["svc"])
 		}
+		reloads(1, 1)
 	})
 
 	t.Run("OKNoSecretInStatus", func(t *testing.T) {
@@ -221,4 +230,7 @@ func TestHolder_Concurrent(t *testing.T) {
 	reloads.Wait()
 	close(stop)
 	wg.Wait()
+	if ok, failed := h.Reloads(); ok != 8 || failed != 0 {
+		t.Errorf("Reloads() = %d ok, %d failed after 8 good reloads", ok, failed)
+	}
 }
