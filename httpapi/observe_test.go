@@ -166,6 +166,32 @@ func TestRequestID(t *testing.T) {
 			}
 		}
 	})
+	t.Run("Refused", func(t *testing.T) {
+		// A request authentication refuses is named and logged too.
+		req, _ := http.NewRequest("GET", s.URL+"/api/artifacts", nil)
+		req.Header.Set("Authorization", "Bearer not-a-token")
+		req.Header.Set(httpapi.HeaderRequestID, "refused-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+		r := response{Status: resp.StatusCode, Header: resp.Header, Body: buf.Bytes()}
+		if p := r.problem(t); r.Status != http.StatusUnauthorized || p.RequestID != "refused-1" {
+			t.Errorf("a token sent to a server without tokens: %d, requestId %q; want 401, refused-1", r.Status, p.RequestID)
+		}
+		var logged bool
+		for _, l := range s.logs.lines(t) {
+			if l["msg"] == "request" && l["request_id"] == "refused-1" && l["status"] == float64(401) && l["route"] == "GET /api/artifacts" {
+				logged = true
+			}
+		}
+		if !logged {
+			t.Errorf("no request log line of the refused request:\n%s", s.logs.buf.String())
+		}
+	})
 	t.Run("Success", func(t *testing.T) {
 		r := s.must(t, 200, "GET", "/healthz", nil)
 		if r.Header.Get(httpapi.HeaderRequestID) == "" {

@@ -106,7 +106,10 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 			var err error
 			if rt.Scope != "" { // health checks need no token, look at none, and need no config
 				auth := s.config().Auth
-				r, err = authenticate(r, auth, rt.Scope)
+				var ar *http.Request
+				if ar, err = authenticate(r, auth, rt.Scope); err == nil {
+					r = ar // with its caller; a refused request keeps its own, for the logs
+				}
 				if cerr := s.closed(r, auth); cerr != nil {
 					err = cerr
 				}
