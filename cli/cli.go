@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -51,7 +52,18 @@ type ServeOptions struct {
 	// WebhookTimeout bounds one webhook call; WebhookLease is how long a
 	// delivery under way stays claimed (longer than WebhookTimeout).
 	WebhookTimeout, WebhookLease time.Duration
+	// LogFormat is how the server writes its log: LogJSON (one JSON object
+	// a line) or LogText (key=value, for people at a terminal).
+	LogFormat string
+	// LogLevel is the least level logged; debug adds a line per request.
+	LogLevel slog.Level
 }
+
+// Log formats of serve --log-format.
+const (
+	LogJSON = "json"
+	LogText = "text"
+)
 
 // Environment variables the command line reads.
 const (

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,16 +259,18 @@ func TestServe(t *testing.T) {
 		env  map[string]string
 		want ServeOptions
 	}{
-		{"Defaults", nil, nil, ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
+		{"Defaults", nil, nil, ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute, LogFormat: LogJSON}},
 		{"Env", nil, map[string]string{EnvConfig: "/etc/deploydb", EnvDatabase: "/var/lib/deploydb.db", EnvListen: ":9000"},
-			ServeOptions{Config: "/etc/deploydb", Database: "/var/lib/deploydb.db", Listen: ":9000", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
+			ServeOptions{Config: "/etc/deploydb", Database: "/var/lib/deploydb.db", Listen: ":9000", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute, LogFormat: LogJSON}},
 		{"FlagsBeatEnv", []string{"--config", "c", "--database", "d", "--listen", "l"},
 			map[string]string{EnvConfig: "/etc/deploydb", EnvDatabase: "/var/lib/deploydb.db", EnvListen: ":9000"},
-			ServeOptions{Config: "c", Database: "d", Listen: "l", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
+			ServeOptions{Config: "c", Database: "d", Listen: "l", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute, LogFormat: LogJSON}},
 		{"Mixed", []string{"--listen", "127.0.0.1:0"}, map[string]string{EnvDatabase: "x.db"},
-			ServeOptions{Config: "./config", Database: "x.db", Listen: "127.0.0.1:0", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute}},
+			ServeOptions{Config: "./config", Database: "x.db", Listen: "127.0.0.1:0", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute, LogFormat: LogJSON}},
 		{"Webhook", []string{"--webhook-timeout", "2s", "--webhook-lease", "3s"}, nil,
-			ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 2 * time.Second, WebhookLease: 3 * time.Second}},
+			ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 2 * time.Second, WebhookLease: 3 * time.Second, LogFormat: LogJSON}},
+		{"Logs", []string{"--log-format", "text", "--log-level", "debug"}, nil,
+			ServeOptions{Config: "./config", Database: "./deploydb.db", Listen: "127.0.0.1:8080", WebhookTimeout: 10 * time.Second, WebhookLease: time.Minute, LogFormat: LogText, LogLevel: slog.LevelDebug}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,6 +293,8 @@ func TestServe(t *testing.T) {
 		{"--webhook-lease", "10s"},
 		{"--webhook-timeout", "30s", "--webhook-lease", "30s"},
 		{"--tls-cert", "c.pem"},
+		{"--log-format", "xml"},
+		{"--log-level", "loud"},
 	} {
 		r := execute(t, Env{Serve: func(context.Context, ServeOptions) error { return errors.New("served") }}, append([]string{"serve"}, args...)...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, strings.TrimLeft(args[0], "-")) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var insecure bool
 	var tlsCert, tlsKey string
 	var hookTimeout, hookLease time.Duration
+	var logFormat, logLevel string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DeployDB server",
@@ -31,6 +33,12 @@ behind a proxy that terminates TLS.
 A webhook call may take --webhook-timeout. A delivery an attempt is under
 way for is claimed for --webhook-lease: should this server die mid-attempt,
 another replica on the database attempts it once the lease lapses.
+
+The server logs to stderr, one JSON object a line (--log-format json, for
+log collectors), or key=value lines for people at a terminal (--log-format
+text). Every line about an HTTP request carries its request_id, the
+X-Request-Id of the response. --log-level debug adds a line per request.
+Prometheus metrics are served on /metrics.
 
 Each flag falls back to its environment variable, then to its default.`,
 		Example: `  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
@@ -51,6 +59,13 @@ Each flag falls back to its environment variable, then to its default.`,
 			if hookLease < hookTimeout+time.Second {
 				return usagef("--webhook-lease (%s) must be at least a second longer than --webhook-timeout (%s)", hookLease, hookTimeout)
 			}
+			if logFormat != LogJSON && logFormat != LogText {
+				return usagef("--log-format must be %s or %s, not %q", LogJSON, LogText, logFormat)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("--log-level must be debug, info, warn or error, not %q", logLevel)
+			}
 			return a.env.Serve(cmd.Context(), ServeOptions{
 				Config:   a.setting(cmd, "config", EnvConfig),
 				Database: a.setting(cmd, "database", EnvDatabase),
@@ -61,6 +76,8 @@ Each flag falls back to its environment variable, then to its default.`,
 				TLSKey:            tlsKey,
 				WebhookTimeout:    hookTimeout,
 				WebhookLease:      hookLease,
+				LogFormat:         logFormat,
+				LogLevel:          level,
 			})
 		},
 	}
@@ -70,6 +87,8 @@ Each flag falls back to its environment variable, then to its default.`,
 	f.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	f.DurationVar(&hookTimeout, "webhook-timeout", webhook.DefaultTimeout, "give up on a webhook call after this long (it is retried)")
 	f.DurationVar(&hookLease, "webhook-lease", webhook.DefaultLease, "how long a delivery being attempted stays this server's; after a crash, another replica retries it this much later")
+	f.StringVar(&logFormat, "log-format", LogJSON, "log as JSON lines (json) or key=value lines for people (text)")
+	f.StringVar(&logLevel, "log-level", "info", "the least level logged: debug (adds a line per request), info, warn or error")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
 	f.String("database", DefaultDatabase, "SQLite file path, or PostgreSQL URL postgres://... (env "+EnvDatabase+")")
 	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")

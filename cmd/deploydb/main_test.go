@@ -37,7 +37,10 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-var readyLine = regexp.MustCompile(`msg="deploydb ready" url=(\S+)`)
+// readyLine finds the URL in the line serve logs once it is ready, in
+// either log format: msg="deploydb ready" url=URL (text) or
+// "msg":"deploydb ready","url":"URL" (JSON).
+var readyLine = regexp.MustCompile(`"?msg"?[=:]"deploydb ready"[ ,]"?url"?[=:]"?([^"\s]+)`)
 
 // launch runs `deploydb serve` on 127.0.0.1:0 with the given config
 // directory, database file and environment, and returns once it is ready.
@@ -48,6 +51,8 @@ func launch(t *testing.T, configDir, database string, env map[string]string) *se
 }
 
 // launchArgs is launch with more serve arguments (--listen among them).
+// The server logs text (--log-format text), which the tests read, unless
+// more says otherwise.
 func launchArgs(t *testing.T, configDir, database string, env map[string]string, more ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,7 +75,7 @@ func launchArgs(t *testing.T, configDir, database string, env map[string]string,
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		args := append([]string{"serve", "--config", configDir, "--database", database}, more...)
+		args := append([]string{"serve", "--config", configDir, "--database", database, "--log-format", "text"}, more...)
 		done <- run(ctx, args, getenv, strings.NewReader(""), io.Discard, pw)
 		pw.Close()
 	}()

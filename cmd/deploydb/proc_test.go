@@ -37,10 +37,11 @@ type process struct {
 // config directory, database and environment given (more serve arguments
 // after them), and returns once it is ready. The process is stopped with
 // SIGTERM at the end of the test, unless it is gone by then; a clean stop
-// must exit 0 and report no data race.
+// must exit 0 and report no data race. It logs text (--log-format text)
+// unless more says otherwise.
 func spawn(t *testing.T, configDir, database string, env map[string]string, more ...string) *process {
 	t.Helper()
-	args := append([]string{"serve", "--config", configDir, "--database", database, "--listen", "127.0.0.1:0"}, more...)
+	args := append([]string{"serve", "--config", configDir, "--database", database, "--listen", "127.0.0.1:0", "--log-format", "text"}, more...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asMain+"=1")
 	for k, v := range env {

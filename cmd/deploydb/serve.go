@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/cli"
@@ -109,7 +107,7 @@ func loopback(ctx context.Context, host string) bool {
 
 // serve runs the server until ctx is done, then shuts down cleanly.
 func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) string, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := newLogger(stderr, opts.LogFormat, opts.LogLevel)
 
 	// The holder keeps the config in force; SIGHUP and POST
 	// /api/config/reload replace it, never with one that does not load.
@@ -138,11 +136,11 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerMetrics(reg, store, holder)
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	api := httpapi.NewServer(logger, store, holder.Current).WithReloader(holder)
+	mux.Handle("GET /metrics", metricsHandler(reg, logger))
+	api := httpapi.NewServer(logger, store, holder.Current).WithReloader(holder).WithMetrics(reg)
 	mux.Handle("/", api)
 	srv := &http.Server{
 		Handler:           mux,
