@@ -107,10 +107,12 @@ type Dispatcher struct {
 	delay    prometheus.Histogram
 }
 
-// delayBuckets are the buckets of the delivery delay histogram: from a
+// delayBuckets returns the buckets of the delivery delay histogram: from a
 // dispatcher woken by the commit (milliseconds) to a call held behind a
 // failing one to the same hook (up to hours).
-var delayBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600}
+func delayBuckets() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600}
+}
 
 // NewDispatcher returns a dispatcher of store's outbox with the default
 // settings. It registers its metrics with reg when reg is not nil: the
@@ -152,7 +154,7 @@ func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Reg
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "deploydb_webhook_delivery_delay_seconds",
 			Help:    "Time from the commit that queued a webhook delivery to its first attempt.",
-			Buckets: delayBuckets,
+			Buckets: delayBuckets(),
 		}),
 	}
 	if reg != nil {
