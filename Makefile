@@ -25,7 +25,8 @@ fuzz: ## Run each fuzz target briefly
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=20s ./config
 
 .PHONY: lint
-lint: ## gofmt, go vet and golangci-lint
+lint: ## gofmt, go vet, golangci-lint and a tidy go.mod
+	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GOTOOL) golangci-lint run ./...
