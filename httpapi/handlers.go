@@ -57,7 +57,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		s.log(r).Warn("not ready: the database does not answer", "err", err)
-		not = append(not, "the database does not answer")
+		why := "the database does not answer"
+		if deploydb.ErrorCode(err) == deploydb.EUNAVAILABLE {
+			why = deploydb.ErrorMessage(err) // names the database and why
+		}
+		not = append(not, why)
 	}
 	if len(not) > 0 {
 		return deploydb.Errorf(deploydb.EUNAVAILABLE, "not ready: %s", strings.Join(not, "; "))

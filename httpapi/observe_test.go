@@ -321,7 +321,7 @@ func TestReadiness(t *testing.T) {
 	s.must(t, 200, "GET", "/readyz", nil)
 	s.store.Close()
 	r := s.must(t, 503, "GET", "/readyz", nil)
-	if p := r.problem(t); !strings.Contains(p.Detail, "the database does not answer") || p.RequestID == "" {
+	if p := r.problem(t); !strings.Contains(p.Detail, "the SQLite database") || !strings.Contains(p.Detail, "does not answer") || p.RequestID == "" {
 		t.Errorf("readyz problem %+v: want the database named and a requestId", p)
 	}
 	s.must(t, 200, "GET", "/healthz", nil)

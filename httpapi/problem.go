@@ -57,6 +57,10 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if code == deploydb.EINTERNAL {
 		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if code == deploydb.EUNAVAILABLE {
+		// The cause (the driver's error) is for the operator, not the caller.
+		logger.Warn("unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="deploydb"`)
 	}

@@ -24,11 +24,14 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -126,7 +129,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		IsUnique: isUnique,
 		Contains: func(col string) string { return "strpos(" + col + ", ?) > 0" },
 		// Text sorts by bytes, as in SQLite, whatever the database's locale.
-		Collate: ` COLLATE "C"`,
+		Collate:     ` COLLATE "C"`,
+		Unavailable: unavailable,
+		Shown:       "the PostgreSQL database",
 		// Every process on the database hears of a commit (listen).
 		Announce: func(ctx context.Context, tx *sql.Tx, deliveries, events bool) error {
 			_, err := tx.ExecContext(ctx, `SELECT pg_notify(`+channelName+`, $1)`, payload(s.id, deliveries, events))
@@ -283,6 +288,43 @@ func (s *Store) DBs() map[string]*sql.DB { return map[string]*sql.DB{"postgres":
 func isUnique(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// unavailable says why err means the database cannot serve now: it cannot
+// be reached, a connection to it was lost, it shuts down or starts up, it
+// is out of disk or connections, or it is a read-only standby. It returns
+// "" for any other error. A transaction such an error ends is rolled back
+// by the server (a lost COMMIT may have committed: Idempotency-Key makes
+// the retry safe).
+func unavailable(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100":
+			return "its server's disk is full"
+		case strings.HasPrefix(pe.Code, "53"):
+			return "its server is out of resources (" + pe.Message + ")"
+		case strings.HasPrefix(pe.Code, "08"):
+			return "the connection to it failed (" + pe.Message + ")"
+		case pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03":
+			return "its server is shutting down or starting up"
+		case pe.Code == "25006":
+			return "it is read-only (a standby?)"
+		}
+		return ""
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return "cannot connect to it"
+	case pgconn.Timeout(err):
+		return "it did not answer in time"
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone), pgconn.SafeToRetry(err):
+		return "the connection to it was lost"
+	}
+	return ""
 }
 
 // rebind numbers the ? placeholders of query as $1, $2, ... A ? inside a

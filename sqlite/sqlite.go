@@ -73,8 +73,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		BeginSnapshot: func(ctx context.Context) (*sql.Tx, error) {
 			return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		},
-		IsUnique: isUnique,
-		Contains: func(col string) string { return "instr(" + col + ", ?) > 0" },
+		IsUnique:    isUnique,
+		Contains:    func(col string) string { return "instr(" + col + ", ?) > 0" },
+		Unavailable: unavailable,
+		Shown:       "the SQLite database " + path,
 	})
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
@@ -126,6 +128,36 @@ func (s *Store) Close() error {
 func isUnique(err error) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// unavailable says why err means the database file cannot serve now: the
+// disk is full, the file or its file system is read-only, the disk fails,
+// another process holds its lock past the busy timeout. SQLite rolls back
+// the transaction such an error ends, so the file stays as it was before
+// it; a write retried once the cause is gone succeeds. It returns "" for
+// any other error.
+func unavailable(err error) string {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	switch e.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_FULL:
+		return "the disk is full"
+	case sqlite3.SQLITE_READONLY:
+		return "the database file is read-only (check its permissions and its file system)"
+	case sqlite3.SQLITE_IOERR:
+		return "the disk refused a read or write (" + e.Error() + "): it may be full, over a file size limit, read-only or failing"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "the database file cannot be opened"
+	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
+		return "access to the database file is denied"
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return "another process holds the database's lock"
+	case sqlite3.SQLITE_NOMEM:
+		return "out of memory"
+	}
+	return ""
 }
 
 // DB returns the store's read pool, for tools that read every table (a

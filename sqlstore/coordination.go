@@ -23,9 +23,10 @@ func (s *Store) operatorEvent(ctx context.Context, tx *wtx, t deploydb.EventType
 }
 
 // CancelFlow cancels a flow.
-func (s *Store) CancelFlow(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (*deploydb.Flow, error) {
+func (s *Store) CancelFlow(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (_ *deploydb.Flow, err error) {
+	defer s.classify(&err)
 	var out *deploydb.Flow
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		f, err := findFlow(ctx, tx, id)
 		if err != nil {
 			return err
@@ -50,9 +51,10 @@ func (s *Store) CancelFlow(ctx context.Context, cfg *deploydb.Config, id int64, 
 }
 
 // RetryDeployment makes a failed deployment due again as a new deployment.
-func (s *Store) RetryDeployment(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (*deploydb.Deployment, error) {
+func (s *Store) RetryDeployment(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (_ *deploydb.Deployment, err error) {
+	defer s.classify(&err)
 	var out *deploydb.Deployment
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
 			return err
@@ -80,9 +82,10 @@ func (s *Store) RetryDeployment(ctx context.Context, cfg *deploydb.Config, id in
 
 // Rollback deploys the last known good artifact of the deployment's service
 // to its environment.
-func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (*deploydb.Deployment, error) {
+func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (_ *deploydb.Deployment, err error) {
+	defer s.classify(&err)
 	var out *deploydb.Deployment
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
 			return err
@@ -116,13 +119,14 @@ func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a 
 }
 
 // Hotfix deploys a chosen artifact to an environment out of pipeline order.
-func (s *Store) Hotfix(ctx context.Context, cfg *deploydb.Config, r deploydb.HotfixRequest) (*deploydb.Deployment, error) {
+func (s *Store) Hotfix(ctx context.Context, cfg *deploydb.Config, r deploydb.HotfixRequest) (_ *deploydb.Deployment, err error) {
+	defer s.classify(&err)
 	svc, ok := cfg.Services[r.Service]
 	if !ok {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "service %q is not configured", r.Service)
 	}
 	var out *deploydb.Deployment
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		art, err := scanOneArtifact(tx.QueryRowContext(ctx, `SELECT `+artifactColumns+` FROM artifacts a WHERE a.id = ?`, r.Artifact))
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "artifact %d not found", r.Artifact)
@@ -168,12 +172,13 @@ func scanOneArtifact(row *sql.Row) (*deploydb.Artifact, error) {
 }
 
 // LockEnvironment holds activation in env.
-func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env string, a deploydb.Action) (*deploydb.Lock, error) {
+func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env string, a deploydb.Action) (_ *deploydb.Lock, err error) {
+	defer s.classify(&err)
 	if _, ok := cfg.Environments[env]; !ok {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "environment %q is not configured", env)
 	}
 	l := &deploydb.Lock{Environment: env, Reason: a.Reason, Actor: a.Actor, CreatedAt: s.now()}
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		// A failed statement aborts a PostgreSQL transaction: the lock
 		// held already is found by ON CONFLICT, not by a unique violation.
 		res, err := tx.ExecContext(ctx, `INSERT INTO env_locks (environment, reason, actor, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO NOTHING`, env, l.Reason, l.Actor, ms(l.CreatedAt))
@@ -202,7 +207,8 @@ func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env s
 }
 
 // UnlockEnvironment releases a lock and activates what waited.
-func (s *Store) UnlockEnvironment(ctx context.Context, cfg *deploydb.Config, env string, a deploydb.Action) error {
+func (s *Store) UnlockEnvironment(ctx context.Context, cfg *deploydb.Config, env string, a deploydb.Action) (err error) {
+	defer s.classify(&err)
 	return s.write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM env_locks WHERE environment = ?`, env)
 		if err != nil {
@@ -278,7 +284,8 @@ func findLocks(ctx context.Context, q querier) (map[string]*deploydb.Lock, error
 }
 
 // FindLocks returns the locks in force.
-func (s *Store) FindLocks(ctx context.Context) (map[string]*deploydb.Lock, error) {
+func (s *Store) FindLocks(ctx context.Context) (_ map[string]*deploydb.Lock, err error) {
+	defer s.classify(&err)
 	return findLocks(ctx, s.r)
 }
 
@@ -287,7 +294,8 @@ const TickActor = "deploydb"
 
 // Tick applies what time does: due soak results succeed; deployments that
 // waited for a freeze window are activated once it ends.
-func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (time.Time, error) {
+func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (_ time.Time, err error) {
+	defer s.classify(&err)
 	now := s.now()
 	due, err := s.dueSoaks(ctx, now)
 	if err != nil {
@@ -380,10 +388,11 @@ func (s *Store) dueSoaks(ctx context.Context, now deploydb.Time) ([]soak, error)
 }
 
 // FindStatus returns the status matrix as kept.
-func (s *Store) FindStatus(ctx context.Context) ([]*deploydb.StatusCell, error) {
+func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err error) {
+	defer s.classify(&err)
 	// Empty, not nil: the API writes an empty matrix as [], never null.
 	out := []*deploydb.StatusCell{}
-	err := s.snapshot(ctx, func(q querier) error {
+	err = s.snapshot(ctx, func(q querier) error {
 		type ids struct{ current, inFlight, lastAttempt, lastGood int64 }
 		var cells []ids
 		var all []int64

@@ -32,7 +32,8 @@ func environmentDigest(e *deploydb.Environment) (string, error) {
 }
 
 // SyncEnvironments implements deploydb.Store.
-func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*deploydb.Event, error) {
+func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) (_ []*deploydb.Event, err error) {
+	defer s.classify(&err)
 	want := make(map[string]string, len(cfg.Environments))
 	for ident, e := range cfg.Environments {
 		d, err := environmentDigest(e)
@@ -42,7 +43,7 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) ([]*
 		want[ident] = d
 	}
 	var out []*deploydb.Event
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		out = nil
 		have, err := knownEnvironments(ctx, tx)
 		if err != nil {

@@ -12,7 +12,8 @@ import (
 // FindEvents returns events after f.After, oldest first: at most f.Limit
 // (MaxPageSize when zero or more than that), only those that match every
 // non-zero field of f.
-func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) ([]*deploydb.Event, error) {
+func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) (_ []*deploydb.Event, err error) {
+	defer s.classify(&err)
 	where := []string{`id > ?`}
 	args := []any{f.After}
 	for _, c := range []struct {

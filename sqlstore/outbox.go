@@ -49,7 +49,8 @@ func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*
 // pending one of its (hook, deployment), so that calls about one deployment
 // reach one hook in the order they happened. Calls queued before hooks had
 // names keep their order per (url, deployment).
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*deploydb.Delivery, error) {
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) (_ []*deploydb.Delivery, err error) {
+	defer s.classify(&err)
 	return s.queryDeliveries(ctx, dueHeads, now.UnixMilli(), limit)
 }
 
@@ -66,7 +67,8 @@ const dueHeads = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 // meanwhile; a claimed delivery is still pending, so what is queued behind
 // it stays behind it. The write lock makes two claims of one delivery
 // impossible.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*deploydb.Delivery, error) {
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) (_ []*deploydb.Delivery, err error) {
+	defer s.classify(&err)
 	// Dispatchers look after every commit that wakes them: most of the
 	// time nothing is due, and a read says so without taking the write
 	// lock that every state change waits for.
@@ -78,7 +80,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, l
 		return []*deploydb.Delivery{}, nil
 	}
 	var out []*deploydb.Delivery
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		var err error
 		if out, err = dueIn(ctx, tx, now, limit); err != nil {
 			return fmt.Errorf("store: claim deliveries: %w", err)
@@ -113,7 +115,8 @@ func dueIn(ctx context.Context, tx *wtx, now time.Time, limit int) ([]*deploydb.
 }
 
 // ReleaseDeliveries implements deploydb.Store.
-func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) error {
+func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) (err error) {
+	defer s.classify(&err)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -133,9 +136,10 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) error {
 // head of each (hook, deployment) queue counts, as in DueDeliveries: a
 // delivery queued behind a head that waits for its retry is not due before
 // the head is done, however old it is.
-func (s *Store) NextDeliveryAt(ctx context.Context) (time.Time, error) {
+func (s *Store) NextDeliveryAt(ctx context.Context) (_ time.Time, err error) {
+	defer s.classify(&err)
 	var next int64
-	err := s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
+	err = s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
 		WHERE d.status = 'pending'
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NOT DISTINCT FROM d.deployment_id AND e.id < d.id
@@ -167,7 +171,8 @@ func (s *Store) OutboxStats(ctx context.Context) (deploydb.OutboxStats, error) {
 }
 
 // RecordAttempt stores one attempt and the delivery's new state.
-func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) error {
+func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) (err error) {
+	defer s.classify(&err)
 	a := r.Attempt
 	return s.write(ctx, func(tx *wtx) error {
 		var status string
@@ -198,7 +203,8 @@ func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) err
 }
 
 // FindDeliveries returns deliveries, newest first.
-func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) ([]*deploydb.Delivery, error) {
+func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (_ []*deploydb.Delivery, err error) {
+	defer s.classify(&err)
 	var where []string
 	var args []any
 	if f.Status != "" {
@@ -217,7 +223,8 @@ func (s *Store) FindDeliveries(ctx context.Context, f deploydb.DeliveryFilter) (
 }
 
 // FindAttempts returns the attempts of one delivery, oldest first.
-func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.Attempt, error) {
+func (s *Store) FindAttempts(ctx context.Context, delivery int64) (_ []*deploydb.Attempt, err error) {
+	defer s.classify(&err)
 	rows, err := s.r.QueryContext(ctx, `SELECT id, delivery_id, status_code, latency_ns, response, error, created_at FROM webhook_attempts WHERE delivery_id = ? ORDER BY id`, delivery)
 	if err != nil {
 		return nil, fmt.Errorf("store: find attempts: %w", err)
@@ -237,7 +244,8 @@ func (s *Store) FindAttempts(ctx context.Context, delivery int64) ([]*deploydb.A
 }
 
 // FindDelivery returns one delivery.
-func (s *Store) FindDelivery(ctx context.Context, id int64) (*deploydb.Delivery, error) {
+func (s *Store) FindDelivery(ctx context.Context, id int64) (_ *deploydb.Delivery, err error) {
+	defer s.classify(&err)
 	ds, err := s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -248,9 +256,10 @@ func (s *Store) FindDelivery(ctx context.Context, id int64) (*deploydb.Delivery,
 }
 
 // Redeliver queues a finished delivery again, due now.
-func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (*deploydb.Delivery, error) {
+func (s *Store) Redeliver(ctx context.Context, id int64, a deploydb.Action) (_ *deploydb.Delivery, err error) {
+	defer s.classify(&err)
 	now := s.now()
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		var status, eventType, lastError string
 		var dep sql.NullInt64
 		var attempts int

@@ -22,9 +22,10 @@ func scanArtifact(sc interface{ Scan(...any) error }, a *deploydb.Artifact, extr
 }
 
 // FindArtifact returns one artifact.
-func (s *Store) FindArtifact(ctx context.Context, id int64) (*deploydb.Artifact, error) {
+func (s *Store) FindArtifact(ctx context.Context, id int64) (_ *deploydb.Artifact, err error) {
+	defer s.classify(&err)
 	var a deploydb.Artifact
-	err := scanArtifact(s.r.QueryRowContext(ctx, `SELECT `+artifactColumns+` FROM artifacts a WHERE a.id = ?`, id), &a)
+	err = scanArtifact(s.r.QueryRowContext(ctx, `SELECT `+artifactColumns+` FROM artifacts a WHERE a.id = ?`, id), &a)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "artifact %d not found", id)
 	} else if err != nil {
@@ -34,7 +35,8 @@ func (s *Store) FindArtifact(ctx context.Context, id int64) (*deploydb.Artifact,
 }
 
 // FindArtifacts returns matching artifacts, newest first.
-func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) ([]*deploydb.Artifact, error) {
+func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) (_ []*deploydb.Artifact, err error) {
+	defer s.classify(&err)
 	var where []string
 	var args []any
 	if f.Query != "" {
@@ -126,9 +128,10 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 }
 
 // FindDeployment returns one deployment with its promotion results.
-func (s *Store) FindDeployment(ctx context.Context, id int64) (*deploydb.Deployment, error) {
+func (s *Store) FindDeployment(ctx context.Context, id int64) (_ *deploydb.Deployment, err error) {
+	defer s.classify(&err)
 	var ds []*deploydb.Deployment
-	err := s.snapshot(ctx, func(q querier) (err error) {
+	err = s.snapshot(ctx, func(q querier) (err error) {
 		ds, err = findDeployments(ctx, q, []string{`d.id = ?`}, `d.id`, deploydb.Page{}, []any{id})
 		return err
 	})
@@ -141,7 +144,8 @@ func (s *Store) FindDeployment(ctx context.Context, id int64) (*deploydb.Deploym
 }
 
 // FindDeployments returns matching deployments.
-func (s *Store) FindDeployments(ctx context.Context, f deploydb.DeploymentFilter) ([]*deploydb.Deployment, error) {
+func (s *Store) FindDeployments(ctx context.Context, f deploydb.DeploymentFilter) (_ []*deploydb.Deployment, err error) {
+	defer s.classify(&err)
 	var where []string
 	var args []any
 	if f.Artifact != 0 {
@@ -164,7 +168,7 @@ func (s *Store) FindDeployments(ctx context.Context, f deploydb.DeploymentFilter
 		order = `d.id`
 	}
 	var ds []*deploydb.Deployment
-	err := s.snapshot(ctx, func(q querier) (err error) {
+	err = s.snapshot(ctx, func(q querier) (err error) {
 		ds, err = findDeployments(ctx, q, where, order, f.Page, args)
 		return err
 	})
@@ -172,7 +176,8 @@ func (s *Store) FindDeployments(ctx context.Context, f deploydb.DeploymentFilter
 }
 
 // FindPromotionResult returns one promotion result of a deployment.
-func (s *Store) FindPromotionResult(ctx context.Context, deployment, id int64) (*deploydb.PromotionResult, error) {
+func (s *Store) FindPromotionResult(ctx context.Context, deployment, id int64) (_ *deploydb.PromotionResult, err error) {
+	defer s.classify(&err)
 	d, err := s.FindDeployment(ctx, deployment)
 	if err != nil {
 		return nil, err
@@ -250,9 +255,10 @@ func scanArtifactAfter(sc interface{ Scan(...any) error }, a *deploydb.Artifact,
 }
 
 // FindFlow returns one flow with its deployments.
-func (s *Store) FindFlow(ctx context.Context, id int64) (*deploydb.Flow, error) {
+func (s *Store) FindFlow(ctx context.Context, id int64) (_ *deploydb.Flow, err error) {
+	defer s.classify(&err)
 	var f *deploydb.Flow
-	err := s.snapshot(ctx, func(q querier) (err error) {
+	err = s.snapshot(ctx, func(q querier) (err error) {
 		f, err = findFlow(ctx, q, id)
 		return err
 	})
@@ -260,7 +266,8 @@ func (s *Store) FindFlow(ctx context.Context, id int64) (*deploydb.Flow, error) 
 }
 
 // FindFlows returns matching flows with their deployments.
-func (s *Store) FindFlows(ctx context.Context, f deploydb.FlowFilter) ([]*deploydb.Flow, error) {
+func (s *Store) FindFlows(ctx context.Context, f deploydb.FlowFilter) (_ []*deploydb.Flow, err error) {
+	defer s.classify(&err)
 	var where []string
 	var args []any
 	if f.Service != "" {
@@ -274,7 +281,7 @@ func (s *Store) FindFlows(ctx context.Context, f deploydb.FlowFilter) ([]*deploy
 		order = `f.id`
 	}
 	var fs []*deploydb.Flow
-	err := s.snapshot(ctx, func(q querier) (err error) {
+	err = s.snapshot(ctx, func(q querier) (err error) {
 		fs, err = findFlows(ctx, q, where, order, f.Page, args)
 		return err
 	})

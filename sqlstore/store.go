@@ -47,6 +47,14 @@ type Driver struct {
 	// processes on the database hear of the commit (PostgreSQL: NOTIFY,
 	// delivered on commit). They call Store.Committed.
 	Announce func(ctx context.Context, tx *sql.Tx, deliveries, events bool) error
+	// Unavailable says, in words a caller can act on, why err means the
+	// database cannot serve now (unreachable, connection lost, disk full,
+	// read-only), or returns "" when err is not such a failure. The store
+	// then returns EUNAVAILABLE, never an internal error.
+	Unavailable func(err error) string
+	// Shown names the database in the messages of those errors: "the
+	// SQLite database /var/lib/deploydb.db".
+	Shown string
 }
 
 // Store implements deploydb.Store over a Driver. The packages sqlite and
@@ -72,12 +80,21 @@ func New(d Driver) *Store {
 	return s
 }
 
-// Ping checks the database answers.
+// Ping checks the database answers. Returns EUNAVAILABLE, naming the
+// database and why, if it does not.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.d.Reads.PingContext(ctx); err != nil {
-		return deploydb.Errorf(deploydb.EUNAVAILABLE, "%s: %v", s.d.Name, err)
+	err := s.d.Reads.PingContext(ctx)
+	if err == nil {
+		return nil
 	}
-	return nil
+	why := ""
+	if s.d.Unavailable != nil {
+		why = s.d.Unavailable(err)
+	}
+	if why == "" {
+		why = "it does not answer"
+	}
+	return fmt.Errorf("%w: %w", deploydb.Errorf(deploydb.EUNAVAILABLE, "%s is unavailable: %s", s.shown(), why), err)
 }
 
 // DeliveriesReady signals (without blocking) after a commit that
@@ -162,6 +179,33 @@ func (s *Store) wake() {
 	case s.ready <- struct{}{}:
 	default:
 	}
+}
+
+// classify turns *err, returned by a public method, into EUNAVAILABLE when
+// the Driver says the database cannot serve now: the caller may try again
+// once it is back, and nothing is lost meanwhile (a write either committed
+// or did not). The driver's error stays in the chain, for the logs. An
+// error of the caller's context (a client that went away) is left as it
+// is.
+func (s *Store) classify(err *error) {
+	if *err == nil || s.d.Unavailable == nil {
+		return
+	}
+	var de *deploydb.Error
+	if errors.As(*err, &de) || errors.Is(*err, context.Canceled) || errors.Is(*err, context.DeadlineExceeded) {
+		return
+	}
+	if why := s.d.Unavailable(*err); why != "" {
+		*err = fmt.Errorf("%w: %w", deploydb.Errorf(deploydb.EUNAVAILABLE, "%s is unavailable: %s; try again later", s.shown(), why), *err)
+	}
+}
+
+// shown names the database in messages.
+func (s *Store) shown() string {
+	if s.d.Shown != "" {
+		return s.d.Shown
+	}
+	return "the database"
 }
 
 func (s *Store) isUnique(err error) bool { return err != nil && s.d.IsUnique(err) }

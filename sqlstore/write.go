@@ -15,7 +15,8 @@ import (
 )
 
 // PublishArtifact stores a new artifact and starts its flows.
-func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a deploydb.Artifact, actor string) (*deploydb.Artifact, []*deploydb.Flow, error) {
+func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a deploydb.Artifact, actor string) (_ *deploydb.Artifact, _ []*deploydb.Flow, err error) {
+	defer s.classify(&err)
 	if err := a.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -97,9 +98,10 @@ func insertDeployment(ctx context.Context, tx *wtx, d *deploydb.Deployment) erro
 }
 
 // ReportDeployment applies an orchestrator's report.
-func (s *Store) ReportDeployment(ctx context.Context, cfg *deploydb.Config, r deploydb.DeploymentReport) (*deploydb.Deployment, error) {
+func (s *Store) ReportDeployment(ctx context.Context, cfg *deploydb.Config, r deploydb.DeploymentReport) (_ *deploydb.Deployment, err error) {
+	defer s.classify(&err)
 	var out *deploydb.Deployment
-	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
+	err = s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
 		if err := engine.ReportDeployment(p, r.Deployment, r.Status); err != nil {
 			return err
 		}
@@ -110,9 +112,10 @@ func (s *Store) ReportDeployment(ctx context.Context, cfg *deploydb.Config, r de
 }
 
 // ReportPromotion records a promotion result reported by a test job.
-func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r deploydb.PromotionReport) (*deploydb.PromotionResult, error) {
+func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r deploydb.PromotionReport) (_ *deploydb.PromotionResult, err error) {
+	defer s.classify(&err)
 	var out *deploydb.PromotionResult
-	err := s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
+	err = s.change(ctx, cfg, r.Deployment, deploydb.Action{Actor: r.Actor}, func(p *engine.Plan) error {
 		res, err := engine.ReportPromotion(p, r.Deployment, r.Promotion, r.Status, r.InfoURL, r.Actor, engine.Approver{Caller: r.Caller, Promotion: cfg.Promotions[r.Promotion]})
 		out = res
 		return err
