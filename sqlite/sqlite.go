@@ -45,7 +45,9 @@ type Store struct {
 var _ deploydb.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path and applies
-// pending migrations.
+// pending migrations. Returns EUNAVAILABLE, naming the file and why, if
+// the process cannot write it (a read-only file, directory or file system,
+// a full disk).
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, deploydb.Errorf(deploydb.EINVALID, "sqlite: database path is empty")
@@ -80,9 +82,28 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	})
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
-		return nil, err
+		return nil, s.refuse(err)
+	}
+	// SQLite opens a file it may not write read-only, without a word: the
+	// server would start and fail every write. Refuse it now. (A statement
+	// that writes takes the write transaction even when it matches no
+	// row.)
+	if _, err := w.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE 1 = 0`); err != nil {
+		_ = s.Close()
+		return nil, s.refuse(fmt.Errorf("sqlite: write %s: %w", path, err))
 	}
 	return s, nil
+}
+
+// refuse returns why Open cannot use the database: EUNAVAILABLE naming the
+// file and the cause when the file cannot serve (read-only, its disk full),
+// else err.
+func (s *Store) refuse(err error) error {
+	why := unavailable(err)
+	if why == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %w", deploydb.Errorf(deploydb.EUNAVAILABLE, "the SQLite database %s cannot be used: %s; DeployDB must write it", s.path, why), err)
 }
 
 // dsn builds the driver's connection string: WAL, synchronous=FULL,
@@ -145,9 +166,12 @@ func unavailable(err error) string {
 	case sqlite3.SQLITE_FULL:
 		return "the disk is full"
 	case sqlite3.SQLITE_READONLY:
-		return "the database file is read-only (check its permissions and its file system)"
+		if e.Code() == sqlite3.SQLITE_READONLY_DIRECTORY {
+			return "its directory is read-only (SQLite creates the -wal and -shm files beside the database file)"
+		}
+		return "the database file is read-only (check its permissions, its owner and its file system)"
 	case sqlite3.SQLITE_IOERR:
-		return "the disk refused a read or write (" + e.Error() + "): it may be full, over a file size limit, read-only or failing"
+		return "the disk refused a read or write of the database file: it may be full, over a quota or file size limit, read-only, or failing"
 	case sqlite3.SQLITE_CANTOPEN:
 		return "the database file cannot be opened"
 	case sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH:
