@@ -14,10 +14,131 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/cli"
 )
+
+// setFileSizeLimit sets the soft RLIMIT_FSIZE of process pid (prlimit(2))
+// and returns the one it replaces: a write at or beyond limit bytes into
+// any file fails with EFBIG (Go ignores the SIGXFSZ that comes with it),
+// as on a full disk. The hard limit stays, so that the soft one can be
+// raised again without privileges.
+func setFileSizeLimit(t *testing.T, pid int, limit uint64) uint64 {
+	t.Helper()
+	var old syscall.Rlimit
+	if _, _, errno := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, 0, uintptr(unsafe.Pointer(&old)), 0, 0); errno != 0 {
+		t.Fatalf("prlimit(%d, RLIMIT_FSIZE): %v", pid, errno)
+	}
+	lim := syscall.Rlimit{Cur: min(limit, old.Max), Max: old.Max}
+	if _, _, errno := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, uintptr(unsafe.Pointer(&lim)), 0, 0, 0); errno != 0 {
+		t.Fatalf("prlimit(%d, RLIMIT_FSIZE, %d): %v", pid, limit, errno)
+	}
+	return old.Cur
+}
+
+// TestSQLiteDiskFull makes every write of a server to its SQLite database
+// fail, as on a full disk: RLIMIT_FSIZE of 1 byte on the process, so that
+// SQLite's writes fail with EFBIG (SQLITE_IOERR; a real full disk gives
+// ENOSPC, SQLITE_FULL, mapped alike). Writes answer 503 with a problem
+// that names the file and says what is wrong, never a 500; reads go on;
+// the soak that comes due meanwhile cannot be applied, and the timer tries
+// again after growing pauses, not in a loop. Once the limit is lifted the
+// server recovers by itself: the timer applies the soak within seconds,
+// with nothing else to wake it, the dispatcher makes the call it
+// causes, and writes succeed (the one refused was not half stored). The
+// file passes PRAGMA integrity_check and has lost nothing.
+func TestSQLiteDiskFull(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "deploydb.db")
+	recv := newCountingReceiver(t, 1)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"services/billing.yml":     "artifacts: [com.example:billing]\npipelines: [standard]\n",
+		"environments/integ.yml":   "description: Integration\n",
+		"environments/staging.yml": "description: Staging\n",
+		"pipelines/standard.yml":   "environments:\n  integ: {promotions: [bake]}\n  staging: {}\n",
+		"promotions/bake.yml":      "type: soak\nattributes: {duration: 2s}\n",
+		"webhook/all.yml":          "hooks:\n  - {name: all, url: '${env:HOOK}/all', events: [deployment.created]}\n",
+	})
+	srv := spawn(t, dir, file, map[string]string{"HOOK": recv.URL})
+	c := api{t: t, url: srv.URL}
+	var art deploydb.Artifact
+	c.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, &art)
+	flow := c.flowOf(art.ID)
+	integ, staging := flow.Deployments[0].ID, flow.Deployments[1].ID
+	if !pollUntil(10*time.Second, func() bool { return recv.answered("dd_1") > 0 }) {
+		t.Fatalf("integ's deployment.created call not made\n%s", srv.logs)
+	}
+	var before []deploydb.Event
+	c.call("GET", "/api/events", nil, 200, &before)
+
+	// The soak starts now, and comes due while the disk is full.
+	c.call("PATCH", fmt.Sprintf("/api/deployments/%d", integ), map[string]any{"status": "COMPLETED"}, 200, nil)
+	unlimited := setFileSizeLimit(t, srv.cmd.Process.Pid, 1)
+	for _, r := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "2.0.0", "sourceUrl": "https://ci/b.jar"}},
+		{"POST", "/api/environments/staging/lock", map[string]any{"reason": "disk full"}},
+		{"POST", fmt.Sprintf("/api/flows/%d/cancel", flow.ID), map[string]any{"reason": "disk full"}},
+	} {
+		what := r.method + " " + r.path
+		code, body, ctype, err := tryHeader(r.method, srv.URL+r.path, r.body)
+		if err != nil {
+			t.Fatalf("%s on a full disk: %v", what, err)
+		}
+		if code != 503 {
+			t.Errorf("%s on a full disk: %d %s, want 503", what, code, body)
+			continue
+		}
+		p := problem(t, what, code, body, ctype)
+		if p.Code != deploydb.EUNAVAILABLE || !strings.Contains(p.Detail, "the SQLite database "+file+" is unavailable: the disk refused") {
+			t.Errorf("%s on a full disk: %q, want it to name %s and say the disk refused the write", what, p.Detail, file)
+		}
+	}
+	for _, path := range []string{"/api/artifacts", "/api/flows", "/api/events", "/api/status"} {
+		c.call("GET", path, nil, 200, nil)
+	}
+	// The timer tries to apply the soak, and cannot; it tries again
+	// after a pause, not in a busy loop.
+	const timerFailed = `msg="timer: applying soaks and freeze windows"`
+	if !pollUntil(20*time.Second, func() bool { return strings.Contains(srv.logs.String(), timerFailed) }) {
+		t.Fatalf("the timer did not try the soak on the full disk\n%s", srv.logs)
+	}
+	time.Sleep(3 * time.Second) // the disk stays full a while
+	if n := strings.Count(srv.logs.String(), timerFailed); n > 4 {
+		t.Errorf("the timer failed %d times in 3 s on the full disk: it should pause 1 s, then 2 s, ... between tries", n)
+	}
+
+	setFileSizeLimit(t, srv.cmd.Process.Pid, unlimited)
+	lifted := time.Now()
+	if !pollUntil(15*time.Second, func() bool { return recv.answered("dd_2") > 0 }) {
+		t.Fatalf("the soak was not applied, or staging's call not made, within 15 s of the disk's return\n%s", srv.logs)
+	}
+	t.Logf("soak applied and staging's call made %s after the disk's return", time.Since(lifted).Round(time.Millisecond))
+	flow = c.flowOf(art.ID)
+	if flow.Deployments[0].Status != deploydb.DeploymentSuccess || flow.Deployments[1].Status != deploydb.DeploymentCreated {
+		t.Errorf("after the full disk: integ %s, staging %s; want SUCCESS, CREATED", flow.Deployments[0].Status, flow.Deployments[1].Status)
+	}
+	// What was refused was not stored: it goes through now, as new.
+	c.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "2.0.0", "sourceUrl": "https://ci/b.jar"}, 201, nil)
+	c.call("PATCH", fmt.Sprintf("/api/deployments/%d", staging), map[string]any{"status": "STARTED"}, 200, nil)
+	var after []deploydb.Event
+	c.call("GET", "/api/events", nil, 200, &after)
+	for i, e := range before {
+		if i >= len(after) || after[i] != e {
+			t.Fatalf("the event log changed under the full disk: before %+v, after %+v", before, after)
+		}
+	}
+	srv.stop(t)
+	if strings.Contains(srv.logs.String(), "internal error") {
+		t.Errorf("the full disk was logged as an internal error:\n%s", srv.logs)
+	}
+	checkIntegrity(t, file)
+}
 
 // TestSQLiteReadOnly starts a server on a SQLite database that it may read
 // but not write: the file is read-only, or its directory is (SQLite must
