@@ -30,7 +30,7 @@ import (
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT/SIGTERM.
+// after SIGINT/SIGTERM; those still running then are cut short.
 const shutdownTimeout = 10 * time.Second
 
 // openStore opens the store a --database value names: a PostgreSQL URL
@@ -226,6 +226,13 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			err = srv.Shutdown(sctx)
 			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				// Never answered, so nothing they did was acknowledged:
+				// the stop is still clean.
+				logger.Warn("shutting down: requests still in flight were cut short", "after", shutdownTimeout)
+				_ = srv.Close()
+				err = nil
+			}
 			running = false
 		}
 	}

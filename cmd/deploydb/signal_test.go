@@ -199,6 +199,52 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
+// TestSIGTERMStuckRequest stops a server with SIGTERM while a client sends
+// a request body that never ends. The server waits shutdownTimeout for it,
+// then cuts it short (it was never answered: nothing it did was
+// acknowledged), says so, and exits 0.
+func TestSIGTERMStuckRequest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"services/billing.yml":   "artifacts: [com.example:billing]\npipelines: [standard]\n",
+		"environments/integ.yml": "description: Integration\n",
+		"pipelines/standard.yml": "environments:\n  integ: {}\n",
+	})
+	srv := spawn(t, dir, t.TempDir()+"/deploydb.db", nil)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest("POST", srv.URL+"/api/artifacts", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Expect", "100-continue")
+	req.ContentLength = 1000
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	go func() {
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	if _, err := pw.Write([]byte(`{"group": `)); err != nil { // returns once the handler reads
+		t.Fatal(err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	termAt := time.Now()
+	bound := shutdownTimeout + 5*time.Second + 5*time.Second // requests, the dispatcher's drain, slack
+	select {
+	case <-srv.done:
+	case <-time.After(bound):
+		t.Fatalf("the server did not exit within %s of SIGTERM\n%s", bound, srv.logs)
+	}
+	t.Logf("exited %s after SIGTERM", time.Since(termAt).Round(time.Millisecond))
+	if srv.err != nil || !strings.Contains(srv.logs.String(), "cut short") {
+		t.Errorf("exit after SIGTERM with a request stuck: %v, want exit 0 and a log line that says the request was cut short\n%s", srv.err, srv.logs)
+	}
+}
+
 // TestSIGHUP reloads the config of a running server process with a real
 // SIGHUP: a new environment is served; a broken config is refused, the
 // one in force is kept and the failure is reported; the process lives on
