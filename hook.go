@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"text/template"
+	"text/template/parse"
 )
 
 // Hook formats: what a hook sends when it has no body template.
@@ -146,25 +148,16 @@ type HookPromotion struct {
 	InfoURL string
 }
 
-// hookFuncs are the functions a hook template may call besides the
-// text/template builtins (which include urlquery).
-var hookFuncs = template.FuncMap{
-	// json writes v as JSON: a string as a quoted JSON string.
-	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
-	// pathescape escapes s for use as one segment of a URL path.
-	"pathescape": url.PathEscape,
-	// base64 encodes s in standard base64 (HTTP Basic credentials).
-	"base64": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
-}
-
 // ParseHookTemplate compiles one template of a hook. Using a field the
 // context does not have is an error when the template runs. The template
 // function env returns the values of env by name.
+//
+// A hook template renders one event once: range, template, define and
+// block are refused, as nothing in the context is a list and without them
+// a template has no loop and no recursion, so that RenderHookTemplate ends
+// in time bounded by the template's size.
 func ParseHookTemplate(name, text string, env map[string]string) (*template.Template, error) {
-	t, err := template.New(name).Funcs(hookFuncs).Funcs(template.FuncMap{
+	t, err := template.New(name).Funcs(hookFuncs(&renderBudget{})).Funcs(template.FuncMap{
 		"env": func(name string) (string, error) {
 			v, ok := env[name]
 			if !ok {
@@ -176,13 +169,76 @@ func ParseHookTemplate(name, text string, env map[string]string) (*template.Temp
 	if err != nil {
 		return nil, cleanTemplateError(err)
 	}
+	if err := straightLine(t); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
-// RenderHookTemplate runs t on c, refusing output beyond MaxHookRender.
+// straightLine refuses the actions that loop or recurse: range, template,
+// and the templates define and block add.
+func straightLine(t *template.Template) error {
+	for _, other := range t.Templates() {
+		if other.Name() != t.Name() {
+			return fmt.Errorf("template: %s: define and block are not supported in a hook template (it defines %q)", t.Name(), other.Name())
+		}
+	}
+	if t.Tree == nil || t.Root == nil {
+		return nil
+	}
+	var refused parse.Node
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if refused != nil || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode, *parse.TemplateNode:
+			refused = n
+		}
+	}
+	walk(t.Root)
+	if refused == nil {
+		return nil
+	}
+	why := "range is not supported in a hook template: it renders one event, which has no list to range over"
+	if refused.Type() == parse.NodeTemplate {
+		why = "template is not supported in a hook template: write the text in place"
+	}
+	loc, _ := t.ErrorContext(refused)
+	if i := strings.LastIndexByte(loc, ':'); i > 0 {
+		loc = loc[:i] // name:line, as parse errors have it
+	}
+	return fmt.Errorf("template: %s: %s", loc, why)
+}
+
+// RenderHookTemplate runs t on c. Its output is at most MaxHookRender
+// bytes, and so is what the template's functions produce in all: a
+// template that would make more fails.
 func RenderHookTemplate(t *template.Template, c *HookContext) ([]byte, error) {
+	// The functions are bound to this render's budget; the clone is
+	// cheap (the parse tree is shared) and leaves t safe to run
+	// concurrently.
+	run, err := t.Clone()
+	if err != nil {
+		return nil, err
+	}
+	run.Funcs(hookFuncs(&renderBudget{left: MaxHookRender}))
 	var b limitedBuffer
-	if err := t.Execute(&b, c); err != nil {
+	if err := run.Execute(&b, c); err != nil {
 		return nil, cleanTemplateError(err)
 	}
 	return b.Bytes(), nil
@@ -197,6 +253,159 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return 0, errRenderTooBig
 	}
 	return b.Buffer.Write(p)
+}
+
+// renderBudget is how many bytes the functions of one render may still
+// produce. Each function checks an upper bound of its result against it
+// before it makes the result, so that no call allocates beyond it.
+type renderBudget struct {
+	left int
+	// overshoot is the most a result exceeded its bound by: zero unless
+	// a bound is wrong, which the tests check.
+	overshoot int
+}
+
+// spend takes n bytes of the budget, or fails when fewer are left.
+func (b *renderBudget) spend(n int) error {
+	if n > b.left {
+		return errRenderTooBig
+	}
+	b.left -= n
+	return nil
+}
+
+// call checks bound against the budget, runs f, and takes what its result
+// really uses.
+func (b *renderBudget) call(bound int, f func() string) (string, error) {
+	if bound > b.left {
+		return "", errRenderTooBig
+	}
+	s := f()
+	b.overshoot = max(b.overshoot, len(s)-bound)
+	return s, b.spend(len(s))
+}
+
+// hookFuncs are the functions a hook template may call besides the
+// text/template builtins: json, pathescape and base64, and in place of the
+// builtins that make strings (printf, print, println, html, js, urlquery)
+// the same functions held to the render's budget.
+func hookFuncs(b *renderBudget) template.FuncMap {
+	return template.FuncMap{
+		// json writes v as JSON: a string as a quoted JSON string.
+		"json": func(v any) (string, error) {
+			bound := escapeFactor*argSize(v) + 64
+			if bound > b.left {
+				return "", errRenderTooBig
+			}
+			out, err := json.Marshal(v)
+			if err != nil {
+				return "", err
+			}
+			b.overshoot = max(b.overshoot, len(out)-bound)
+			return string(out), b.spend(len(out))
+		},
+		// pathescape escapes s for use as one segment of a URL path.
+		"pathescape": func(s string) (string, error) {
+			return b.call(3*len(s), func() string { return url.PathEscape(s) })
+		},
+		// base64 encodes s in standard base64 (HTTP Basic credentials).
+		"base64": func(s string) (string, error) {
+			return b.call(base64.StdEncoding.EncodedLen(len(s)), func() string { return base64.StdEncoding.EncodeToString([]byte(s)) })
+		},
+		"printf": func(format string, args ...any) (string, error) {
+			return b.call(printfBound(format, args), func() string { return fmt.Sprintf(format, args...) })
+		},
+		"print": func(args ...any) (string, error) {
+			return b.call(argsSize(args), func() string { return fmt.Sprint(args...) })
+		},
+		"println": func(args ...any) (string, error) {
+			return b.call(argsSize(args)+1, func() string { return fmt.Sprintln(args...) })
+		},
+		"html": func(args ...any) (string, error) {
+			return b.call(escapeFactor*argsSize(args), func() string { return template.HTMLEscaper(args...) })
+		},
+		"js": func(args ...any) (string, error) {
+			return b.call(escapeFactor*argsSize(args), func() string { return template.JSEscaper(args...) })
+		},
+		"urlquery": func(args ...any) (string, error) {
+			return b.call(3*argsSize(args), func() string { return template.URLQueryEscaper(args...) })
+		},
+	}
+}
+
+// escapeFactor bounds how much escaping grows a text: one byte becomes at
+// most six (\u0000 in JSON and JavaScript, &#34; in HTML, \xff or
+// 0xff with a separator in a printf verb).
+const escapeFactor = 6
+
+// argSize bounds the length of v as the print functions write it with
+// %v, %+v or %#v: exact for strings, measured for the rest (the
+// context's values are small).
+func argSize(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case []byte:
+		return 4 * len(v) // [1 2 255]
+	case nil:
+		return len("<nil>")
+	}
+	return max(len(fmt.Sprintf("%#v", v)), len(fmt.Sprintf("%+v", v)))
+}
+
+// argsSize bounds the length of args as print or Sprint writes them.
+func argsSize(args []any) int {
+	n := 0
+	for _, a := range args {
+		n += argSize(a) + 1 // a space between operands
+	}
+	return n
+}
+
+// Widths and precisions fmt takes: written in the format, a number it
+// reads digit by digit while it is at most 1e6, so up to 1e7+9; from an
+// argument (*), at most 1e6.
+const (
+	maxPrintfNum  = 1e7 + 9
+	maxPrintfStar = 1e6
+)
+
+// printfBound bounds the length of fmt.Sprintf(format, args...): the
+// format's text, then for every verb its width and precision (at most
+// maxPrintfNum, or maxPrintfStar from an argument) and the
+// longest argument escaped, and the arguments again as fmt lists extra
+// ones. It overestimates on purpose: it is cheap, and exact enough for
+// the short texts hook templates make.
+func printfBound(format string, args []any) int {
+	longest, all := 0, 0
+	for _, a := range args {
+		n := argSize(a)
+		longest, all = max(longest, n), all+n
+	}
+	// %!(EXTRA type=value, ...), and the format's own text.
+	bound := len(format) + 2*all + 64*len(args) + 16
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		// Flags, argument indexes, width and precision, up to the verb.
+		num := 0
+		for i++; i < len(format) && strings.IndexByte("+-# 0123456789.*[]", format[i]) >= 0; i++ {
+			switch c := format[i]; {
+			case c >= '0' && c <= '9':
+				num = min(num*10+int(c-'0'), maxPrintfNum)
+			case c == '*':
+				bound += maxPrintfStar
+			default:
+				bound += num
+				num = 0
+			}
+		}
+		// The verb itself: padded and escaped arguments, a float's 300
+		// digits, or %!v(type=value) for a wrong one.
+		bound += num + escapeFactor*longest + 512
+	}
+	return bound
 }
 
 // cleanTemplateError drops the template package's wrapping where it only
