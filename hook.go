@@ -24,6 +24,10 @@ const (
 // MaxHookRender bounds what one template of a hook may produce.
 const MaxHookRender = 1 << 20
 
+// MaxHookTemplate bounds the text of one template of a hook, and so how
+// deep its actions may nest (text/template's parser recurses on each).
+const MaxHookTemplate = 64 << 10
+
 // Hook is one webhook recipient: a bare URL (the 0.3 form) or an object
 // that shapes the call (method, headers, body) for a real orchestrator.
 type Hook struct {
@@ -155,8 +159,12 @@ type HookPromotion struct {
 // A hook template renders one event once: range, template, define and
 // block are refused, as nothing in the context is a list and without them
 // a template has no loop and no recursion, so that RenderHookTemplate ends
-// in time bounded by the template's size.
+// in time bounded by the template's size, which is at most
+// MaxHookTemplate.
 func ParseHookTemplate(name, text string, env map[string]string) (*template.Template, error) {
+	if len(text) > MaxHookTemplate {
+		return nil, fmt.Errorf("template: %s:1: the template is %d bytes long; a hook template is at most %d", name, len(text), MaxHookTemplate)
+	}
 	t, err := template.New(name).Funcs(hookFuncs(&renderBudget{})).Funcs(template.FuncMap{
 		"env": func(name string) (string, error) {
 			v, ok := env[name]
@@ -180,7 +188,7 @@ func ParseHookTemplate(name, text string, env map[string]string) (*template.Temp
 func straightLine(t *template.Template) error {
 	for _, other := range t.Templates() {
 		if other.Name() != t.Name() {
-			return fmt.Errorf("template: %s: define and block are not supported in a hook template (it defines %q)", t.Name(), other.Name())
+			return fmt.Errorf("template: %s: define and block are not supported in a hook template (it defines %q)", at(other.Tree, other.Root), other.Name())
 		}
 	}
 	if t.Tree == nil || t.Root == nil {
@@ -218,11 +226,16 @@ func straightLine(t *template.Template) error {
 	if refused.Type() == parse.NodeTemplate {
 		why = "template is not supported in a hook template: write the text in place"
 	}
-	loc, _ := t.ErrorContext(refused)
+	return fmt.Errorf("template: %s: %s", at(t.Tree, refused), why)
+}
+
+// at says where n is in the template: name:line, as parse errors have it.
+func at(t *parse.Tree, n parse.Node) string {
+	loc, _ := t.ErrorContext(n)
 	if i := strings.LastIndexByte(loc, ':'); i > 0 {
-		loc = loc[:i] // name:line, as parse errors have it
+		loc = loc[:i]
 	}
-	return fmt.Errorf("template: %s: %s", loc, why)
+	return loc
 }
 
 // RenderHookTemplate runs t on c. Its output is at most MaxHookRender

@@ -9,8 +9,8 @@ import (
 )
 
 // TestParseHookTemplate checks that what could loop or recurse at render
-// time is refused when the template is parsed, with a message that says
-// what.
+// time, and a text too long to parse safely, is refused when the template
+// is parsed, with a message that says what.
 func TestParseHookTemplate(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -21,6 +21,7 @@ func TestParseHookTemplate(t *testing.T) {
 		{"ErrTemplate", `{{template "t" .}}`, "template is not supported"},
 		{"ErrDefine", `{{define "x"}}{{template "x"}}{{end}}{{template "x"}}`, `define and block are not supported in a hook template (it defines "x")`},
 		{"ErrBlock", `{{block "x" .}}{{.Service}}{{end}}`, "define and block are not supported"},
+		{"ErrTooLong", strings.Repeat("{{if 1}}", deploydb.MaxHookTemplate), "a hook template is at most 65536"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
