@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"unicode/utf8"
 )
 
 // Hook formats: what a hook sends when it has no body template.
@@ -375,50 +377,122 @@ func argsSize(args []any) int {
 	return n
 }
 
-// Widths and precisions fmt takes: written in the format, a number it
-// reads digit by digit while it is at most 1e6, so up to 1e7+9; from an
-// argument (*), at most 1e6.
-const (
-	maxPrintfNum  = 1e7 + 9
-	maxPrintfStar = 1e6
-)
+// maxPrintfStar is the largest width or precision fmt takes from an
+// argument (*); one written in the format is at most 1e7+9 (printfNum).
+const maxPrintfStar = 1e6
 
 // printfBound bounds the length of fmt.Sprintf(format, args...): the
-// format's text, then for every verb its width and precision (at most
-// maxPrintfNum, or maxPrintfStar from an argument) and the
-// longest argument escaped, and the arguments again as fmt lists extra
-// ones. It overestimates on purpose: it is cheap, and exact enough for
-// the short texts hook templates make.
+// format's text, then for every verb, parsed as fmt parses it, its width
+// and precision and the longest argument escaped, and the arguments again
+// as fmt lists extra ones. It overestimates on purpose: it is cheap, and
+// exact enough for the short texts hook templates make.
 func printfBound(format string, args []any) int {
-	longest, all := 0, 0
+	longest, all, leaves := 0, 0, 1
 	for _, a := range args {
 		n := argSize(a)
 		longest, all = max(longest, n), all+n
+		leaves = max(leaves, printLeaves(reflect.ValueOf(a), 0))
 	}
 	// %!(EXTRA type=value, ...), and the format's own text.
 	bound := len(format) + 2*all + 64*len(args) + 16
-	for i := 0; i < len(format); i++ {
+	end := len(format)
+	for i := 0; i < end; {
 		if format[i] != '%' {
+			i++
 			continue
 		}
-		// Flags, argument indexes, width and precision, up to the verb.
-		num := 0
-		for i++; i < len(format) && strings.IndexByte("+-# 0123456789.*[]", format[i]) >= 0; i++ {
-			switch c := format[i]; {
-			case c >= '0' && c <= '9':
-				num = min(num*10+int(c-'0'), maxPrintfNum)
-			case c == '*':
-				bound += maxPrintfStar
-			default:
-				bound += num
-				num = 0
+		// As fmt's doPrintf: flags, an argument index, a width, a
+		// precision (with its own index), an index, and the verb.
+		for i++; i < end && strings.IndexByte("#0+- ", format[i]) >= 0; i++ {
+		}
+		var wid, prec int
+		var afterIndex bool
+		i, afterIndex = printfIndex(format, i)
+		if i < end && format[i] == '*' {
+			i, wid, afterIndex = i+1, maxPrintfStar, false
+		} else {
+			wid, _, i = printfNum(format, i)
+		}
+		if i+1 < end && format[i] == '.' {
+			i, afterIndex = printfIndex(format, i+1)
+			if i < end && format[i] == '*' {
+				i, prec, afterIndex = i+1, maxPrintfStar, false
+			} else {
+				prec, _, i = printfNum(format, i)
 			}
 		}
-		// The verb itself: padded and escaped arguments, a float's 300
-		// digits, or %!v(type=value) for a wrong one.
-		bound += num + escapeFactor*longest + 512
+		if !afterIndex {
+			i, _ = printfIndex(format, i)
+		}
+		if i < end {
+			_, size := utf8.DecodeRuneInString(format[i:])
+			i += size
+		}
+		// The verb's text: an argument escaped, each of its values padded
+		// to the width (or the precision: zeros, digits), a float's 300
+		// digits, or %!v(type=value) for a wrong verb.
+		bound += (wid+prec)*leaves + escapeFactor*longest + 512
 	}
 	return bound
+}
+
+// printLeaves counts the values fmt pads one by one when it prints v with
+// a width or precision: one for a scalar, each field or element of a
+// composite. The context's types are shallow: past a depth of 8 (a cycle)
+// it counts one.
+func printLeaves(v reflect.Value, depth int) int {
+	if depth > 8 {
+		return 1
+	}
+	n := 0
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			n = printLeaves(v.Elem(), depth+1)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			n += printLeaves(v.Field(i), depth+1)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			n += printLeaves(v.Index(i), depth+1)
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			n += printLeaves(it.Key(), depth+1) + printLeaves(it.Value(), depth+1)
+		}
+	}
+	return max(n, 1)
+}
+
+// printfNum reads a number at s[i:] as fmt does: digits while the value is
+// at most 1e6, so up to 1e7+9; a longer one makes fmt skip the rest of s.
+func printfNum(s string, i int) (num int, isnum bool, next int) {
+	for next = i; next < len(s) && '0' <= s[next] && s[next] <= '9'; next++ {
+		if num > 1e6 {
+			return 0, false, len(s)
+		}
+		num, isnum = num*10+int(s[next]-'0'), true
+	}
+	return num, isnum, next
+}
+
+// printfIndex skips an argument index [n] at s[i:] as fmt does, and says
+// whether it was well-formed.
+func printfIndex(s string, i int) (next int, ok bool) {
+	if i >= len(s) || s[i] != '[' {
+		return i, false
+	}
+	if len(s)-i < 3 {
+		return i + 1, false
+	}
+	j := strings.IndexByte(s[i+1:], ']')
+	if j < 0 {
+		return i + 1, false
+	}
+	_, isnum, end := printfNum(s[:i+1+j], i+1)
+	return i + 2 + j, isnum && end == i+1+j
 }
 
 // cleanTemplateError drops the template package's wrapping where it only
