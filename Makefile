@@ -20,9 +20,31 @@ run: ## Run DeployDB on ./deploydb.db with the example config
 test: ## Run every test with the race detector (the README's test command)
 	$(GO) test -race -count=1 ./...
 
+# Fuzzing: every Fuzz function of a _test.go file, one after the other, each
+# for FUZZTIME. FUZZMINIMIZETIME keeps the fuzzer from spending a short run
+# minimising the inputs it finds; FUZZPARALLEL is its number of workers.
+FUZZTIME         ?= 10s
+FUZZMINIMIZETIME ?= 20x
+FUZZPARALLEL     ?= 2
+FUZZ_TARGETS = $(shell grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | \
+	sed -E 's|^(.*)/[^/]*:func (Fuzz.*)$$|\1:\2|' | sort)
+
 .PHONY: fuzz
-fuzz: ## Run each fuzz target briefly
-	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=20s ./config
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s), one after the other
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; out=$$(mktemp); \
+		echo "== fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		if $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) \
+			-parallel=$(FUZZPARALLEL) $$pkg >$$out 2>&1; then \
+			grep '^fuzz: elapsed' $$out | tail -n 1; \
+		elif grep -q '^    context deadline exceeded$$' $$out && ! grep -q 'Failing input written to' $$out; then \
+			grep '^fuzz: elapsed' $$out | tail -n 1; \
+			echo "fuzz: $$name: the fuzzing coordinator's shutdown race (go.dev/issue/75804, fixed in Go 1.27), no failing input: not a finding"; \
+		else \
+			cat $$out; rm -f $$out; exit 1; \
+		fi; \
+		rm -f $$out; \
+	done
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint and a tidy go.mod
