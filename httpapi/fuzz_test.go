@@ -181,7 +181,17 @@ var fuzzSeedArgs = map[string]string{
 	"{id}": "1", "{resultId}": "1", "{name}": "staging", "{module}": "com.example:billing", "{service}": "billing",
 }
 
-// fuzzSeedQueries are valid query strings of the routes that read one.
+// fuzzListRoutes are the routes that read query parameters, which get
+// every seed query.
+var fuzzListRoutes = map[string]bool{
+	"GET /api/artifacts": true, "GET /api/artifacts/by-module/{module}": true, "GET /api/deployments": true,
+	"GET /api/deployments/by-artifact/{id}": true, "GET /api/deployments/by-service/{service}": true,
+	"GET /api/environments/{name}/deployments": true, "GET /api/flows": true, "GET /api/webhook-deliveries": true,
+	"GET /api/status": true, "GET /api/events": true, "GET /api/events/stream": true,
+}
+
+// fuzzSeedQueries are query strings, valid and not, of the routes that
+// read one.
 var fuzzSeedQueries = []string{
 	"",
 	"pageNumber=0&perPageSize=5&service=billing&environment=integ&status=created&order=asc",
@@ -200,27 +210,38 @@ var fuzzSeedQueries = []string{
 // inputs wrote, so later ones find artifacts, deployments and deliveries
 // to act on.
 func FuzzAPI(f *testing.F) {
-	routes := httpapi.Routes()
-	for i, rt := range routes {
+	// The seed tables name routes that exist.
+	for _, table := range []map[string]bool{fuzzListRoutes, keys(fuzzSeedBodies)} {
+		for rt := range table {
+			method, path, _ := strings.Cut(rt, " ")
+			routeIndex(f, method, path)
+		}
+	}
+	for i, rt := range httpapi.Routes() {
 		key := rt.Method + " " + rt.Path
 		arg := ""
 		if p := fuzzParam.FindString(rt.Path); p != "" {
 			arg = fuzzSeedArgs[p]
 		}
 		body := fuzzSeedBodies[key]
-		for j, q := range fuzzSeedQueries {
-			if (rt.Method != "GET" && j > 0) || (j > 1 && !strings.HasPrefix(rt.Path, "/api/")) {
-				break
-			}
+		queries := fuzzSeedQueries[:1]
+		if fuzzListRoutes[key] {
+			queries = fuzzSeedQueries
+		}
+		for _, q := range queries {
 			f.Add(uint8(i), arg, q, []byte(body), uint8(fuzzIdempotent), "key-"+key)
 		}
-		// The same without a token, with an unknown one, and with a
-		// malformed Authorization header.
-		f.Add(uint8(i), arg, "", []byte(body), uint8(1), "")
-		f.Add(uint8(i), arg, "", []byte(body), uint8(2), "")
-		f.Add(uint8(i), arg, "", []byte(body), uint8(3), "Basic Zm9vOmJhcg==")
 	}
-	// CDEvents, bare and as structured CloudEvents.
+	// Without a token, with an unknown one, and with a malformed
+	// Authorization header.
+	for _, rt := range []string{"GET /api/deployments", "POST /api/artifacts", "POST /api/environments/{name}/lock", "GET /api/events/stream"} {
+		method, path, _ := strings.Cut(rt, " ")
+		arg := fuzzSeedArgs[fuzzParam.FindString(path)]
+		f.Add(routeIndex(f, method, path), arg, "", []byte(fuzzSeedBodies[rt]), uint8(1), "")
+		f.Add(routeIndex(f, method, path), arg, "", []byte(fuzzSeedBodies[rt]), uint8(2), "")
+		f.Add(routeIndex(f, method, path), arg, "", []byte(fuzzSeedBodies[rt]), uint8(3), "Basic Zm9vOmJhcg==")
+	}
+	// CDEvents (FuzzCDEventIntake has more).
 	docs, err := filepath.Glob(filepath.Join("..", "cdevents", "testdata", "conformance", "*.json"))
 	if err != nil || len(docs) == 0 {
 		f.Fatalf("no CDEvents conformance documents: %v", err)
@@ -232,11 +253,6 @@ func FuzzAPI(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(intake, "", "", doc, uint8(0), "")
-		structured, err := json.Marshal(map[string]any{"specversion": "1.0", "id": "1", "source": "/fuzz", "type": "x", "data": json.RawMessage(doc)})
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(intake, "", "", structured, uint8(2<<fuzzTypeShift), "")
 	}
 	// Malformed bodies and arguments.
 	for _, rt := range []string{"POST /api/artifacts", "PATCH /api/deployments/{id}", "POST /api/environments/{name}/lock", "POST /api/deployments"} {
@@ -297,6 +313,15 @@ func (a *fuzzAPI) check(t *testing.T, r *http.Request, body []byte) {
 	case ct != "application/json" || !json.Valid(got):
 		t.Fatalf("%s: status %d with Content-Type %q and body %s", what(), resp.StatusCode, ct, got)
 	}
+}
+
+// keys returns the keys of m as a set.
+func keys[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 // routeIndex returns the index in httpapi.Routes() of a route.
