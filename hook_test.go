@@ -3,6 +3,7 @@ package deploydb_test
 import (
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deploydb/deploydb"
@@ -80,6 +81,31 @@ func TestRenderHookTemplateBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRenderHookTemplateConcurrent renders one template from several
+// goroutines, as the dispatcher's workers do: each render has its own
+// budget, and (under -race) they share nothing else that changes.
+func TestRenderHookTemplateConcurrent(t *testing.T) {
+	t.Parallel()
+	tp, err := deploydb.ParseHookTemplate("t", `{{printf "%s-%d" .Service .EventID}} {{json .Reason}} {{base64 .Actor}}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `service-1 "\"why\" \u0026 how" YW5vbnltb3Vz`
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				got, err := deploydb.RenderHookTemplate(tp, deploydb.SampleHookContext(deploydb.EventDeploymentCreated))
+				if err != nil || string(got) != want {
+					t.Errorf("rendered %s, %v; want %s", got, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // maxRenderAlloc is what a render of text may allocate in all: a few times
