@@ -249,7 +249,7 @@ func TestJSONLogs(t *testing.T) {
 	srv := launchArgs(t, writeConfig(t), database, map[string]string{"HOOK": "http://127.0.0.1:9"},
 		"--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug")
 
-	db, err := sql.Open("sqlite", database)
+	db, err := sql.Open("sqlite", "file:"+database+"?_pragma=busy_timeout(10000)") // the server writes too
 	if err != nil {
 		t.Fatal(err)
 	}
