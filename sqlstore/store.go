@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -63,9 +64,14 @@ type Store struct {
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 
-	d      Driver
-	r      querier
-	ready  chan struct{}
+	d     Driver
+	r     querier
+	ready chan struct{}
+
+	wmu     sync.Mutex      // guards waiting and leading
+	waiting []*pendingWrite // writes waiting for the next batch, in arrival order
+	leading bool            // a caller is committing batches
+
 	events broadcast   // closed after each commit that recorded events (events.go)
 	counts eventCounts // events this store's commits recorded, by type (events.go)
 }
@@ -105,39 +111,130 @@ func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
 func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
 
 // wtx is a write transaction and what it did that others must hear of
-// once it commits. Its queries take ? placeholders.
+// once it commits. Its queries take ? placeholders. Its statements run
+// under the context of the batch it is part of (see write), not the
+// context the caller passes them: one caller that goes away must not
+// interrupt the statements of a transaction others share.
 type wtx struct {
 	rebound
+	ctx       context.Context
 	delivered bool                 // enqueued webhook deliveries
 	recorded  bool                 // recorded events
 	types     []deploydb.EventType // the types of the events recorded, one per event
 }
 
-// write runs fn in one write transaction and commits it, then wakes the
+// QueryContext runs a query with ? placeholders under the batch's context.
+func (t *wtx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.rebound.QueryContext(t.ctx, query, args...)
+}
+
+// QueryRowContext runs a query with ? placeholders under the batch's
+// context.
+func (t *wtx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	return t.rebound.QueryRowContext(t.ctx, query, args...)
+}
+
+// ExecContext runs a statement with ? placeholders under the batch's
+// context.
+func (t *wtx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return t.rebound.ExecContext(t.ctx, query, args...)
+}
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 64
+
+// pendingWrite is a write waiting for its turn in a batch.
+type pendingWrite struct {
+	ctx  context.Context
+	fn   func(tx *wtx) error
+	done chan error    // the write's outcome, once its batch committed or failed
+	lead chan struct{} // closed to make this write's caller commit the next batch
+}
+
+// write runs fn in a write transaction and commits it, then wakes the
 // dispatcher and the live views if the transaction gave them something.
+//
+// Group commit: writes that arrive while a transaction is committing wait,
+// and the next transaction runs all of them (up to maxBatch), one after
+// the other, each inside a savepoint, and commits once: one fsync (SQLite)
+// or one round of the advisory lock and WAL flush (PostgreSQL) for the
+// whole batch. Each write still sees everything the writes before it did,
+// exactly as if it had its own transaction; one that fails is rolled back
+// to its savepoint alone and its caller gets its error; no caller hears of
+// success before the commit that makes its write durable. The caller whose
+// write arrives when no batch is running commits the batch, then hands the
+// lead to the first write still waiting.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	t, err := s.d.BeginWrite(ctx)
+	w := &pendingWrite{ctx: ctx, fn: fn, done: make(chan error, 1), lead: make(chan struct{})}
+	s.wmu.Lock()
+	s.waiting = append(s.waiting, w)
+	leader := !s.leading
+	if leader {
+		s.leading = true
+	}
+	s.wmu.Unlock()
+	if !leader {
+		select {
+		case err := <-w.done:
+			return err
+		case <-w.lead:
+		}
+	}
+	// This caller leads: it commits the batch its write is in.
+	for {
+		s.wmu.Lock()
+		n := min(len(s.waiting), maxBatch)
+		batch := append([]*pendingWrite(nil), s.waiting[:n]...)
+		s.waiting = append(s.waiting[:0], s.waiting[n:]...)
+		s.wmu.Unlock()
+		s.commitBatch(batch)
+		select {
+		case err := <-w.done:
+			// Done: hand the lead on to the first write waiting, if any.
+			s.wmu.Lock()
+			if len(s.waiting) > 0 {
+				close(s.waiting[0].lead)
+			} else {
+				s.leading = false
+			}
+			s.wmu.Unlock()
+			return err
+		default:
+			// Only when more than maxBatch were waiting: this write is in
+			// the next batch.
+		}
+	}
+}
+
+// commitBatch runs the writes of batch in one transaction and tells each
+// its outcome.
+func (s *Store) commitBatch(batch []*pendingWrite) {
+	// Writes whose caller went away before their turn are not run.
+	live := batch[:0]
+	for _, w := range batch {
+		if err := w.ctx.Err(); err != nil {
+			w.done <- err
+			continue
+		}
+		live = append(live, w)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The statements of the batch run under a context none of its callers
+	// can cancel: a transaction is shared, so is its fate.
+	ctx := context.WithoutCancel(live[0].ctx)
+	errs, tx, err := s.runBatch(ctx, live)
+	for i, w := range live {
+		switch {
+		case err != nil:
+			w.done <- err
+		default:
+			w.done <- errs[i]
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
-	}
-	defer func() { _ = t.Rollback() }()
-	tx := &wtx{rebound: rebound{t, s.d.Rebind}}
-	if err := fn(tx); err != nil {
-		var de *deploydb.Error
-		if !errors.As(err, &de) && s.isUnique(err) {
-			// A constraint of the schema (one active deployment per
-			// service and environment) refused what the code let through.
-			return deploydb.Errorf(deploydb.ECONFLICT, "the database refused the change: %v", err)
-		}
-		return err
-	}
-	if s.d.Announce != nil && (tx.delivered || tx.recorded) {
-		if err := s.d.Announce(ctx, t, tx.delivered, tx.recorded); err != nil {
-			return fmt.Errorf("%s: announce: %w", s.d.Name, err)
-		}
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", s.d.Name, err)
+		return
 	}
 	if tx.delivered {
 		s.wake()
@@ -148,7 +245,69 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 		s.counts.add(tx.types)
 		s.eventsCommitted()
 	}
-	return nil
+}
+
+// runBatch runs the writes in one transaction and commits it. It returns
+// each write's own error, what the committed writes did together, and an
+// error that failed the whole batch (nothing of it committed).
+func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *wtx, error) {
+	t, err := s.d.BeginWrite(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: begin: %w", s.d.Name, err)
+	}
+	defer func() { _ = t.Rollback() }()
+	all := &wtx{rebound: rebound{t, s.d.Rebind}, ctx: ctx}
+	errs := make([]error, len(batch))
+	single := len(batch) == 1
+	for i, w := range batch {
+		tx := &wtx{rebound: all.rebound, ctx: ctx}
+		if !single {
+			if _, err := t.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+				return nil, nil, fmt.Errorf("%s: savepoint: %w", s.d.Name, err)
+			}
+		}
+		if err := w.fn(tx); err != nil {
+			errs[i] = s.refused(err)
+			if single {
+				return nil, nil, errs[i]
+			}
+			// Undo this write alone. Should the database have given up
+			// on the whole transaction (an I/O error), the batch fails.
+			if _, rerr := t.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); rerr != nil {
+				return nil, nil, fmt.Errorf("%s: rollback to savepoint after %v: %w", s.d.Name, err, rerr)
+			}
+		}
+		if !single {
+			if _, err := t.ExecContext(ctx, "RELEASE SAVEPOINT w"); err != nil {
+				return nil, nil, fmt.Errorf("%s: release savepoint: %w", s.d.Name, err)
+			}
+		}
+		if errs[i] == nil {
+			all.delivered = all.delivered || tx.delivered
+			all.recorded = all.recorded || tx.recorded
+			all.types = append(all.types, tx.types...)
+		}
+	}
+	if s.d.Announce != nil && (all.delivered || all.recorded) {
+		if err := s.d.Announce(ctx, t, all.delivered, all.recorded); err != nil {
+			return nil, nil, fmt.Errorf("%s: announce: %w", s.d.Name, err)
+		}
+	}
+	if err := t.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("%s: commit: %w", s.d.Name, err)
+	}
+	return errs, all, nil
+}
+
+// refused is the error of a write's function: a schema constraint that
+// refused what the code let through (one active deployment per service
+// and environment) is a conflict.
+func (s *Store) refused(err error) error {
+	var de *deploydb.Error
+	if !errors.As(err, &de) && s.isUnique(err) {
+		return deploydb.Errorf(deploydb.ECONFLICT, "the database refused the change: %v", err)
+	}
+	return err
 }
 
 // snapshot runs reads that take several queries in one read transaction, so
