@@ -1,0 +1,176 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// batchStore is a Store over a SQLite file with one table, whose write
+// transactions wait on gate before they begin (when it is not nil) and are
+// counted.
+func batchStore(t *testing.T, gate chan struct{}) (*Store, *sql.DB, *atomic.Int64) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "b.db")+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE rows (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	var begun atomic.Int64
+	s := New(Driver{
+		Name:  "sqlite",
+		Reads: db,
+		BeginWrite: func(ctx context.Context) (*sql.Tx, error) {
+			if begun.Add(1) == 1 && gate != nil {
+				<-gate
+			}
+			return db.BeginTx(ctx, nil)
+		},
+		IsUnique: func(error) bool { return false },
+	})
+	return s, db, &begun
+}
+
+// TestGroupCommit: writes that wait while a transaction runs share the
+// next one; each is told its own outcome; one that fails leaves nothing,
+// the others commit; a caller gone before its turn is not run.
+func TestGroupCommit(t *testing.T) {
+	gate := make(chan struct{})
+	s, db, begun := batchStore(t, gate)
+	ctx := t.Context()
+
+	// The first write holds the transaction up until every other write is
+	// waiting; they then go in one batch (or two: maxBatch).
+	const n = 40
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		errs[0] = s.write(ctx, func(tx *wtx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (1000)`)
+			return err
+		})
+	})
+	// The first write is in BeginWrite, waiting on the gate.
+	waitFor(t, func() bool { return begun.Load() == 1 })
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := 1; i <= n; i++ {
+		wg.Go(func() {
+			c := ctx
+			if i == n {
+				c = gone // went away before its turn
+			}
+			errs[i] = s.write(c, func(tx *wtx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (?)`, i); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return fmt.Errorf("write %d fails after its insert", i)
+				}
+				return nil
+			})
+		})
+	}
+	// Every other write waits for the next batch.
+	waitFor(t, func() bool {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		return len(s.waiting) == n
+	})
+	close(gate)
+	wg.Wait()
+
+	if errs[0] != nil {
+		t.Errorf("first write: %v", errs[0])
+	}
+	for i := 1; i <= n; i++ {
+		switch {
+		case i == n:
+			if !errors.Is(errs[i], context.Canceled) {
+				t.Errorf("write %d, gone before its turn: %v, want context.Canceled", i, errs[i])
+			}
+		case i%3 == 0:
+			if errs[i] == nil || errs[i].Error() != fmt.Sprintf("write %d fails after its insert", i) {
+				t.Errorf("write %d: %v, want its own error", i, errs[i])
+			}
+		default:
+			if errs[i] != nil {
+				t.Errorf("write %d: %v", i, errs[i])
+			}
+		}
+	}
+	rows, err := db.Query(`SELECT id FROM rows ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[int]bool{}
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = true
+	}
+	for i := 1; i <= n; i++ {
+		if want := i%3 != 0 && i != n; got[i] != want {
+			t.Errorf("row %d stored: %v, want %v", i, got[i], want)
+		}
+	}
+	if !got[1000] {
+		t.Error("the first write's row is missing")
+	}
+	if b := begun.Load(); b > 3 {
+		t.Errorf("%d transactions for %d writes that waited together, want at most 3 (batches of %d)", b, n+1, maxBatch)
+	}
+}
+
+// TestGroupCommitFails: when the batch's commit fails, no write of it is
+// told it succeeded.
+func TestGroupCommitFails(t *testing.T) {
+	s, db, _ := batchStore(t, nil)
+	ctx := t.Context()
+	if _, err := db.Exec(`CREATE TABLE one (id INTEGER PRIMARY KEY, x INTEGER REFERENCES rows (id) DEFERRABLE INITIALLY DEFERRED)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`PRAGMA foreign_keys = ON`); err != nil {
+		t.Fatal(err)
+	}
+	// A deferred foreign key fails at COMMIT: the write's function
+	// succeeded, yet nothing may be reported as done.
+	err := s.write(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO one (id, x) VALUES (1, 99)`)
+		return err
+	})
+	if err == nil {
+		t.Fatal("a write whose commit failed was reported done")
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM one`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows after a failed commit: %d (%v)", n, err)
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
