@@ -274,7 +274,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 			// Undo this write alone. Should the database have given up
 			// on the whole transaction (an I/O error), the batch fails.
 			if _, rerr := t.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); rerr != nil {
-				return nil, nil, fmt.Errorf("%s: rollback to savepoint after %w: %w", s.d.Name, err, rerr)
+				return nil, nil, fmt.Errorf("%s: rollback to savepoint (after %q): %w", s.d.Name, err.Error(), rerr)
 			}
 		}
 		if !single {
