@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -172,5 +173,41 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestGroupCommitPanic: a write that panics fails its batch, with an error
+// to every caller, and the writes after it go on.
+func TestGroupCommitPanic(t *testing.T) {
+	s, db, _ := batchStore(t, nil)
+	ctx := t.Context()
+	err := s.write(ctx, func(tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (1)`); err != nil {
+			return err
+		}
+		panic("a bug")
+	})
+	if err == nil || !strings.Contains(err.Error(), "a bug") {
+		t.Fatalf("a write that panicked: %v", err)
+	}
+	if err := s.write(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (2)`)
+		return err
+	}); err != nil {
+		t.Fatalf("the next write: %v", err)
+	}
+	var ids []int
+	rows, err := db.Query(`SELECT id FROM rows`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		_ = rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != 2 {
+		t.Errorf("rows %v, want [2]", ids)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -266,7 +267,13 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 				return nil, nil, fmt.Errorf("%s: savepoint: %w", s.d.Name, err)
 			}
 		}
-		if err := w.fn(tx); err != nil {
+		if err := call(w.fn, tx); err != nil {
+			var p *panicked
+			if errors.As(err, &p) {
+				// A bug: nothing of the batch is committed, every
+				// caller hears of it, and the next batch runs.
+				return nil, nil, fmt.Errorf("%s: %w", s.d.Name, err)
+			}
 			errs[i] = s.refused(err)
 			if single {
 				return nil, nil, errs[i]
@@ -297,6 +304,25 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 		return nil, nil, fmt.Errorf("%s: commit: %w", s.d.Name, err)
 	}
 	return errs, all, nil
+}
+
+// panicked is a panic in a write's function, turned into an error so that
+// the batch fails as a whole and the writes waiting behind it go on.
+type panicked struct {
+	value any
+	stack []byte
+}
+
+func (p *panicked) Error() string { return fmt.Sprintf("a write panicked: %v\n%s", p.value, p.stack) }
+
+// call runs fn, turning a panic into a *panicked error.
+func call(fn func(tx *wtx) error, tx *wtx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicked{value: v, stack: debug.Stack()}
+		}
+	}()
+	return fn(tx)
 }
 
 // refused is the error of a write's function: a schema constraint that
