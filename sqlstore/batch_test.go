@@ -211,3 +211,46 @@ func TestGroupCommitPanic(t *testing.T) {
 		t.Errorf("rows %v, want [2]", ids)
 	}
 }
+
+// TestGroupCommitLeaderPanics: a panic outside a write's function (here
+// in BeginWrite) fails the writes of its batch and leaves the store
+// usable: the next write commits.
+func TestGroupCommitLeaderPanics(t *testing.T) {
+	s, db, begun := batchStore(t, nil)
+	begin := s.d.BeginWrite
+	s.d.BeginWrite = func(ctx context.Context) (*sql.Tx, error) {
+		if begun.Load() == 0 {
+			begun.Add(1)
+			panic("driver bug")
+		}
+		return begin(ctx)
+	}
+	ctx := t.Context()
+	func() {
+		defer func() {
+			if v := recover(); v != "driver bug" {
+				t.Errorf("recovered %v, want the driver's panic", v)
+			}
+		}()
+		_ = s.write(ctx, func(tx *wtx) error { return nil })
+	}()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.write(ctx, func(tx *wtx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (7)`)
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the write after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write after a panic waits forever: the lead was left taken")
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM rows WHERE id = 7`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("row 7: %d (%v)", n, err)
+	}
+}

@@ -181,30 +181,48 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 		case <-w.lead:
 		}
 	}
-	// This caller leads: it commits the batch its write is in.
-	for {
-		s.wmu.Lock()
-		n := min(len(s.waiting), maxBatch)
-		batch := append([]*pendingWrite(nil), s.waiting[:n]...)
-		s.waiting = append(s.waiting[:0], s.waiting[n:]...)
-		s.wmu.Unlock()
-		s.commitBatch(batch)
-		select {
-		case err := <-w.done:
-			// Done: hand the lead on to the first write waiting, if any.
-			s.wmu.Lock()
-			if len(s.waiting) > 0 {
-				close(s.waiting[0].lead)
-			} else {
-				s.leading = false
+	// This caller leads: it commits the batch its write is in, which is
+	// the first one it takes (its write heads the queue), then hands the
+	// lead on.
+	s.wmu.Lock()
+	n := min(len(s.waiting), maxBatch)
+	batch := append([]*pendingWrite(nil), s.waiting[:n]...)
+	s.waiting = append(s.waiting[:0], s.waiting[n:]...)
+	s.wmu.Unlock()
+	s.lead(batch)
+	return <-w.done
+}
+
+// lead commits batch, then hands the lead to the first write waiting. A
+// panic or runtime.Goexit on the way (a bug in the store or its driver)
+// fails every write of the batch not yet answered and still hands the lead
+// on, so that the writes behind it are not left waiting forever.
+func (s *Store) lead(batch []*pendingWrite) {
+	finished := false
+	defer func() {
+		v := recover()
+		if !finished {
+			err := fmt.Errorf("%s: a write transaction was abandoned: %v", s.d.Name, v)
+			for _, w := range batch {
+				select {
+				case w.done <- err:
+				default: // answered already
+				}
 			}
-			s.wmu.Unlock()
-			return err
-		default:
-			// Only when more than maxBatch were waiting: this write is in
-			// the next batch.
 		}
-	}
+		s.wmu.Lock()
+		if len(s.waiting) > 0 {
+			close(s.waiting[0].lead)
+		} else {
+			s.leading = false
+		}
+		s.wmu.Unlock()
+		if v != nil {
+			panic(v)
+		}
+	}()
+	s.commitBatch(batch)
+	finished = true
 }
 
 // commitBatch runs the writes of batch in one transaction and tells each
@@ -281,7 +299,17 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 			// Undo this write alone. Should the database have given up
 			// on the whole transaction (an I/O error), the batch fails.
 			if _, rerr := t.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); rerr != nil {
-				return nil, nil, fmt.Errorf("%s: rollback to savepoint (after %q): %w", s.d.Name, err.Error(), rerr)
+				// The database gave up on the transaction (SQLite does on
+				// an I/O error or a full disk): the batch fails with the
+				// write's database error, so that it is classified (a
+				// full disk is EUNAVAILABLE). A write's own verdict (a
+				// *deploydb.Error, such as a conflict) is not carried to
+				// the others.
+				var de *deploydb.Error
+				if errors.As(err, &de) {
+					return nil, nil, fmt.Errorf("%s: rollback to savepoint (after %q): %w", s.d.Name, err.Error(), rerr)
+				}
+				return nil, nil, fmt.Errorf("%s: rollback to savepoint: %w", s.d.Name, errors.Join(err, rerr))
 			}
 		}
 		if !single {
