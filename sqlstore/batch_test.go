@@ -65,15 +65,16 @@ func TestGroupCommit(t *testing.T) {
 	})
 	// The first write is in BeginWrite, waiting on the gate.
 	waitFor(t, func() bool { return begun.Load() == 1 })
+	// A caller that has gone before its turn leaves the queue at once.
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	for i := 1; i <= n; i++ {
+	errs[n] = s.write(gone, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (?)`, n)
+		return err
+	})
+	for i := 1; i < n; i++ {
 		wg.Go(func() {
-			c := ctx
-			if i == n {
-				c = gone // went away before its turn
-			}
-			errs[i] = s.write(c, func(tx *wtx) error {
+			errs[i] = s.write(ctx, func(tx *wtx) error {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (?)`, i); err != nil {
 					return err
 				}
@@ -88,7 +89,7 @@ func TestGroupCommit(t *testing.T) {
 	waitFor(t, func() bool {
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
-		return len(s.waiting) == n
+		return len(s.waiting) == n-1
 	})
 	close(gate)
 	wg.Wait()
@@ -252,5 +253,76 @@ func TestGroupCommitLeaderPanics(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM rows WHERE id = 7`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("row 7: %d (%v)", n, err)
+	}
+}
+
+// TestGroupCommitGiveUp: a write waiting behind a stuck transaction gives
+// up at its deadline with nothing of it run, and a stuck transaction is
+// rolled back once every caller of its batch has gone.
+func TestGroupCommitGiveUp(t *testing.T) {
+	gate := make(chan struct{})
+	s, db, begun := batchStore(t, nil)
+	begin := s.d.BeginWrite
+	s.d.BeginWrite = func(ctx context.Context) (*sql.Tx, error) {
+		if begun.Add(1) == 1 {
+			select { // stuck, as on a lock another process holds
+			case <-gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return begin(ctx)
+	}
+	stuck, cancelStuck := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() {
+		first <- s.write(stuck, func(tx *wtx) error {
+			_, err := tx.ExecContext(stuck, `INSERT INTO rows (id) VALUES (1)`)
+			return err
+		})
+	}()
+	waitFor(t, func() bool { return begun.Load() == 1 })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.write(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rows (id) VALUES (2)`)
+		return err
+	})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("a write waiting behind a stuck one: %v after %s, want its deadline", err, time.Since(start))
+	}
+
+	// The stuck batch's only caller goes: the batch is given up.
+	cancelStuck()
+	select {
+	case err := <-first:
+		if err == nil {
+			t.Fatal("a batch given up reported success")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a batch whose callers are all gone is still stuck")
+	}
+	close(gate)
+	if err := s.write(t.Context(), func(tx *wtx) error {
+		_, err := tx.ExecContext(t.Context(), `INSERT INTO rows (id) VALUES (3)`)
+		return err
+	}); err != nil {
+		t.Fatalf("a write after: %v", err)
+	}
+	var ids []int
+	rows, err := db.Query(`SELECT id FROM rows ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int
+		_ = rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	if len(ids) != 1 || ids[0] != 3 {
+		t.Errorf("rows %v, want [3]: neither the write that gave up nor the batch given up", ids)
 	}
 }

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -179,6 +181,22 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 		case err := <-w.done:
 			return err
 		case <-w.lead:
+		case <-ctx.Done():
+			// A write still waiting for a batch leaves the queue: nothing
+			// of it has run. One a batch has taken, or that was handed
+			// the lead, sees it through.
+			s.wmu.Lock()
+			if i := slices.Index(s.waiting, w); i >= 0 && !isClosed(w.lead) {
+				s.waiting = slices.Delete(s.waiting, i, i+1)
+				s.wmu.Unlock()
+				return ctx.Err()
+			}
+			s.wmu.Unlock()
+			select {
+			case err := <-w.done:
+				return err
+			case <-w.lead:
+			}
 		}
 	}
 	// This caller leads: it commits the batch its write is in, which is
@@ -240,9 +258,23 @@ func (s *Store) commitBatch(batch []*pendingWrite) {
 	if len(live) == 0 {
 		return
 	}
-	// The statements of the batch run under a context none of its callers
-	// can cancel: a transaction is shared, so is its fate.
-	ctx := context.WithoutCancel(live[0].ctx)
+	// The statements of the batch run under a context no one caller can
+	// cancel (a transaction is shared, so is its fate), but that is
+	// cancelled once every caller has gone (a client that hung up, a
+	// deadline): a batch stuck on a lock or a hung connection is then
+	// rolled back, and all its callers are told it failed.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(live[0].ctx))
+	defer cancel()
+	var left atomic.Int64
+	left.Store(int64(len(live)))
+	for _, w := range live {
+		stop := context.AfterFunc(w.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
 	errs, tx, err := s.runBatch(ctx, live)
 	for i, w := range live {
 		switch {
@@ -332,6 +364,16 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 		return nil, nil, fmt.Errorf("%s: commit: %w", s.d.Name, err)
 	}
 	return errs, all, nil
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // panicked is a panic in a write's function, turned into an error so that
