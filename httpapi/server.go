@@ -105,14 +105,7 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 			handle := func(w http.ResponseWriter, r *http.Request) error { return rt.Handle(s, w, r) }
 			var err error
 			if rt.Scope != "" { // health checks need no token, look at none, and need no config
-				auth := s.config().Auth
-				var ar *http.Request
-				if ar, err = authenticate(r, auth, rt.Scope); err == nil {
-					r = ar // with its caller; a refused request keeps its own, for the logs
-				}
-				if cerr := s.closed(r, auth); cerr != nil {
-					err = cerr
-				}
+				r, err = s.admit(r, rt.Scope)
 			}
 			switch {
 			case err != nil:
@@ -133,6 +126,48 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s
+}
+
+// admit authenticates the caller of r and checks that it has scope, and
+// that the API is open to it (closed); it returns r with the caller in its
+// context, or the request as it came (for the logs) and why it is refused.
+func (s *Server) admit(r *http.Request, scope deploydb.Scope) (*http.Request, error) {
+	auth := s.config().Auth
+	ar, err := authenticate(r, auth, scope)
+	if err == nil {
+		r = ar // with its caller; a refused request keeps its own, for the logs
+	}
+	if cerr := s.closed(r, auth); cerr != nil {
+		err = cerr
+	}
+	return r, err
+}
+
+// Mount serves h at pattern (a ServeMux pattern) beside the API's routes
+// and behind the same authentication: a caller needs a token with scope,
+// as on a route of the table with that scope, and without tokens
+// configured it is served on loopback only. Refusals are problem+json
+// (401, 403); requests are logged and counted as the API's are. What is
+// mounted is not part of the API's description (OpenAPI, Routes): it is
+// not JSON under /api. cmd/deploydb mounts the Go profiler
+// (/debug/pprof/) with it, for admin tokens. Call it before serving; it
+// panics without a scope (what needs none is served beside the Server, as
+// /metrics is) or on a pattern the API serves already.
+func (s *Server) Mount(pattern string, scope deploydb.Scope, h http.Handler) {
+	if scope == "" {
+		panic("httpapi: Mount " + pattern + " without a scope")
+	}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = pattern
+		}
+		r, err := s.admit(r, scope)
+		if err != nil {
+			writeError(w, r, s.log(r), err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // notFound answers what no route matched: a 405 naming the allowed methods

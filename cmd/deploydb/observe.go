@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/cli"
 	"github.com/deploydb/deploydb/config"
+	"github.com/deploydb/deploydb/httpapi"
 	"github.com/deploydb/deploydb/metrics"
 )
 
@@ -57,4 +59,26 @@ func metricsHandler(reg *prometheus.Registry, logger *slog.Logger) http.Handler 
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      slog.NewLogLogger(logger.With("handler", "/metrics").Handler(), slog.LevelWarn),
 	})
+}
+
+// mountProfiler serves the Go profiler under /debug/pprof/ on api, for
+// admin tokens only (without tokens, on loopback only, as the rest of the
+// API): the index, every runtime profile by name (heap, allocs,
+// goroutine, block, mutex, threadcreate; ?debug=1 for text), a CPU
+// profile (profile?seconds=N) and an execution trace (trace?seconds=N),
+// which extend the server's write timeout by their duration, and symbol.
+// The command line (cmdline) is not served (404, as any unknown profile):
+// --database may hold a PostgreSQL password. (Importing net/http/pprof
+// registers its handlers on http.DefaultServeMux, which DeployDB never
+// serves.)
+func mountProfiler(api *httpapi.Server) {
+	for pattern, h := range map[string]http.HandlerFunc{
+		"GET /debug/pprof/":        pprof.Index,
+		"GET /debug/pprof/profile": pprof.Profile,
+		"GET /debug/pprof/trace":   pprof.Trace,
+		"GET /debug/pprof/symbol":  pprof.Symbol,
+		"POST /debug/pprof/symbol": pprof.Symbol,
+	} {
+		api.Mount(pattern, deploydb.ScopeAdmin, h)
+	}
 }

@@ -141,6 +141,7 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler(reg, logger))
 	api := httpapi.NewServer(logger, store, holder.Current).WithReloader(holder).WithMetrics(reg)
+	mountProfiler(api)
 	mux.Handle("/", api)
 	srv := &http.Server{
 		Handler:           mux,
