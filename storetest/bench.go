@@ -1,0 +1,251 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/deploydb/deploydb"
+)
+
+// BenchOpener returns a new, empty store for a benchmark, which takes every
+// time it records from now. It closes the store with b.Cleanup.
+type BenchOpener func(b *testing.B, now func() time.Time) deploydb.Store
+
+// Bench runs the benchmarks of the store's hot paths (DESIGN.md §10), the
+// guards that keep them from getting slower unnoticed, on a store from
+// open holding a model of DefaultBenchShape() (built once, through the Store
+// interface, before the first benchmark):
+//
+//   - FindStatus: the status matrix (GET /api/status);
+//   - FindDeployment: one deployment with its promotion results, ids
+//     taken across the history;
+//   - PublishArtifact: a write that creates a flow and activates its first
+//     deployment, with the webhook deliveries it owes;
+//   - ReportDeployment: an orchestrator's report, STARTED and COMPLETED in
+//     turn (a COMPLETED one verifies the deployment and activates the
+//     next);
+//   - ClaimDeliveries: a dispatcher's claim of 16 deliveries, on a store
+//     of its own with 1,000 pending.
+//
+// Reads run before writes, so that they see the model as built. Every
+// benchmark reports allocations; run them with -benchtime=20x for a short
+// check, -count for comparisons.
+func Bench(b *testing.B, open BenchOpener) {
+	parent := b
+	var m *BenchModel
+	model := func(b *testing.B) *BenchModel {
+		// Built by the first benchmark -bench selects that needs it,
+		// before its timer starts; closed when Bench's b ends.
+		if m == nil {
+			clock := NewClock(start())
+			m = NewBenchModel(b, open(parent, clock.Now), clock, DefaultBenchShape())
+		}
+		return m
+	}
+	b.Run("FindStatus", func(b *testing.B) { BenchFindStatus(b, model(b)) })
+	b.Run("FindDeployment", func(b *testing.B) { BenchFindDeployment(b, model(b)) })
+	b.Run("PublishArtifact", func(b *testing.B) { BenchPublish(b, model(b)) })
+	b.Run("ReportDeployment", func(b *testing.B) { BenchReport(b, model(b)) })
+	b.Run("ClaimDeliveries", func(b *testing.B) { benchClaim(b, open) })
+}
+
+// BenchFindStatus reads the status matrix of m.
+func BenchFindStatus(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	cells := 0
+	for b.Loop() {
+		cs, err := m.Store.FindStatus(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cells = len(cs)
+	}
+	b.ReportMetric(float64(cells), "cells")
+}
+
+// BenchFindDeployment reads deployments of m by id, across its history.
+func BenchFindDeployment(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := m.Store.FindDeployment(ctx, m.Deployments[i%len(m.Deployments)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchPublish publishes a new artifact of a service of m whose flows are
+// done and whose pipeline has promotions (each publish activates its first
+// deployment), under m.Config, so
+// with the webhook deliveries the events owe. Once every such service has
+// published, the timer stops while each first deployment is reported
+// COMPLETED, which frees its environment for the next publish.
+func BenchPublish(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	// Services on pipelines with promotions: BenchReport has the others.
+	var svcs []string
+	for _, svc := range m.Done {
+		if hasPromotions(m.Config.Pipelines[m.Config.Services[svc].Pipeline()]) {
+			svcs = append(svcs, svc)
+		}
+	}
+	first := make([]int64, len(svcs))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := i % len(svcs)
+		if first[k] != 0 {
+			b.StopTimer()
+			m.report(b, first[k], deploydb.DeploymentCompleted)
+			b.StartTimer()
+		}
+		m.Clock.Advance(benchStep)
+		_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(svcs[k], fmt.Sprintf("2.%d.0", i)), benchCI)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(flows) != 1 || flows[0].Deployments[0].Status != deploydb.DeploymentCreated {
+			b.Fatalf("publish of %s: %d flows, first deployment not activated", svcs[k], len(flows))
+		}
+		first[k] = flows[0].Deployments[0].ID
+		i++
+	}
+}
+
+// BenchReport reports, in turn, STARTED and COMPLETED of the active
+// deployment of services of m whose pipelines have no promotions: each
+// COMPLETED verifies the deployment and activates the next of its flow.
+// When a flow is through, the timer stops while a new artifact of the
+// service is published.
+func BenchReport(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	type cursor struct {
+		svc    string
+		flow   *deploydb.Flow
+		stage  int
+		status deploydb.DeploymentStatus // the next to report
+	}
+	var cs []*cursor
+	for _, svc := range m.Done {
+		if !hasPromotions(m.Config.Pipelines[m.Config.Services[svc].Pipeline()]) {
+			cs = append(cs, &cursor{svc: svc})
+		}
+	}
+	if len(cs) == 0 {
+		b.Fatal("no service of the model has a pipeline without promotions")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := cs[i%len(cs)]
+		if c.flow == nil || c.stage == len(c.flow.Deployments) {
+			b.StopTimer()
+			m.Clock.Advance(benchStep)
+			_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(c.svc, fmt.Sprintf("3.%d.0", i)), benchCI)
+			if err != nil || len(flows) != 1 {
+				b.Fatalf("publish %s: %d flows, %v", c.svc, len(flows), err)
+			}
+			c.flow, c.stage, c.status = flows[0], 0, deploydb.DeploymentStarted
+			b.StartTimer()
+		}
+		m.Clock.Advance(benchStep)
+		d, err := m.Store.ReportDeployment(ctx, m.Config, deploydb.DeploymentReport{Deployment: c.flow.Deployments[c.stage].ID, Status: c.status, Actor: benchOrchestrator})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c.status == deploydb.DeploymentStarted {
+			c.status = deploydb.DeploymentCompleted
+		} else {
+			if d.Status != deploydb.DeploymentSuccess {
+				b.Fatalf("deployment %d is %s after COMPLETED, want SUCCESS", d.ID, d.Status)
+			}
+			c.stage, c.status = c.stage+1, deploydb.DeploymentStarted
+		}
+		i++
+	}
+}
+
+// report reports st of deployment id under m.Config.
+func (m *BenchModel) report(b *testing.B, id int64, st deploydb.DeploymentStatus) {
+	b.Helper()
+	m.Clock.Advance(benchStep)
+	if _, err := m.Store.ReportDeployment(context.Background(), m.Config, deploydb.DeploymentReport{Deployment: id, Status: st, Actor: benchOrchestrator}); err != nil {
+		b.Fatalf("report %s of deployment %d: %v", st, id, err)
+	}
+}
+
+// benchPending is the number of pending deliveries ClaimDeliveries finds.
+const benchPending = 1000
+
+// benchClaim claims deliveries as the dispatcher does (16 at a time, with
+// a lease), from an outbox of benchPending pending deliveries on a store of
+// its own. Each claim is made a lease later than the one before, so that
+// every claimed delivery is due again: the outbox stays as it is.
+func benchClaim(b *testing.B, open BenchOpener) {
+	ctx := context.Background()
+	clock := NewClock(start())
+	s := open(b, clock.Now)
+	// Each service publishes, then its first deployment is STARTED and
+	// COMPLETED: deployment.created, .started, .completed, .verified and
+	// the next one's .created, each owing a call to the global hook.
+	const services = 200
+	cfg := BenchConfig(BenchShape{Services: services, Environments: 20}, true)
+	first := make([]int64, services)
+	pending := 0
+	for i := 0; pending < benchPending; i++ {
+		if i == 3*services {
+			b.Fatalf("only %d deliveries pending after %d writes", pending, i)
+		}
+		k := i % services
+		clock.Advance(benchStep)
+		var err error
+		switch i / services {
+		case 0:
+			var flows []*deploydb.Flow
+			_, flows, err = s.PublishArtifact(ctx, cfg, BenchArtifact(BenchService(k), "1.0.0"), benchCI)
+			if err == nil {
+				first[k] = flows[0].Deployments[0].ID
+			}
+		case 1:
+			_, err = s.ReportDeployment(ctx, cfg, deploydb.DeploymentReport{Deployment: first[k], Status: deploydb.DeploymentStarted, Actor: benchOrchestrator})
+		case 2:
+			_, err = s.ReportDeployment(ctx, cfg, deploydb.DeploymentReport{Deployment: first[k], Status: deploydb.DeploymentCompleted, Actor: benchOrchestrator})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := s.OutboxStats(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pending = int(st.Pending)
+	}
+	const lease = time.Minute
+	now := clock.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(lease + time.Millisecond)
+		ds, err := s.ClaimDeliveries(ctx, now, 16, lease)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ds) != 16 {
+			b.Fatalf("claimed %d deliveries, want 16", len(ds))
+		}
+	}
+}
+
+// hasPromotions reports whether a stage of p has promotions.
+func hasPromotions(p *deploydb.Pipeline) bool {
+	for _, st := range p.Environments {
+		if len(st.Promotions) > 0 {
+			return true
+		}
+	}
+	return false
+}
