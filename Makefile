@@ -6,7 +6,7 @@ GOTOOL  := $(GO) tool -modfile=tools/go.mod
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build bin/deploydb
@@ -45,6 +45,17 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s), one after the other
 		fi; \
 		rm -f $$out; \
 	done
+
+# Benchmarks: every Benchmark function of a _test.go file (the guards of
+# the hot paths DESIGN.md §10 sets targets for), each for BENCHTIME, under
+# -short (a smaller history to build). A short run checks that they run;
+# compare numbers with -count and benchstat, not from one short run.
+BENCHTIME     ?= 20x
+BENCH_PACKAGES = $(shell grep -rl --include='*_test.go' '^func Benchmark' . | xargs -n1 dirname | sort -u)
+
+.PHONY: bench-short
+bench-short: ## Run every go test benchmark for BENCHTIME (default 20x), under -short
+	$(GO) test -short -run='^$$' -bench=. -benchtime=$(BENCHTIME) -timeout=20m $(BENCH_PACKAGES)
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint and a tidy go.mod
