@@ -36,10 +36,12 @@ func DefaultBenchShape() BenchShape {
 }
 
 // BenchHook is the URL of the global hook of BenchConfig; BenchJenkins that
-// of its hook object on deployment.created in production environments.
+// of its hook object on deployment.created in production environments;
+// BenchCDEvents that of its CDEvents hook object on deployment.completed.
 const (
-	BenchHook    = "http://hooks.bench.test/events"
-	BenchJenkins = "http://jenkins.bench.test/job/deploy/buildWithParameters"
+	BenchHook     = "http://hooks.bench.test/events"
+	BenchJenkins  = "http://jenkins.bench.test/job/deploy/buildWithParameters"
+	BenchCDEvents = "http://events.bench.test/cdevents"
 )
 
 // benchPipelines is the number of pipelines of BenchConfig.
@@ -53,7 +55,8 @@ const benchPipelines = 10
 // com.bench:<service>. With hooks, a global bare hook (BenchHook) fires on
 // every event, and production environments call a Jenkins-like hook
 // object (BenchJenkins, with a templated query, header and body) on
-// deployment.created.
+// deployment.created, and a global CDEvents hook object (BenchCDEvents)
+// sends service.deployed or service.upgraded on deployment.completed.
 func BenchConfig(shape BenchShape, hooks bool) *deploydb.Config {
 	cfg := &deploydb.Config{
 		Checksum:     "sha256:bench",
@@ -69,12 +72,13 @@ func BenchConfig(shape BenchShape, hooks bool) *deploydb.Config {
 	var jenkins deploydb.Hook
 	if hooks {
 		jenkins = benchJenkinsHook()
-		global := deploydb.Hook{Name: BenchHook, URL: BenchHook}
+		global, bus := deploydb.Hook{Name: BenchHook, URL: BenchHook}, benchCDEventsHook()
 		cfg.Webhook = deploydb.Webhook{}
 		for _, e := range deploydb.WebhookEvents {
 			cfg.Webhook[e] = []deploydb.Hook{global}
 		}
-		cfg.HookNamed = map[string]*deploydb.Hook{global.Name: &global, jenkins.Name: &jenkins}
+		cfg.Webhook[deploydb.EventDeploymentCompleted] = append(cfg.Webhook[deploydb.EventDeploymentCompleted], bus)
+		cfg.HookNamed = map[string]*deploydb.Hook{global.Name: &global, jenkins.Name: &jenkins, bus.Name: &bus}
 	}
 	for i := range shape.Environments {
 		e := &deploydb.Environment{Ident: benchEnv(i), Description: "Environment " + benchEnv(i), Production: i >= shape.Environments*3/4}
@@ -124,6 +128,23 @@ func benchJenkinsHook() deploydb.Hook {
 	return deploydb.Hook{Name: "jenkins-deploy", URL: url, Display: url, Method: "POST", Body: body, BodyShown: body, ContentType: "application/json",
 		Headers: []deploydb.HookHeader{{Name: "Authorization", Value: auth}}, Events: []deploydb.EventType{deploydb.EventDeploymentCreated},
 		Templates: &deploydb.HookTemplates{URL: u, Shown: u, Headers: []*template.Template{parse("header", auth)}, Body: parse("body", body)}}
+}
+
+// benchCDEventsHook is a hook object of format cdevents, as one that feeds
+// an event bus: the service in the URL, a routing header.
+func benchCDEventsHook() deploydb.Hook {
+	url := BenchCDEvents + `/{{urlquery .Service}}`
+	parse := func(name, text string) *template.Template {
+		t, err := deploydb.ParseHookTemplate(name, text, nil)
+		if err != nil {
+			panic(fmt.Sprintf("storetest: bench hook %s: %v", name, err))
+		}
+		return t
+	}
+	u := parse("url", url)
+	return deploydb.Hook{Name: "event-bus", URL: url, Format: deploydb.HookFormatCDEvents,
+		Headers: []deploydb.HookHeader{{Name: "X-Route", Value: "deploy.{{.Environment}}"}}, Events: []deploydb.EventType{deploydb.EventDeploymentCompleted},
+		Templates: &deploydb.HookTemplates{URL: u, Shown: u, Headers: []*template.Template{parse("header", "deploy.{{.Environment}}")}}}
 }
 
 const benchGroup = "com.bench"
