@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -81,10 +80,10 @@ func BenchFindDeployment(b *testing.B, m *BenchModel) {
 
 // BenchPublish publishes a new artifact of a service of m whose flows are
 // done and whose pipeline has promotions (each publish activates its first
-// deployment), under m.Config, so
-// with the webhook deliveries the events owe. Once every such service has
-// published, the timer stops while each first deployment is reported
-// COMPLETED, which frees its environment for the next publish.
+// deployment), under m.Config, so with the webhook deliveries the events
+// owe. Once every such service has published, the timer stops while each
+// first deployment is reported COMPLETED, which frees its environment for
+// the next publish.
 func BenchPublish(b *testing.B, m *BenchModel) {
 	ctx := context.Background()
 	// Services on pipelines with promotions: BenchReport has the others.
@@ -94,27 +93,37 @@ func BenchPublish(b *testing.B, m *BenchModel) {
 			svcs = append(svcs, svc)
 		}
 	}
-	first := make([]int64, len(svcs))
+	if m.first == nil {
+		m.first = map[string]int64{}
+	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		k := i % len(svcs)
-		if first[k] != 0 {
+		svc := svcs[i%len(svcs)]
+		if id := m.first[svc]; id != 0 {
 			b.StopTimer()
-			m.report(b, first[k], deploydb.DeploymentCompleted)
+			m.report(b, id, deploydb.DeploymentCompleted)
 			b.StartTimer()
 		}
 		m.Clock.Advance(benchStep)
-		_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(svcs[k], fmt.Sprintf("2.%d.0", i)), benchCI)
+		_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(svc, m.version()), benchCI)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if len(flows) != 1 || flows[0].Deployments[0].Status != deploydb.DeploymentCreated {
-			b.Fatalf("publish of %s: %d flows, first deployment not activated", svcs[k], len(flows))
+			b.Fatalf("publish of %s: %d flows, first deployment not activated", svc, len(flows))
 		}
-		first[k] = flows[0].Deployments[0].ID
+		m.first[svc] = flows[0].Deployments[0].ID
 		i++
 	}
+}
+
+// reportCursor is where BenchReport is in the flow of one service.
+type reportCursor struct {
+	svc    string
+	flow   *deploydb.Flow
+	stage  int
+	status deploydb.DeploymentStatus // the next to report
 }
 
 // BenchReport reports, in turn, STARTED and COMPLETED of the active
@@ -124,29 +133,24 @@ func BenchPublish(b *testing.B, m *BenchModel) {
 // service is published.
 func BenchReport(b *testing.B, m *BenchModel) {
 	ctx := context.Background()
-	type cursor struct {
-		svc    string
-		flow   *deploydb.Flow
-		stage  int
-		status deploydb.DeploymentStatus // the next to report
-	}
-	var cs []*cursor
-	for _, svc := range m.Done {
-		if !hasPromotions(m.Config.Pipelines[m.Config.Services[svc].Pipeline()]) {
-			cs = append(cs, &cursor{svc: svc})
+	if m.cursors == nil {
+		for _, svc := range m.Done {
+			if !hasPromotions(m.Config.Pipelines[m.Config.Services[svc].Pipeline()]) {
+				m.cursors = append(m.cursors, &reportCursor{svc: svc})
+			}
 		}
 	}
-	if len(cs) == 0 {
+	if len(m.cursors) == 0 {
 		b.Fatal("no service of the model has a pipeline without promotions")
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		c := cs[i%len(cs)]
+		c := m.cursors[i%len(m.cursors)]
 		if c.flow == nil || c.stage == len(c.flow.Deployments) {
 			b.StopTimer()
 			m.Clock.Advance(benchStep)
-			_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(c.svc, fmt.Sprintf("3.%d.0", i)), benchCI)
+			_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(c.svc, m.version()), benchCI)
 			if err != nil || len(flows) != 1 {
 				b.Fatalf("publish %s: %d flows, %v", c.svc, len(flows), err)
 			}

@@ -175,6 +175,20 @@ type BenchModel struct {
 	// Done are the services whose flows are all finished: nothing of
 	// theirs is in flight or waits.
 	Done []string
+
+	// What the write benchmarks left, for their next run on the model
+	// (-count): the number of artifacts they published, the first
+	// deployment of BenchPublish's last flow of each service, and where
+	// BenchReport is in each of its services' flows.
+	published int
+	first     map[string]int64
+	cursors   []*reportCursor
+}
+
+// version returns a version no artifact of the model has yet.
+func (m *BenchModel) version() string {
+	m.published++
+	return fmt.Sprintf("2.%d.0", m.published)
 }
 
 // Actors of the benchmark model's writes.
