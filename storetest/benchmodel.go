@@ -177,9 +177,9 @@ type BenchModel struct {
 	Done []string
 
 	// What the write benchmarks left, for their next run on the model
-	// (-count): the number of artifacts they published, the first
-	// deployment of BenchPublish's last flow of each service, and where
-	// BenchReport is in each of its services' flows.
+	// (-count): the number of artifacts they published, BenchPublish's
+	// last flow of each service, and where BenchReport is in each of its
+	// services' flows.
 	published int
 	first     map[string]int64
 	cursors   []*reportCursor
