@@ -56,11 +56,23 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) (_ 
 
 // dueHeads is the query of DueDeliveries.
 const dueHeads = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
-		WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NOT DISTINCT FROM d.deployment_id AND e.id < d.id
-			AND (d.hook <> '' OR e.url = d.url))
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND ` + queueHead + `
 		ORDER BY d.next_attempt_at, d.id LIMIT ?`
+
+// queueHead is true of a pending delivery d when no delivery queued before
+// it to its hook (or its URL, before hooks had names) about its deployment
+// is pending: the head of its queue. The queues of a deployment and those
+// of none (flow and environment events) are looked up apart, each by
+// equality, so that both databases find the earlier deliveries of a queue
+// in the index of pending deliveries (hook, deployment_id, id). (With
+// IS NOT DISTINCT FROM, PostgreSQL cannot use an index: it walked every
+// delivery older than d, delivered ones included, for each candidate.)
+const queueHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id = d.deployment_id AND e.id < d.id
+			AND (d.hook <> '' OR e.url = d.url))
+		AND (d.deployment_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NULL AND e.id < d.id
+			AND (d.hook <> '' OR e.url = d.url)))`
 
 // ClaimDeliveries implements deploydb.Store. A claim moves the delivery's
 // next attempt to the end of the lease, so that it is not due for anyone
@@ -140,10 +152,7 @@ func (s *Store) NextDeliveryAt(ctx context.Context) (_ time.Time, err error) {
 	defer s.classify(&err)
 	var next int64
 	err = s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
-		WHERE d.status = 'pending'
-		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NOT DISTINCT FROM d.deployment_id AND e.id < d.id
-			AND (d.hook <> '' OR e.url = d.url))
+		WHERE d.status = 'pending' AND `+queueHead+`
 		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
