@@ -620,7 +620,10 @@ func TestDispatcher(t *testing.T) {
 		mu.Lock()
 		gap := times[1].Sub(times[0])
 		mu.Unlock()
-		if gap < pause*9/10 {
+		// The lease runs from the claim, which comes before the call is
+		// made (by a few ms, more on a loaded machine); a tight loop would
+		// call again within the 10 ms poll.
+		if gap < pause/2 {
 			t.Fatalf("sent again %v after an unrecorded attempt, want a pause of about %v", gap, pause)
 		}
 		if _, err := raw.Exec(`DROP TRIGGER refuse_attempts`); err != nil {
