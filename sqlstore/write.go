@@ -160,7 +160,11 @@ func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Con
 // holding one of its environments, the given extra flows, the locks and
 // freezes in force and its last known good artifacts.
 func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, extra ...*deploydb.Flow) (*engine.Plan, error) {
-	flows, err := findFlows(ctx, tx, []string{`f.service = ?`, `(f.status = 'CREATED' OR f.id IN (SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?))`},
+	// The flows in progress come from their own index (flows_in_progress),
+	// those holding an environment from the status matrix: one condition
+	// that ORed the two walked every flow of the service, its history.
+	flows, err := findFlows(ctx, tx, []string{`f.id IN (SELECT id FROM flows WHERE service = ? AND status = 'CREATED'
+		UNION SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?)`},
 		`f.id`, deploydb.Page{}, []any{service, service})
 	if err != nil {
 		return nil, err
