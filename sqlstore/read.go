@@ -127,20 +127,52 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 	return out, nil
 }
 
-// FindDeployment returns one deployment with its promotion results.
+// FindDeployment returns one deployment with its promotion results. It
+// reads them in one statement, which sees one committed state by itself:
+// no transaction to begin and end, one statement to prepare. (The read of
+// a deployment by id has a target of its own, DESIGN.md §10.)
 func (s *Store) FindDeployment(ctx context.Context, id int64) (_ *deploydb.Deployment, err error) {
 	defer s.classify(&err)
-	var ds []*deploydb.Deployment
-	err = s.snapshot(ctx, func(q querier) (err error) {
-		ds, err = findDeployments(ctx, q, []string{`d.id = ?`}, `d.id`, deploydb.Page{}, []any{id})
-		return err
-	})
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deploymentColumns+`,
+		coalesce(r.id, 0), coalesce(r.promotion, ''), coalesce(r.type, ''), coalesce(r.soak_ms, 0), r.due_at, coalesce(r.status, ''),
+		coalesce(r.info_url, ''), coalesce(r.reported_by, ''), coalesce(r.created_at, 0), coalesce(r.updated_at, 0)
+		FROM deployments d JOIN artifacts a ON a.id = d.artifact_id LEFT JOIN promotion_results r ON r.deployment_id = d.id
+		WHERE d.id = ? ORDER BY r.id`, id)
 	if err != nil {
-		return nil, err
-	} else if len(ds) == 0 {
+		return nil, fmt.Errorf("store: find deployment: %w", err)
+	}
+	defer rows.Close()
+	var d *deploydb.Deployment
+	for rows.Next() {
+		var dd deploydb.Deployment
+		var created, updated, artCreated int64
+		var due sql.NullInt64
+		var r deploydb.PromotionResult
+		var rCreated, rUpdated int64
+		var rDue sql.NullInt64
+		if err := rows.Scan(&dd.ID, &dd.Flow, &dd.Service, &dd.Environment, &dd.Position, &dd.Status, &dd.Reason, &dd.FailureStrategy, &due, &dd.Waiting, &created, &updated,
+			&dd.Artifact.ID, &dd.Artifact.Group, &dd.Artifact.Name, &dd.Artifact.Version, &dd.Artifact.SourceURL, &artCreated, &dd.Artifact.PublishedBy,
+			&r.ID, &r.Promotion, &r.Type, &r.SoakMs, &rDue, &r.Status, &r.InfoURL, &r.ReportedBy, &rCreated, &rUpdated); err != nil {
+			return nil, fmt.Errorf("store: find deployment: %w", err)
+		}
+		if d == nil {
+			dd.CreatedAt, dd.UpdatedAt, dd.DueAt, dd.Artifact.CreatedAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due), deploydb.UnixMilli(artCreated)
+			dd.Promotions = []deploydb.PromotionResult{}
+			d = &dd
+		}
+		if r.ID != 0 {
+			r.Deployment = d.ID
+			r.CreatedAt, r.UpdatedAt, r.DueAt = deploydb.UnixMilli(rCreated), deploydb.UnixMilli(rUpdated), timeOf(rDue)
+			d.Promotions = append(d.Promotions, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: find deployment: %w", err)
+	}
+	if d == nil {
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
 	}
-	return ds[0], nil
+	return d, nil
 }
 
 // FindDeployments returns matching deployments.
