@@ -68,6 +68,15 @@ lint: ## gofmt, go vet, golangci-lint and a tidy go.mod
 verify: ## Check that go.mod is tidy
 	$(GO) mod tidy -diff
 
+# The benchmark (BENCHMARKS.md): BENCHFLAGS passes flags to
+# cmd/deploydb-bench, e.g. BENCHFLAGS='-scale 10k,1m -cache /var/tmp/deploydb-bench'.
+BENCHFLAGS ?=
+
+.PHONY: bench
+bench: build ## Measure DeployDB against DESIGN.md §10 (10k history; BENCHFLAGS='-scale 1m' for more)
+	$(GO) build -o bin/deploydb-bench ./cmd/deploydb-bench
+	./bin/deploydb-bench -bin bin/deploydb $(BENCHFLAGS)
+
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf bin

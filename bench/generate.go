@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -105,6 +106,7 @@ func Generate(ctx context.Context, path string, cfg *deploydb.Config, m *Model, 
 	if err != nil {
 		return nil, err
 	}
+	w.start()
 	st, err := runHistory(m, g, opts)
 	if err != nil {
 		return nil, err
@@ -195,7 +197,8 @@ type generator struct {
 	services map[string][]*deploydb.Flow
 	// flowOf finds the flow of a deployment of those flows.
 	flowOf map[int64]*deploydb.Flow
-	cells  map[[2]string]*cell
+	// cells is the status matrix: service, environment.
+	cells map[string]map[string]*cell
 	// completed holds, per (service, environment), the deployments that
 	// recorded deployment.completed there (up to two: enough to tell
 	// whether another did).
@@ -220,7 +223,7 @@ func newGenerator(ctx context.Context, w *bulk, cfg *deploydb.Config, seed uint6
 		byArtifact: map[string]*deploydb.Config{},
 		services:   map[string][]*deploydb.Flow{},
 		flowOf:     map[int64]*deploydb.Flow{},
-		cells:      map[[2]string]*cell{},
+		cells:      map[string]map[string]*cell{},
 		completed:  map[[2]string][]int64{},
 	}
 	// Ids go on from those the store used already (the environments it
@@ -284,9 +287,7 @@ func (g *generator) publish(now deploydb.Time, a deploydb.Artifact, actor string
 	}
 	g.ids.artifact++
 	a.ID = g.ids.artifact
-	if err := g.w.artifacts.add(a.ID, a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor); err != nil {
-		return nil, 0, err
-	}
+	g.w.artifacts.add(a.ID, a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor)
 	var out []happened
 	g.insertEvent(&deploydb.Event{Type: deploydb.EventArtifactPublished, Artifact: a.ID, Actor: actor, CreatedAt: now,
 		Detail: fmt.Sprintf("%s:%s published", a.Module(), a.Version)}, &out)
@@ -363,11 +364,12 @@ func (g *generator) loadPlan(service string, now deploydb.Time, extra *deploydb.
 	}
 	slices.SortFunc(flows, func(a, b *deploydb.Flow) int { return cmp.Compare(a.ID, b.ID) })
 	p := engine.NewPlan(service, flows, now)
-	for name := range g.cfg.Environments {
-		p.Envs[name] = engine.EnvState{}
-		if c := g.cells[[2]string{service, name}]; c != nil && c.lastGood != 0 {
+	// No lock and no freeze: every environment is free, which the plan
+	// says by having no entry for it.
+	for env, c := range g.cells[service] {
+		if c.lastGood != 0 {
 			a := c.good
-			p.LastGood[name] = &a
+			p.LastGood[env] = &a
 		}
 	}
 	return p
@@ -426,16 +428,18 @@ func (g *generator) apply(p *engine.Plan, actor string, out *[]happened) error {
 // deployment's (service, environment) after its new status. Like the SQL
 // UPDATE, each new value is computed from the old row.
 func (g *generator) updateCell(d *deploydb.Deployment, now deploydb.Time) {
-	key := [2]string{d.Service, d.Environment}
-	c := g.cells[key]
+	c := g.cells[d.Service][d.Environment]
 	if c == nil {
-		if d.Status == deploydb.DeploymentCancelled || !slices.Contains([]deploydb.DeploymentStatus{
-			deploydb.DeploymentCreated, deploydb.DeploymentCompleted, deploydb.DeploymentSuccess, deploydb.DeploymentFailed,
-		}, d.Status) {
+		switch d.Status {
+		case deploydb.DeploymentCreated, deploydb.DeploymentCompleted, deploydb.DeploymentSuccess, deploydb.DeploymentFailed:
+		default:
 			return
 		}
 		c = &cell{}
-		g.cells[key] = c
+		if g.cells[d.Service] == nil {
+			g.cells[d.Service] = map[string]*cell{}
+		}
+		g.cells[d.Service][d.Environment] = c
 	}
 	switch d.Status {
 	case deploydb.DeploymentCreated:
@@ -468,8 +472,8 @@ func (g *generator) updateCell(d *deploydb.Deployment, now deploydb.Time) {
 func (g *generator) insertEvent(ev *deploydb.Event, out *[]happened) {
 	g.ids.event++
 	ev.ID = g.ids.event
-	g.w.err = errors.Join(g.w.err, g.w.events.add(ev.ID, ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment),
-		ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt)))
+	g.w.events.add(ev.ID, ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment),
+		ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt))
 	if ev.Type == deploydb.EventDeploymentCompleted && ev.Deployment != 0 {
 		key := [2]string{ev.Service, ev.Environment}
 		if ids := g.completed[key]; len(ids) < 2 && !slices.Contains(ids, ev.Deployment) {
@@ -510,18 +514,14 @@ func (g *generator) enqueue(ev *deploydb.Event, d *deploydb.Deployment, r *deplo
 		if dl.Status == deploydb.DeliveryPending {
 			a := attemptOf(&dl)
 			g.ids.attempt++
-			if err := g.w.attempts.add(g.ids.attempt, dl.ID, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt)); err != nil {
-				return err
-			}
+			g.w.attempts.add(g.ids.attempt, dl.ID, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt))
 			status, attempts = deploydb.DeliveryDelivered, 1
 			next, updated = ms(a.CreatedAt)+a.Latency.Milliseconds(), ms(a.CreatedAt)
 		}
-		if err := g.w.deliveries.add(dl.ID, dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.ShownURL, dl.Method, dl.ContentType,
-			headers, dl.Context, dl.Body, dl.Signed, status, attempts, dl.LastError, next, ms(dl.CreatedAt), updated); err != nil {
-			return err
-		}
+		g.w.deliveries.add(dl.ID, dl.Event, dl.EventType, nullID(dl.Deployment), dl.Hook, dl.URL, dl.ShownURL, dl.Method, dl.ContentType,
+			headers, dl.Context, dl.Body, dl.Signed, status, attempts, dl.LastError, next, ms(dl.CreatedAt), updated)
 	}
-	return nil
+	return g.w.failed()
 }
 
 // attemptOf returns the first attempt of a delivery in a generated
@@ -544,7 +544,7 @@ func (g *generator) release(service string) error {
 	for _, f := range g.services[service] {
 		for i := range f.Deployments {
 			d := &f.Deployments[i]
-			if c := g.cells[[2]string{service, d.Environment}]; c != nil && c.inFlight == d.ID {
+			if c := g.cells[service][d.Environment]; c != nil && c.inFlight == d.ID {
 				held[f.ID] = true
 			}
 		}
@@ -567,14 +567,14 @@ func (g *generator) release(service string) error {
 // flush writes a flow, its deployments and their results as they are.
 func (g *generator) flush(f *deploydb.Flow) error {
 	w := g.w
-	err := w.flows.add(f.ID, f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt))
+	w.flows.add(f.ID, f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt))
 	for i := range f.Deployments {
 		d := &f.Deployments[i]
-		err = errors.Join(err, w.deployments.add(d.ID, d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy,
-			nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt)))
+		w.deployments.add(d.ID, d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy,
+			nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt))
 		for _, r := range d.Promotions {
-			err = errors.Join(err, w.results.add(r.ID, r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy,
-				ms(r.CreatedAt), ms(r.UpdatedAt)))
+			w.results.add(r.ID, r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy,
+				ms(r.CreatedAt), ms(r.UpdatedAt))
 		}
 		delete(g.flowOf, d.ID)
 	}
@@ -585,7 +585,7 @@ func (g *generator) flush(f *deploydb.Flow) error {
 	} else if k := g.rng.IntN(g.flushed); k < maxSamples {
 		g.sample(f, k)
 	}
-	return errors.Join(err, w.err)
+	return w.failed()
 }
 
 func (g *generator) sample(f *deploydb.Flow, at int) {
@@ -615,25 +615,26 @@ func (g *generator) finish() error {
 			}
 		}
 	}
-	for _, key := range slices.SortedFunc(mapsKeys(g.cells), func(a, b [2]string) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	}) {
-		c := g.cells[key]
-		if err := g.w.cells.add(key[0], key[1], nullID(c.current), nullID(c.currentSince), nullID(c.inFlight), nullID(c.lastAttempt), nullID(c.lastGood)); err != nil {
-			return err
+	for _, svc := range slices.Sorted(mapsKeys(g.cells)) {
+		for _, env := range slices.Sorted(mapsKeys(g.cells[svc])) {
+			c := g.cells[svc][env]
+			g.w.cells.add(svc, env, nullID(c.current), nullID(c.currentSince), nullID(c.inFlight), nullID(c.lastAttempt), nullID(c.lastGood))
 		}
 	}
-	return g.w.err
+	return g.w.failed()
 }
 
 // sampleCells returns n cells of the status matrix, spread over it.
 func (g *generator) sampleCells(n int) []Cell {
-	keys := slices.SortedFunc(mapsKeys(g.cells), func(a, b [2]string) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	})
+	var keys [][2]string
+	for _, svc := range slices.Sorted(mapsKeys(g.cells)) {
+		for _, env := range slices.Sorted(mapsKeys(g.cells[svc])) {
+			keys = append(keys, [2]string{svc, env})
+		}
+	}
 	var out []Cell
 	for i := 0; i < len(keys) && len(out) < n; i += max(1, len(keys)/n) {
-		c := g.cells[keys[i]]
+		c := g.cells[keys[i][0]][keys[i][1]]
 		out = append(out, Cell{Service: keys[i][0], Environment: keys[i][1], Current: c.current, CurrentSince: c.currentSince,
 			InFlight: c.inFlight, LastAttempt: c.lastAttempt, LastGood: c.lastGood})
 	}
@@ -678,7 +679,8 @@ func encodeHeaders(hs []deploydb.HookHeader) (string, error) {
 // bulk writes the rows of a history into a SQLite file, many rows per
 // statement and many statements per transaction, without the indexes
 // (made again at the end) and without syncing: a generated history is
-// made again rather than recovered.
+// made again rather than recovered. The statements run in a goroutine of
+// their own, beside the generator.
 type bulk struct {
 	ctx  context.Context
 	db   *sql.DB
@@ -686,10 +688,20 @@ type bulk struct {
 	// indexes holds the CREATE INDEX statements dropped for the load, in
 	// the order the migrations made them.
 	indexes []string
-	rows    int // since the last commit
-	err     error
+
+	jobs chan job
+	done chan struct{}
+	// err is the writer's first error; stop says there is one.
+	err  error
+	stop atomic.Bool
 
 	artifacts, flows, deployments, results, events, deliveries, attempts, cells *batch
+}
+
+// job is a buffer of rows of one table for the writer to insert.
+type job struct {
+	t   *batch
+	buf []any
 }
 
 // commitEvery is how many rows a transaction of the load writes.
@@ -731,9 +743,6 @@ func openBulk(ctx context.Context, path string) (_ *bulk, err error) {
 			return nil, fmt.Errorf("bench: drop index %s: %w", name, err)
 		}
 	}
-	if _, err := b.conn.ExecContext(ctx, `BEGIN`); err != nil {
-		return nil, fmt.Errorf("bench: begin: %w", err)
-	}
 	b.artifacts = b.table("artifacts", "id, grp, name, version, source_url, created_at, published_by")
 	b.flows = b.table("flows", "id, artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at")
 	b.deployments = b.table("deployments", "id, flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at")
@@ -743,6 +752,80 @@ func openBulk(ctx context.Context, path string) (_ *bulk, err error) {
 	b.attempts = b.table("webhook_attempts", "id, delivery_id, status_code, latency_ns, response, error, created_at")
 	b.cells = b.table("env_state", "service, environment, current_id, current_since, in_flight_id, last_attempt_id, last_good_id")
 	return b, nil
+}
+
+// start starts the writer: from now on only it uses the connection, until
+// finish.
+func (b *bulk) start() {
+	b.jobs = make(chan job, 64)
+	b.done = make(chan struct{})
+	go b.write()
+}
+
+// write inserts the rows it is sent, in transactions of commitEvery rows.
+func (b *bulk) write() {
+	defer close(b.done)
+	ctx := b.ctx
+	fail := func(err error) {
+		if b.err == nil {
+			b.err = err
+			b.stop.Store(true)
+		}
+	}
+	if _, err := b.conn.ExecContext(ctx, `BEGIN`); err != nil {
+		fail(fmt.Errorf("bench: begin: %w", err))
+	}
+	rows := 0
+	for j := range b.jobs {
+		if b.err != nil {
+			continue // drain
+		}
+		t := j.t
+		n := len(j.buf) / t.n
+		var err error
+		if n == batchRows {
+			if t.stmt == nil {
+				if t.stmt, err = b.conn.PrepareContext(ctx, t.insert(batchRows)); err != nil {
+					fail(fmt.Errorf("bench: prepare %s: %w", t.table, err))
+					continue
+				}
+			}
+			_, err = t.stmt.ExecContext(ctx, j.buf...)
+		} else {
+			_, err = b.conn.ExecContext(ctx, t.insert(n), j.buf...)
+		}
+		if err != nil {
+			fail(fmt.Errorf("bench: insert %s: %w", t.table, err))
+			continue
+		}
+		clear(j.buf)
+		select {
+		case t.free <- j.buf[:0]:
+		default:
+		}
+		if rows += n; rows >= commitEvery {
+			rows = 0
+			if _, err := b.conn.ExecContext(ctx, `COMMIT`); err != nil {
+				fail(fmt.Errorf("bench: commit: %w", err))
+			} else if _, err := b.conn.ExecContext(ctx, `BEGIN`); err != nil {
+				fail(fmt.Errorf("bench: begin: %w", err))
+			}
+		}
+	}
+	if b.err == nil {
+		if _, err := b.conn.ExecContext(ctx, `COMMIT`); err != nil {
+			fail(fmt.Errorf("bench: commit: %w", err))
+		}
+	}
+}
+
+// failed returns an error once the writer has failed; the rows sent since
+// are dropped.
+func (b *bulk) failed() error {
+	if b.stop.Load() {
+		return errors.New("bench: the writer failed")
+	}
+	return nil
 }
 
 // dropIndexes reads the indexes the migrations made (finish makes them
@@ -764,22 +847,23 @@ func (b *bulk) dropIndexes() ([]string, error) {
 	return names, rows.Err()
 }
 
-// batch buffers the rows of one table and inserts them batchRows at a
-// time.
+// batch buffers the rows of one table and hands them to the writer
+// batchRows at a time.
 type batch struct {
 	b     *bulk
 	table string
 	cols  string
 	n     int // columns
 	buf   []any
-	stmt  *sql.Stmt
+	free  chan []any // buffers the writer is done with
+	stmt  *sql.Stmt  // the writer's
 }
 
 // batchRows is how many rows one INSERT writes.
 const batchRows = 50
 
 func (b *bulk) table(name, cols string) *batch {
-	return &batch{b: b, table: name, cols: cols, n: strings.Count(cols, ",") + 1}
+	return &batch{b: b, table: name, cols: cols, n: strings.Count(cols, ",") + 1, free: make(chan []any, 8)}
 }
 
 func (t *batch) insert(rows int) string {
@@ -787,68 +871,47 @@ func (t *batch) insert(rows int) string {
 	return `INSERT INTO ` + t.table + ` (` + t.cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
 }
 
-// add buffers one row.
-func (t *batch) add(vals ...any) error {
+// add buffers one row, of exactly the table's columns.
+func (t *batch) add(vals ...any) {
 	if len(vals) != t.n {
-		return fmt.Errorf("bench: %s takes %d values, not %d", t.table, t.n, len(vals))
+		panic(fmt.Sprintf("bench: %s takes %d values, not %d", t.table, t.n, len(vals)))
+	}
+	if t.buf == nil {
+		select {
+		case t.buf = <-t.free:
+		default:
+			t.buf = make([]any, 0, batchRows*t.n)
+		}
 	}
 	t.buf = append(t.buf, vals...)
-	if len(t.buf) < batchRows*t.n {
-		return nil
+	if len(t.buf) == batchRows*t.n {
+		t.send()
 	}
-	return t.flush()
 }
 
-func (t *batch) flush() error {
-	if len(t.buf) == 0 {
-		return nil
+func (t *batch) send() {
+	if len(t.buf) > 0 {
+		t.b.jobs <- job{t, t.buf}
 	}
-	ctx := t.b.ctx
-	rows := len(t.buf) / t.n
-	var err error
-	if rows == batchRows {
-		if t.stmt == nil {
-			if t.stmt, err = t.b.conn.PrepareContext(ctx, t.insert(batchRows)); err != nil {
-				return fmt.Errorf("bench: prepare %s: %w", t.table, err)
-			}
-		}
-		_, err = t.stmt.ExecContext(ctx, t.buf...)
-	} else {
-		_, err = t.b.conn.ExecContext(ctx, t.insert(rows), t.buf...)
-	}
-	if err != nil {
-		return fmt.Errorf("bench: insert %s: %w", t.table, err)
-	}
-	clear(t.buf)
-	t.buf = t.buf[:0]
-	t.b.rows += rows
-	if t.b.rows >= commitEvery {
-		t.b.rows = 0
-		if _, err := t.b.conn.ExecContext(ctx, `COMMIT`); err != nil {
-			return fmt.Errorf("bench: commit: %w", err)
-		}
-		if _, err := t.b.conn.ExecContext(ctx, `BEGIN`); err != nil {
-			return fmt.Errorf("bench: begin: %w", err)
-		}
-	}
-	return nil
+	t.buf = nil
 }
 
 func (b *bulk) all() []*batch {
 	return []*batch{b.artifacts, b.flows, b.deployments, b.results, b.events, b.deliveries, b.attempts, b.cells}
 }
 
-// finish writes what is buffered, commits, makes the indexes again and
-// puts the file back in WAL mode, as the server left it.
+// finish sends what is buffered, waits for the writer, makes the indexes
+// again and puts the file back in WAL mode, as the server left it.
 func (b *bulk) finish() error {
 	ctx := b.ctx
 	for _, t := range b.all() {
-		if err := t.flush(); err != nil {
-			return err
-		}
+		t.send()
 	}
-	if _, err := b.conn.ExecContext(ctx, `COMMIT`); err != nil {
-		return fmt.Errorf("bench: commit: %w", err)
+	close(b.jobs)
+	<-b.done
+	b.jobs = nil
+	if b.err != nil {
+		return b.err
 	}
 	for _, stmt := range b.indexes {
 		if _, err := b.conn.ExecContext(ctx, stmt); err != nil {
@@ -863,7 +926,12 @@ func (b *bulk) finish() error {
 	return nil
 }
 
+// close stops the writer if it runs and closes the database.
 func (b *bulk) close() {
+	if b.jobs != nil {
+		close(b.jobs)
+		<-b.done
+	}
 	for _, t := range b.all() {
 		if t != nil && t.stmt != nil {
 			_ = t.stmt.Close()

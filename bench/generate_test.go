@@ -14,17 +14,18 @@ import (
 	"github.com/deploydb/deploydb/sqlite"
 )
 
-// mustConfig writes model m as a config directory and loads it with
-// config.Load, as deploydb serve does.
+// mustConfig writes model m as a config directory and loads it as
+// deploydb serve does, with the variables its hooks read.
 func mustConfig(t *testing.T, m *Model) *deploydb.Config {
 	t.Helper()
 	dir := t.TempDir()
 	if err := m.Write(dir, NewTokens()); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(EnvReceiver, "http://127.0.0.1:9")
-	t.Setenv(EnvHookSecret, NewHookSecret())
-	cfg, err := config.Load(dir)
+	secret := NewHookSecret()
+	cfg, err := config.LoadWith(dir, config.Options{Getenv: func(k string) string {
+		return map[string]string{EnvReceiver: "http://127.0.0.1:9", EnvHookSecret: secret}[k]
+	}})
 	if err != nil {
 		t.Fatalf("the model's config does not load: %v", err)
 	}
@@ -39,7 +40,16 @@ func TestModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := mustConfig(t, m)
+	dir := t.TempDir()
+	if err := m.Write(dir, NewTokens()); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvReceiver, "http://127.0.0.1:9")
+	t.Setenv(EnvHookSecret, NewHookSecret())
+	cfg, err := config.Load(dir)
+	if err != nil {
+		t.Fatalf("the model's config does not load: %v", err)
+	}
 	if len(cfg.Services) != 1000 || len(cfg.Environments) != 20 {
 		t.Errorf("config has %d services and %d environments, want 1000 and 20", len(cfg.Services), len(cfg.Environments))
 	}
@@ -236,16 +246,17 @@ func dump(t *testing.T, path string) map[string][][]any {
 // records when the same commands are sent one at a time: the same rows,
 // byte for byte, in every table; and that it passes Check.
 func TestGenerate(t *testing.T) {
-	m, err := NewModel(30, 7)
+	t.Parallel()
+	m, err := NewModel(20, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := mustConfig(t, m)
 	opts := HistoryOptions{
-		Deployments: 500, Seed: 11, End: time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC),
+		Deployments: 250, Seed: 11, End: time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC),
 		// Often, and failing often, so that a short history holds
 		// supersedes, failures and rollbacks.
-		ReleaseEvery: 90 * time.Minute, FailDeployPct: 8, FailTestPct: 10,
+		ReleaseEvery: time.Hour, FailDeployPct: 10, FailTestPct: 12,
 	}
 	dir := t.TempDir()
 	gen, real := filepath.Join(dir, "generated.db"), filepath.Join(dir, "real.db")
@@ -301,6 +312,7 @@ func TestGenerate(t *testing.T) {
 // TestCheckFinds checks that Check notices a history the server could not
 // have recorded.
 func TestCheckFinds(t *testing.T) {
+	t.Parallel()
 	m, err := NewModel(10, 3)
 	if err != nil {
 		t.Fatal(err)

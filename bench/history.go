@@ -17,7 +17,10 @@ type HistoryOptions struct {
 	// Seed makes the history: the same seed, model and options give the
 	// same history.
 	Seed uint64
-	// End is when the history ends: every event happened before it.
+	// End bounds the history: every event happens before it. Releases
+	// are spread to end about Tail before it; the history ends Tail after
+	// the release that completes the count of deployments, which may be a
+	// little earlier.
 	End time.Time
 	// ReleaseEvery is the mean time between two releases of one service
 	// (default 8 h).
@@ -205,7 +208,10 @@ func runHistory(m *Model, d driver, opts HistoryOptions) (historyStats, error) {
 		switch a.kind {
 		case actPublish:
 			if st.Deployments >= opts.Deployments {
-				continue // the last releases are out
+				// The last releases are out: what follows in the tail
+				// happens, the rest is left in progress.
+				end = min(end, a.at+opts.Tail.Milliseconds())
+				continue
 			}
 			s := &m.Services[a.service]
 			version[a.service]++
@@ -238,5 +244,6 @@ func runHistory(m *Model, d driver, opts HistoryOptions) (historyStats, error) {
 		st.Deployments += n
 		react(a.at, hs)
 	}
+	st.End = time.UnixMilli(end)
 	return st, nil
 }

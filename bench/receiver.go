@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/deploydb/deploydb/webhook"
+)
+
+// Call is one webhook call the receiver got from the orchestrator hook:
+// the first attempt of a delivery.
+type Call struct {
+	// At is when the receiver got it (before reading the body).
+	At time.Time
+	// ID is the delivery's Webhook-Id.
+	ID string
+	// EventTime is the event's time as the hook's body gives it (.Time,
+	// milliseconds).
+	EventTime   time.Time `json:"-"`
+	Event       string    `json:"event"`
+	Time        string    `json:"time"`
+	Deployment  int64     `json:"deployment"`
+	Artifact    int64     `json:"artifact"`
+	Service     string    `json:"service"`
+	Environment string    `json:"environment"`
+	Version     string    `json:"version"`
+}
+
+// Receiver is the webhook receiver the model's hooks call: the
+// orchestrator's and the chat channel's. It answers 204 at once, checks
+// the orchestrator's signatures, and hands each first attempt to OnCall.
+type Receiver struct {
+	URL    string
+	secret string
+	srv    *http.Server
+	ln     net.Listener
+
+	mu    sync.Mutex
+	seen  map[string]bool
+	onDep func(Call)
+
+	// Counters: calls by hook, repeated attempts, bad signatures or
+	// bodies.
+	Deploys, Chats, Repeats, Bad atomic.Int64
+}
+
+// NewReceiver starts a receiver on a free port of 127.0.0.1 that checks
+// signatures with secret.
+func NewReceiver(ctx context.Context, secret string) (*Receiver, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{URL: "http://" + ln.Addr().String(), secret: secret, ln: ln, seen: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /deploy/{env}/{service}", r.deploy)
+	mux.HandleFunc("POST /chat", func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		r.Chats.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *Receiver) deploy(w http.ResponseWriter, req *http.Request) {
+	at := time.Now()
+	body, err := io.ReadAll(req.Body)
+	w.WriteHeader(http.StatusNoContent)
+	id := req.Header.Get(webhook.HeaderID)
+	var c Call
+	if err == nil {
+		err = webhook.Verify(r.secret, id, req.Header.Get(webhook.HeaderTimestamp), body, req.Header.Get(webhook.HeaderSignature))
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &c)
+	}
+	if err == nil {
+		c.EventTime, err = time.Parse(time.RFC3339Nano, c.Time)
+	}
+	if err != nil || c.Deployment == 0 {
+		r.Bad.Add(1)
+		return
+	}
+	c.At, c.ID = at, id
+	r.Deploys.Add(1)
+	r.mu.Lock()
+	first := !r.seen[id]
+	r.seen[id] = true
+	on := r.onDep
+	r.mu.Unlock()
+	if !first {
+		r.Repeats.Add(1)
+		return
+	}
+	if on != nil {
+		on(c)
+	}
+}
+
+// OnCall sets what the receiver does with each first attempt of the
+// orchestrator hook from now on (nil: nothing). fn must not block.
+func (r *Receiver) OnCall(fn func(Call)) {
+	r.mu.Lock()
+	r.onDep = fn
+	r.mu.Unlock()
+}
+
+// Close stops the receiver.
+func (r *Receiver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.srv.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// isRunTag reports whether version was published by the run tagged tag.
+func isRunTag(version, tag string) bool { return strings.HasPrefix(version, tag+".") }

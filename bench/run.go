@@ -1,0 +1,626 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/config"
+)
+
+// Options shapes a run of the benchmark.
+type Options struct {
+	// Bin is the deploydb binary to measure.
+	Bin string
+	// Scales are the histories to measure on, smallest first: deployments
+	// of history each.
+	Scales []int
+	// Dir holds the run's databases and logs (a new temporary directory
+	// when empty).
+	Dir string
+	// Cache keeps generated histories for the next runs ("" keeps none).
+	Cache string
+	// Postgres, when set, is the URL of a PostgreSQL database whose limit
+	// is measured too.
+	Postgres string
+	// ProfileDir, when set, receives CPU profiles of the server under each
+	// load, from its /debug/pprof/profile (as the ops token).
+	ProfileDir string
+	// Check runs Check on each history before serving it.
+	Check bool
+	Seed  uint64
+
+	LimitTime   time.Duration // each single-row limit
+	ReadTime    time.Duration // each read endpoint
+	WriteTime   time.Duration // the mixed write load
+	HookTime    time.Duration // each orchestrator loop driven by the webhooks
+	DrainTime   time.Duration // the most the outbox is given to drain after a write load
+	Warmup      time.Duration // before each read and write load
+	Readers     int           // concurrent clients of each read endpoint
+	Writers     int           // concurrent clients of the write load
+	Backlog     int           // webhook calls queued for the throughput
+	BacklogTime time.Duration // the most the backlog is given to drain
+	Flows       int           // flows in progress at once under the write load
+	Starts      int           // start-ups timed, besides the server's own
+	Command     string        // how the run was started, for the report
+	Log         io.Writer     // progress
+	LogPrefix   string
+	ServerArgs  []string // more arguments of deploydb serve (unused by default)
+}
+
+// ScaleLabel names a history of n deployments: 10k, 1m, 10m.
+func ScaleLabel(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "m"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+// ParseScale reads a history size: 10k, 1m, 10m, or a number.
+func ParseScale(s string) (int, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1000, strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1_000_000, strings.TrimSuffix(s, "m")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bench: %q is not a history size (10k, 1m, 10m, or a number)", s)
+	}
+	return n * mult, nil
+}
+
+// Latencies are a sample's percentiles, in milliseconds.
+type Latencies struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+func latencies(s *Sample) Latencies {
+	return Latencies{N: s.Len(), P50: msOf(s.Percentile(50)), P90: msOf(s.Percentile(90)), P99: msOf(s.Percentile(99)), Max: msOf(s.Max())}
+}
+
+// ScaleResult is what the phases of one history measured.
+type ScaleResult struct {
+	Scale     string    `json:"scale"`
+	History   *Manifest `json:"history"`
+	Generated bool      `json:"generated"` // false: from the cache
+	ReadyMs   []float64 `json:"readyMs"`
+	// ReadyBacklogMs is the start-up with the backlog queued.
+	ReadyBacklogMs float64              `json:"readyBacklogMs"`
+	RSSIdleMB      float64              `json:"rssIdleMB"`
+	RSSLoadMB      float64              `json:"rssLoadMB"`
+	RSSPeakMB      float64              `json:"rssPeakMB"`
+	Reads          []*ReadResult        `json:"reads"`
+	ReadLatency    map[string]Latencies `json:"readLatency"`
+	Writes         []*WritePhase        `json:"writes"`
+	Backlog        *BacklogResult       `json:"backlog"`
+	Profiles       map[string]string    `json:"profiles,omitempty"`
+	Notes          []string             `json:"notes,omitempty"`
+}
+
+// The write phases.
+const (
+	phaseHooksLight = "orchestrator loop, one flow"   // webhook-driven, one client
+	phaseHooks      = "orchestrator loop, many flows" // webhook-driven, -writers clients
+	phaseWrites     = "mixed writes"                  // API-driven, -writers clients
+)
+
+// WritePhase is one write load and what it measured.
+type WritePhase struct {
+	Name     string               `json:"name"`
+	Clients  int                  `json:"clients"`
+	Hooks    bool                 `json:"hooks"`
+	MaxFlows int                  `json:"maxFlows,omitempty"`
+	Result   *WriteResult         `json:"result"`
+	Latency  map[string]Latencies `json:"latencyMs"`
+	// HookUpper and HookLower bound the time from commit to the first
+	// attempt of the orchestrator hook's calls, in ms.
+	HookUpper Latencies `json:"hookUpperMs"`
+	HookLower Latencies `json:"hookLowerMs"`
+}
+
+// phase returns the write phase of that name, or nil.
+func (sr *ScaleResult) phase(name string) *WritePhase {
+	for _, w := range sr.Writes {
+		if w.Name == name {
+			return w
+		}
+	}
+	return nil
+}
+
+// Read endpoints, by name.
+const (
+	readDeployment = "GET /api/deployments/{id}"
+	readStatus     = "GET /api/status"
+	readHistory    = "GET /api/deployments?service="
+	readEvents     = "GET /api/events?after="
+)
+
+// Run runs the whole benchmark and returns its report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	began := time.Now()
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(o.Log, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	if len(o.Scales) == 0 {
+		return nil, errors.New("bench: no history size")
+	}
+	slices.Sort(o.Scales)
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "deploydb-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.Dir = dir
+	} else if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(o.Bin); err != nil {
+		return nil, fmt.Errorf("bench: the deploydb binary: %w (make build)", err)
+	}
+	r := &Report{Command: o.Command, Started: began, Machine: Describe(ctx, o.Dir)}
+
+	// 1. The limit.
+	logf("limit: SQLite single-row commits for %s", o.LimitTime)
+	lim, err := SQLiteLimit(ctx, o.Dir, 1, o.LimitTime)
+	if err != nil {
+		return nil, err
+	}
+	r.Limits = append(r.Limits, lim)
+	r.add(Figure{Name: "SQLite single-row commits (the limit)", Value: lim.TxPerSec, Unit: "tx/s", Note: lim.Settings})
+	for _, n := range []int{8, 32} {
+		l, err := SQLiteLimit(ctx, o.Dir, n, o.LimitTime/2)
+		if err != nil {
+			return nil, err
+		}
+		r.Limits = append(r.Limits, l)
+		r.add(Figure{Name: fmt.Sprintf("SQLite %d-row transactions", n), Value: l.RowsPerSec(), Unit: "rows/s", Ratio: l.RowsPerSec() / lim.TxPerSec})
+	}
+	if o.Postgres != "" {
+		logf("limit: PostgreSQL single-row commits for %s", o.LimitTime)
+		pl, err := PostgresLimit(ctx, o.Postgres, 1, o.LimitTime)
+		if err != nil {
+			return nil, err
+		}
+		r.Limits = append(r.Limits, pl)
+		r.add(Figure{Name: "PostgreSQL single-row commits", Value: pl.TxPerSec, Unit: "tx/s", Note: pl.Settings})
+	}
+
+	// 2. The model, its receiver and its configuration.
+	m, err := NewModel(MaxServices, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	tokens, secret := NewTokens(), NewHookSecret()
+	rcv, err := NewReceiver(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.Close()
+	env := []string{EnvReceiver + "=" + rcv.URL, EnvHookSecret + "=" + secret}
+	getenv := func(k string) string {
+		switch k {
+		case EnvReceiver:
+			return rcv.URL
+		case EnvHookSecret:
+			return secret
+		}
+		return os.Getenv(k)
+	}
+	cfgDir := filepath.Join(o.Dir, "config")
+	if err := m.Write(cfgDir, tokens); err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadWith(cfgDir, config.Options{Getenv: getenv})
+	if err != nil {
+		return nil, fmt.Errorf("bench: the model's config: %w", err)
+	}
+
+	// 3. Each history.
+	for _, n := range o.Scales {
+		label := ScaleLabel(n)
+		sr := &ScaleResult{Scale: label, ReadLatency: map[string]Latencies{}, Profiles: map[string]string{}}
+		r.Scales = append(r.Scales, sr)
+		db := filepath.Join(o.Dir, "deploydb-"+label+".db")
+		hopts := HistoryOptions{Deployments: n, Seed: o.Seed, End: time.Now().Add(-time.Minute)}
+		if sr.History, sr.Generated, err = history(ctx, o, cfg, m, hopts, db, logf); err != nil {
+			return r, err
+		}
+		if o.Check {
+			logf("%s: checking the history", label)
+			if err := Check(ctx, db, cfg); err != nil {
+				return r, fmt.Errorf("bench: the %s history fails the check: %w", label, err)
+			}
+		}
+		so := ServerOptions{Bin: o.Bin, Config: cfgDir, Database: db, Log: filepath.Join(o.Dir, "deploydb-"+label+".log"), Env: env}
+		if err := measureScale(ctx, o, sr, so, tokens, rcv, m, logf); err != nil {
+			return r, err
+		}
+		removeDB(db)
+	}
+	figures(r, o)
+	r.Machine.LoadEnd = loadAverage()
+	r.Seconds = time.Since(began).Seconds()
+	return r, nil
+}
+
+// history makes the database of a history of opts at db: copied from the
+// cache, or generated (into the cache first when there is one).
+func history(ctx context.Context, o Options, cfg *deploydb.Config, m *Model, opts HistoryOptions, db string, logf func(string, ...any)) (*Manifest, bool, error) {
+	label := ScaleLabel(opts.Deployments)
+	if o.Cache == "" {
+		logf("%s: generating the history", label)
+		man, err := Generate(ctx, db, cfg, m, opts)
+		if err == nil {
+			logf("%s: generated %d deployments, %d events in %.0f s", label, man.Rows["deployments"], man.Rows["events"], man.Seconds)
+		}
+		return man, true, err
+	}
+	if err := os.MkdirAll(o.Cache, 0o755); err != nil {
+		return nil, false, err
+	}
+	base := filepath.Join(o.Cache, fmt.Sprintf("history-%s-seed%d-v%d", label, o.Seed, GeneratorVersion))
+	man, err := ReadManifest(base + ".json")
+	generated := false
+	if err != nil || man.GeneratorVersion != GeneratorVersion || man.Deployments != opts.Deployments || man.Seed != opts.Seed || man.Services != len(m.Services) {
+		logf("%s: generating the history (kept in %s)", label, o.Cache)
+		if man, err = Generate(ctx, base+".db", cfg, m, opts); err != nil {
+			return nil, false, err
+		}
+		if err := WriteManifest(base+".json", man); err != nil {
+			return nil, false, err
+		}
+		generated = true
+		logf("%s: generated %d deployments, %d events in %.0f s", label, man.Rows["deployments"], man.Rows["events"], man.Seconds)
+	} else {
+		logf("%s: history from the cache (%s)", label, base+".db")
+	}
+	removeDB(db)
+	if err := copyFile(base+".db", db); err != nil {
+		return nil, false, err
+	}
+	return man, generated, nil
+}
+
+func removeDB(path string) {
+	for _, s := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(path + s)
+	}
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// measureScale runs the phases on one history: start-ups, read-back,
+// reads, writes, the webhook backlog.
+func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOptions, tokens Tokens, rcv *Receiver, m *Model, logf func(string, ...any)) error {
+	label, man := sr.Scale, sr.History
+	// Start-up on the existing database.
+	for i := range o.Starts {
+		s, err := StartServer(ctx, so)
+		if err != nil {
+			return err
+		}
+		sr.ReadyMs = append(sr.ReadyMs, msOf(s.Ready))
+		s.Stop()
+		logf("%s: start %d ready in %.1f ms", label, i+1, msOf(s.Ready))
+	}
+	s, err := StartServer(ctx, so)
+	if err != nil {
+		return err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.Stop()
+		}
+	}()
+	sr.ReadyMs = append(sr.ReadyMs, msOf(s.Ready))
+	c := newClient(s.URL, tokens, max(o.Readers, o.Writers)+4)
+	defer c.close()
+	// Idle: started, and nothing asked of it for a moment.
+	time.Sleep(2 * time.Second)
+	sr.RSSIdleMB, _ = s.RSS()
+	logf("%s: %.1f MB resident at idle", label, sr.RSSIdleMB)
+	logf("%s: reading the history back through the API", label)
+	if err := verifyHistory(ctx, c, man); err != nil {
+		return fmt.Errorf("bench: the %s history does not read back as generated: %w", label, err)
+	}
+
+	// Reads.
+	profile := startProfile(ctx, o, c, "reads-"+label, 4*(o.Warmup+o.ReadTime), sr, logf)
+	maxDep, maxEv := man.Max["deployments"], man.Max["events"]
+	services := make([]string, len(m.Services))
+	for i := range m.Services {
+		services[i] = m.Services[i].Name
+	}
+	for _, e := range []struct {
+		name string
+		next func(*rand.Rand) string
+	}{
+		{readDeployment, func(r *rand.Rand) string { return "/api/deployments/" + strconv.FormatInt(1+r.Int64N(maxDep), 10) }},
+		{readStatus, func(*rand.Rand) string { return "/api/status" }},
+		{readHistory, func(r *rand.Rand) string { return "/api/deployments?service=" + services[r.IntN(len(services))] }},
+		{readEvents, func(r *rand.Rand) string {
+			return "/api/events?limit=100&after=" + strconv.FormatInt(r.Int64N(max(1, maxEv-100)), 10)
+		}},
+	} {
+		res := runReads(ctx, c, e.name, e.next, o.Readers, o.Warmup, o.ReadTime)
+		sr.Reads = append(sr.Reads, res)
+		sr.ReadLatency[e.name] = latencies(res.Latency)
+		l := sr.ReadLatency[e.name]
+		logf("%s: %s: %d requests, p50 %.2f ms, p99 %.2f ms, %d B, %d errors %s", label, e.name, res.Requests, l.P50, l.P99, res.Bytes, res.Errors, res.Error)
+	}
+	profile()
+
+	// Writes. First the orchestrator loop, driven by the webhooks: one
+	// flow at a time (light load: the dispatch delay alone), then as many
+	// flows as -flows allows. Then the mixed write load proper, as fast as
+	// the API answers.
+	phases := []struct {
+		name string
+		o    WriteOptions
+		d    time.Duration
+	}{
+		{phaseHooksLight, WriteOptions{Clients: 1, Hooks: true, MaxFlows: 1}, o.HookTime},
+		{phaseHooks, WriteOptions{Clients: o.Writers, Hooks: true, MaxFlows: o.Flows}, o.HookTime},
+		{phaseWrites, WriteOptions{Clients: o.Writers}, o.WriteTime},
+	}
+	idle := slices.Clone(man.Idle)
+	for i, ph := range phases {
+		if ph.d <= 0 {
+			continue
+		}
+		wo := ph.o
+		wo.Warmup, wo.Duration = o.Warmup, ph.d
+		wo.Tag = fmt.Sprintf("9.%d%d", time.Now().Unix(), i)
+		if ph.name == phaseWrites {
+			profile = startProfile(ctx, o, c, "writes-"+label, o.Warmup+ph.d, sr, logf)
+		}
+		w, err := runWrites(ctx, c, rcv, m, idle, wo)
+		profile()
+		profile = func() {}
+		if err != nil {
+			return err
+		}
+		// A flow the load left in progress holds its service.
+		idle = w.Idle
+		wr := &WritePhase{Name: ph.name, Clients: wo.Clients, Hooks: wo.Hooks, MaxFlows: wo.MaxFlows, Result: w, Latency: map[string]Latencies{},
+			HookUpper: latencies(w.Upper), HookLower: latencies(w.Lower)}
+		for k, l := range w.Latency {
+			wr.Latency[k] = latencies(l)
+		}
+		sr.Writes = append(sr.Writes, wr)
+		logf("%s: %s: %.0f writes/s (%v), %d errors %s; %d flows; %d hook calls, commit to call p50 %.1f-%.1f ms, p99 %.1f-%.1f ms",
+			label, ph.name, w.WritesPerSec(), w.ByKind, w.Errors, w.Error, w.Flows, w.Calls, wr.HookLower.P50, wr.HookUpper.P50, wr.HookLower.P99, wr.HookUpper.P99)
+		// The next phase starts with an empty outbox, if the dispatcher
+		// gets there.
+		if n, err := waitOutbox(ctx, c, o.DrainTime); err != nil {
+			return err
+		} else if n > 0 {
+			note := fmt.Sprintf("%d webhook deliveries were still pending %s after the %s load", n, o.DrainTime, ph.name)
+			sr.Notes = append(sr.Notes, note)
+			logf("%s: %s", label, note)
+		}
+	}
+	sr.RSSLoadMB, sr.RSSPeakMB = s.RSS()
+	logf("%s: %.1f MB resident after the loads, %.1f MB at the peak", label, sr.RSSLoadMB, sr.RSSPeakMB)
+
+	// The webhook backlog: queued while the server is down, drained after
+	// it starts.
+	s.Stop()
+	stopped = true
+	n := o.Backlog
+	if d := int(man.Rows["webhook_deliveries"] / 2); n > d {
+		n = d
+	}
+	ids, err := QueueBacklog(ctx, so.Database, n, time.Now())
+	if err != nil {
+		return err
+	}
+	var bs *Server
+	profile = func() {}
+	bl, err := drainBacklog(ctx, rcv, ids, func() (time.Time, error) {
+		var err error
+		bs, err = StartServer(ctx, so)
+		if err != nil {
+			return time.Time{}, err
+		}
+		// About as long as the drain at a thousand calls a second.
+		profile = startProfile(ctx, o, newClient(bs.URL, tokens, 2), "webhooks-"+label, time.Duration(n/1000+1)*time.Second, sr, logf)
+		return bs.Start, nil
+	}, o.BacklogTime)
+	profile()
+	if bs != nil {
+		sr.ReadyBacklogMs = msOf(bs.Ready)
+		bs.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	sr.Backlog = bl
+	logf("%s: backlog: %d of %d calls delivered at %.0f/s (%.1f s from start-up)", label, bl.Delivered, bl.Queued, bl.PerSec, bl.Drain)
+	return nil
+}
+
+// waitOutbox waits until no webhook delivery is pending, at most timeout,
+// and returns how many still are.
+func waitOutbox(ctx context.Context, c *client, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending []struct{ ID int64 }
+		if err := c.getJSON(ctx, "/api/webhook-deliveries?status=pending&perPageSize=1000", &pending); err != nil {
+			return 0, err
+		}
+		if len(pending) == 0 || time.Now().After(deadline) {
+			return len(pending), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// startProfile fetches a CPU profile of the server for d (when the run
+// keeps profiles) in the background; the returned function waits for it.
+// d = 0 does nothing.
+func startProfile(ctx context.Context, o Options, c *client, name string, d time.Duration, sr *ScaleResult, logf func(string, ...any)) func() {
+	if o.ProfileDir == "" || d <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(1, int(d.Seconds()))
+		b, err := c.do(ctx, ActorOps, http.MethodGet, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil, http.StatusOK)
+		if err != nil {
+			logf("profile %s: %v (this deploydb serves no /debug/pprof/profile?)", name, err)
+			return
+		}
+		path := filepath.Join(o.ProfileDir, "cpu-"+name+".pprof")
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err == nil {
+			if err := os.WriteFile(path, b, 0o644); err == nil {
+				sr.Profiles[name] = path
+				logf("profile %s: %s", name, path)
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
+func passIf(ok bool) Result {
+	if ok {
+		return Pass
+	}
+	return Fail
+}
+
+// figures turns what the run measured into the report's figures, each
+// beside its target (DESIGN.md §10).
+func figures(r *Report, o Options) {
+	limit := r.Limits[0].TxPerSec
+	for _, sr := range r.Scales {
+		sc := sr.Scale
+		for _, n := range sr.Notes {
+			r.Notes = append(r.Notes, sc+": "+n)
+		}
+		if ph := sr.phase(phaseWrites); ph != nil {
+			w := ph.Result
+			ratio := w.WritesPerSec() / limit
+			r.add(Figure{Name: "Mixed writes", Scale: sc, Value: w.WritesPerSec(), Unit: "writes/s", Target: "≥ 0.5 × limit", Ratio: ratio, Result: passIf(ratio >= 0.5),
+				Note: fmt.Sprintf("%d clients for %.0f s, each driving one flow at a time through the API: %d publish, %d started, %d completed, %d promotion results (and %d GET /api/flows?artifact=); %d flows done; %d errors %s",
+					ph.Clients, w.Seconds, w.ByKind[kindPublish], w.ByKind[kindStarted], w.ByKind[kindCompleted], w.ByKind[kindPromotion], w.Reads, w.Flows, w.Errors, w.Error)})
+		}
+		for _, name := range []string{phaseHooksLight, phaseHooks} {
+			if ph := sr.phase(name); ph != nil {
+				w := ph.Result
+				r.add(Figure{Name: "Writes, " + name, Scale: sc, Value: w.WritesPerSec(), Unit: "writes/s", Ratio: w.WritesPerSec() / limit,
+					Note: fmt.Sprintf("the orchestrator learns of each deployment from its deployment.created webhook; %d clients, at most %d flows at once, %.0f s: %d flows done; %d errors %s",
+						ph.Clients, ph.MaxFlows, w.Seconds, w.Flows, w.Errors, w.Error)})
+			}
+		}
+		for _, name := range []string{readStatus, readDeployment, readHistory, readEvents} {
+			l, ok := sr.ReadLatency[name]
+			if !ok {
+				continue
+			}
+			f50 := Figure{Name: name + " p50", Scale: sc, Value: l.P50, Unit: "ms"}
+			f99 := Figure{Name: name + " p99", Scale: sc, Value: l.P99, Unit: "ms"}
+			if name == readStatus || name == readDeployment {
+				f99.Target, f99.Result = "< 5 ms", passIf(l.P99 < 5)
+			}
+			for _, rr := range sr.Reads {
+				if rr.Name == name && rr.Errors > 0 {
+					f99.Note = fmt.Sprintf("%d errors: %s", rr.Errors, rr.Error)
+				}
+			}
+			r.add(f50)
+			r.add(f99)
+		}
+		for _, name := range []string{phaseHooksLight, phaseHooks, phaseWrites} {
+			ph := sr.phase(name)
+			if ph == nil || ph.HookUpper.N == 0 {
+				continue
+			}
+			up, lo := ph.HookUpper, ph.HookLower
+			res := Pass
+			switch {
+			case lo.P99 >= 50:
+				res = Fail
+			case up.P99 >= 50:
+				res = Open
+			}
+			r.add(Figure{Name: "Webhook commit → first attempt p50, " + name, Scale: sc, Value: up.P50, Unit: "ms",
+				Note: fmt.Sprintf("between %.1f and %.1f ms", lo.P50, up.P50)})
+			r.add(Figure{Name: "Webhook commit → first attempt p99, " + name, Scale: sc, Value: up.P99, Unit: "ms", Target: "< 50 ms", Result: res,
+				Note: fmt.Sprintf("between %.1f and %.1f ms, over %d calls", lo.P99, up.P99, up.N)})
+		}
+		if b := sr.Backlog; b != nil {
+			r.add(Figure{Name: "Webhook deliveries to a local receiver", Scale: sc, Value: b.PerSec, Unit: "calls/s", Target: "≥ 2,000/s", Result: passIf(b.PerSec >= 2000),
+				Note: fmt.Sprintf("a backlog of %d calls queued while the server was down: %d delivered in %.1f s from the first", b.Queued, b.Delivered, b.Seconds)})
+		}
+		if len(sr.ReadyMs) > 0 {
+			ready := slices.Clone(sr.ReadyMs)
+			slices.Sort(ready)
+			med := ready[len(ready)/2]
+			r.add(Figure{Name: "Ready after start", Scale: sc, Value: med, Unit: "ms", Target: "< 200 ms", Result: passIf(ready[len(ready)-1] < 200),
+				Note: fmt.Sprintf("median of %d starts, slowest %.1f ms; with the backlog queued %.1f ms", len(ready), ready[len(ready)-1], sr.ReadyBacklogMs)})
+		}
+		if sr.RSSIdleMB > 0 {
+			r.add(Figure{Name: "Resident memory at idle", Scale: sc, Value: sr.RSSIdleMB, Unit: "MB", Target: "< 50 MB", Result: passIf(sr.RSSIdleMB < 50)})
+			r.add(Figure{Name: "Resident memory after the load", Scale: sc, Value: sr.RSSLoadMB, Unit: "MB", Note: fmt.Sprintf("peak %.1f MB", sr.RSSPeakMB)})
+		}
+	}
+	if n := len(r.Scales); n >= 2 {
+		lo, hi := r.Scales[0], r.Scales[n-1]
+		for _, name := range []string{readStatus, readDeployment} {
+			a, b := lo.ReadLatency[name], hi.ReadLatency[name]
+			if a.P50 == 0 {
+				continue
+			}
+			g := b.P50 / a.P50
+			r.add(Figure{Name: name + " p50 growth", Scale: hi.Scale + " / " + lo.Scale, Value: g, Unit: "×", Target: "≤ 1.5×", Result: passIf(g <= 1.5)})
+		}
+	}
+}
