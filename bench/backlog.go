@@ -14,11 +14,12 @@ import (
 
 // QueueBacklog queues n delivered calls of the orchestrator hook again in
 // the SQLite database at path (the server must be stopped), as an
-// operator does after the orchestrator was down: the latest n, one per
-// deployment, each set pending and due now, with the operator.redeliver
-// event the API records (POST /api/webhook-deliveries/{id}/redeliver), in
-// one transaction. It returns their Webhook-Ids.
-func QueueBacklog(ctx context.Context, path string, n int, now time.Time) (map[string]bool, error) {
+// operator does after the orchestrator was down: the latest n with ids up
+// to upTo, one per deployment, each set pending and due now, with the
+// operator.redeliver event the API records (POST
+// /api/webhook-deliveries/{id}/redeliver), in one transaction. It returns
+// their Webhook-Ids.
+func QueueBacklog(ctx context.Context, path string, n int, upTo int64, now time.Time) (map[string]bool, error) {
 	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func QueueBacklog(ctx context.Context, path string, n int, now time.Time) (map[s
 	var list []row
 	err = func() error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, coalesce(deployment_id, 0), event_type, status FROM webhook_deliveries
-			WHERE hook = ? AND status = 'delivered' ORDER BY id DESC LIMIT ?`, HookOrchestrator, n)
+			WHERE hook = ? AND status = 'delivered' AND id <= ? ORDER BY id DESC LIMIT ?`, HookOrchestrator, upTo, n)
 		if err != nil {
 			return err
 		}

@@ -238,7 +238,7 @@ func TestQueueBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, time.March, 3, 9, 0, 0, 0, time.UTC)
-	ids, err := QueueBacklog(t.Context(), path, 5, now)
+	ids, err := QueueBacklog(t.Context(), path, 5, 1<<62, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.Cache, "cache", "", "keep generated histories in this directory and reuse them in later runs")
 	fs.StringVar(&o.Postgres, "postgres", getenv("DEPLOYDB_BENCH_POSTGRES"), "URL of a PostgreSQL database to measure the limit of too (env DEPLOYDB_BENCH_POSTGRES)")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write CPU profiles of the server under each load to this directory (needs /debug/pprof on the server)")
+	fs.BoolVar(&o.GenerateOnly, "generate-only", false, "only generate the histories into -cache, for later runs")
 	fs.BoolVar(&o.Check, "check", false, "check each history's consistency through the store before serving it (reads it all)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the model and the history")
 	fs.DurationVar(&o.LimitTime, "limit-time", 5*time.Second, "how long the single-row commit limit is measured")
@@ -81,6 +82,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	o.Command = "deploydb-bench " + strings.Join(redact(args), " ")
 	o.Log = stderr
 	r, err := bench.Run(ctx, o)
+	if o.GenerateOnly {
+		return err
+	}
 	if r != nil && len(r.Figures) > 0 {
 		if werr := r.WriteTable(stdout); werr != nil {
 			return werr
