@@ -381,6 +381,10 @@ type ReadResult struct {
 	Error    string  `json:"firstError,omitempty"`
 	Bytes    int64   `json:"meanBytes"`
 	Latency  *Sample `json:"-"`
+	// ServerCPU and BenchCPU are the cores the server and the benchmark
+	// kept busy on average, warm-up included.
+	ServerCPU float64 `json:"serverCPU"`
+	BenchCPU  float64 `json:"benchCPU"`
 }
 
 // runReads reads the paths next returns with clients concurrent clients

@@ -148,3 +148,24 @@ func rssMB(pid int) (rss, peak float64) {
 	}
 	return kb("VmRSS"), kb("VmHWM")
 }
+
+// cpuSeconds returns the CPU time (user and system) process pid has used,
+// from /proc/PID/stat (pid 0: this process).
+func cpuSeconds(pid int) float64 {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	st := readFile(path)
+	i := strings.LastIndexByte(st, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(st[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // USER_HZ is 100 on Linux
+}

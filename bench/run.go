@@ -140,6 +140,10 @@ type WritePhase struct {
 	// attempt of the orchestrator hook's calls, in ms.
 	HookUpper Latencies `json:"hookUpperMs"`
 	HookLower Latencies `json:"hookLowerMs"`
+	// ServerCPU and BenchCPU are the cores the server and the benchmark
+	// (clients and receiver) kept busy on average, warm-up included.
+	ServerCPU float64 `json:"serverCPU"`
+	BenchCPU  float64 `json:"benchCPU"`
 }
 
 // phase returns the write phase of that name, or nil.
@@ -383,8 +387,7 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 		return fmt.Errorf("bench: the %s history does not read back as generated: %w", label, err)
 	}
 
-	// Reads.
-	profile := startProfile(ctx, o, c, "reads-"+label, 4*(o.Warmup+o.ReadTime), sr, logf)
+	// Reads, a profile of each endpoint.
 	maxDep, maxEv := man.Max["deployments"], man.Max["events"]
 	services := make([]string, len(m.Services))
 	for i := range m.Services {
@@ -401,13 +404,19 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 			return "/api/events?limit=100&after=" + strconv.FormatInt(r.Int64N(max(1, maxEv-100)), 10)
 		}},
 	} {
+		profile := startProfile(ctx, o, c, "read-"+profileName(e.name)+"-"+label, o.Warmup+o.ReadTime, sr, logf)
+		t0, s0, b0 := time.Now(), cpuSeconds(s.PID()), cpuSeconds(0)
 		res := runReads(ctx, c, e.name, e.next, o.Readers, o.Warmup, o.ReadTime)
+		wall := time.Since(t0).Seconds()
+		res.ServerCPU, res.BenchCPU = (cpuSeconds(s.PID())-s0)/wall, (cpuSeconds(0)-b0)/wall
+		profile()
 		sr.Reads = append(sr.Reads, res)
 		sr.ReadLatency[e.name] = latencies(res.Latency)
 		l := sr.ReadLatency[e.name]
-		logf("%s: %s: %d requests, p50 %.2f ms, p99 %.2f ms, %d B, %d errors %s", label, e.name, res.Requests, l.P50, l.P99, res.Bytes, res.Errors, res.Error)
+		logf("%s: %s: %d requests, p50 %.2f ms, p99 %.2f ms, %d B, %d errors %s; CPU: server %.2f, bench %.2f cores",
+			label, e.name, res.Requests, l.P50, l.P99, res.Bytes, res.Errors, res.Error, res.ServerCPU, res.BenchCPU)
 	}
-	profile()
+	profile := func() {}
 
 	// Writes. First the orchestrator loop, driven by the webhooks: one
 	// flow at a time (light load: the dispatch delay alone), then as many
@@ -433,7 +442,10 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 		if ph.name == phaseWrites {
 			profile = startProfile(ctx, o, c, "writes-"+label, o.Warmup+ph.d, sr, logf)
 		}
+		t0, s0, b0 := time.Now(), cpuSeconds(s.PID()), cpuSeconds(0)
 		w, err := runWrites(ctx, c, rcv, m, idle, wo)
+		wall := time.Since(t0).Seconds()
+		scpu, bcpu := (cpuSeconds(s.PID())-s0)/wall, (cpuSeconds(0)-b0)/wall
 		profile()
 		profile = func() {}
 		if err != nil {
@@ -442,13 +454,13 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 		// A flow the load left in progress holds its service.
 		idle = w.Idle
 		wr := &WritePhase{Name: ph.name, Clients: wo.Clients, Hooks: wo.Hooks, MaxFlows: wo.MaxFlows, Result: w, Latency: map[string]Latencies{},
-			HookUpper: latencies(w.Upper), HookLower: latencies(w.Lower)}
+			HookUpper: latencies(w.Upper), HookLower: latencies(w.Lower), ServerCPU: scpu, BenchCPU: bcpu}
 		for k, l := range w.Latency {
 			wr.Latency[k] = latencies(l)
 		}
 		sr.Writes = append(sr.Writes, wr)
-		logf("%s: %s: %.0f writes/s (%v), %d errors %s; %d flows; %d hook calls, commit to call p50 %.1f-%.1f ms, p99 %.1f-%.1f ms",
-			label, ph.name, w.WritesPerSec(), w.ByKind, w.Errors, w.Error, w.Flows, w.Calls, wr.HookLower.P50, wr.HookUpper.P50, wr.HookLower.P99, wr.HookUpper.P99)
+		logf("%s: %s: %.0f writes/s (%v), %d errors %s; %d flows; %d hook calls, commit to call p50 %.1f-%.1f ms, p99 %.1f-%.1f ms; CPU: server %.2f, bench %.2f cores",
+			label, ph.name, w.WritesPerSec(), w.ByKind, w.Errors, w.Error, w.Flows, w.Calls, wr.HookLower.P50, wr.HookUpper.P50, wr.HookLower.P99, wr.HookUpper.P99, scpu, bcpu)
 		// The next phase starts with an empty outbox, if the dispatcher
 		// gets there.
 		if n, err := waitOutbox(ctx, c, o.DrainTime); err != nil {
@@ -500,6 +512,21 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 	return nil
 }
 
+// profileName is a read endpoint's name in file names.
+func profileName(endpoint string) string {
+	switch endpoint {
+	case readDeployment:
+		return "deployment"
+	case readStatus:
+		return "status"
+	case readHistory:
+		return "history"
+	case readEvents:
+		return "events"
+	}
+	return "other"
+}
+
 // waitOutbox waits until no webhook delivery is pending, at most timeout,
 // and returns how many still are.
 func waitOutbox(ctx context.Context, c *client, timeout time.Duration) (int, error) {
@@ -547,6 +574,17 @@ func startProfile(ctx context.Context, o Options, c *client, name string, d time
 	return func() { <-done }
 }
 
+// byteSize writes n bytes for people.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
 func passIf(ok bool) Result {
 	if ok {
 		return Pass
@@ -567,8 +605,8 @@ func figures(r *Report, o Options) {
 			w := ph.Result
 			ratio := w.WritesPerSec() / limit
 			r.add(Figure{Name: "Mixed writes", Scale: sc, Value: w.WritesPerSec(), Unit: "writes/s", Target: "≥ 0.5 × limit", Ratio: ratio, Result: passIf(ratio >= 0.5),
-				Note: fmt.Sprintf("%d clients for %.0f s, each driving one flow at a time through the API: %d publish, %d started, %d completed, %d promotion results (and %d GET /api/flows?artifact=); %d flows done; %d errors %s",
-					ph.Clients, w.Seconds, w.ByKind[kindPublish], w.ByKind[kindStarted], w.ByKind[kindCompleted], w.ByKind[kindPromotion], w.Reads, w.Flows, w.Errors, w.Error)})
+				Note: fmt.Sprintf("%d clients for %.0f s, each driving one flow at a time through the API: %d publish, %d started, %d completed, %d promotion results (and %d GET /api/flows?artifact=); %d flows done; %d errors %s; the server kept %.2f cores busy, the benchmark %.2f",
+					ph.Clients, w.Seconds, w.ByKind[kindPublish], w.ByKind[kindStarted], w.ByKind[kindCompleted], w.ByKind[kindPromotion], w.Reads, w.Flows, w.Errors, w.Error, ph.ServerCPU, ph.BenchCPU)})
 		}
 		for _, name := range []string{phaseHooksLight, phaseHooks} {
 			if ph := sr.phase(name); ph != nil {
@@ -584,6 +622,12 @@ func figures(r *Report, o Options) {
 				continue
 			}
 			f50 := Figure{Name: name + " p50", Scale: sc, Value: l.P50, Unit: "ms"}
+			for _, rr := range sr.Reads {
+				if rr.Name == name {
+					f50.Note = fmt.Sprintf("%d clients, %d requests in %.0f s, %s each; the server kept %.2f cores busy, the benchmark %.2f",
+						o.Readers, rr.Requests, rr.Seconds, byteSize(rr.Bytes), rr.ServerCPU, rr.BenchCPU)
+				}
+			}
 			f99 := Figure{Name: name + " p99", Scale: sc, Value: l.P99, Unit: "ms"}
 			if name == readStatus || name == readDeployment {
 				f99.Target, f99.Result = "< 5 ms", passIf(l.P99 < 5)
