@@ -20,7 +20,10 @@ const (
 	kindPromotion = "promotion" // POST /api/deployments/{id}/promotions
 )
 
-var writeKinds = []string{kindPublish, kindStarted, kindCompleted, kindPromotion}
+// kindAll is every kind together.
+const kindAll = "all"
+
+var writeKinds = []string{kindPublish, kindStarted, kindCompleted, kindPromotion, kindAll}
 
 // WriteOptions shapes the mixed write load.
 type WriteOptions struct {
@@ -286,6 +289,7 @@ func (w *writeLoad) write(ctx context.Context, kind, actor, method, path string,
 		w.res.Writes++
 		w.res.ByKind[kind]++
 		w.res.Latency[kind].Add(done.Sub(start))
+		w.res.Latency[kindAll].Add(done.Sub(start))
 	}
 	return b, done, true
 }

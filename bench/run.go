@@ -608,6 +608,13 @@ func figures(r *Report, o Options) {
 				Note: fmt.Sprintf("%d clients for %.0f s, each driving one flow at a time through the API: %d publish, %d started, %d completed, %d promotion results (and %d GET /api/flows?artifact=); %d flows done; %d errors %s; the server kept %.2f cores busy, the benchmark %.2f",
 					ph.Clients, w.Seconds, w.ByKind[kindPublish], w.ByKind[kindStarted], w.ByKind[kindCompleted], w.ByKind[kindPromotion], w.Reads, w.Flows, w.Errors, w.Error, ph.ServerCPU, ph.BenchCPU)})
 		}
+		if ph := sr.phase(phaseWrites); ph != nil {
+			l := ph.Latency[kindAll]
+			r.add(Figure{Name: "Write request p50, mixed writes", Scale: sc, Value: l.P50, Unit: "ms"})
+			r.add(Figure{Name: "Write request p99, mixed writes", Scale: sc, Value: l.P99, Unit: "ms",
+				Note: fmt.Sprintf("p99 by kind: publish %.1f ms, started %.1f ms, completed %.1f ms, promotion result %.1f ms",
+					ph.Latency[kindPublish].P99, ph.Latency[kindStarted].P99, ph.Latency[kindCompleted].P99, ph.Latency[kindPromotion].P99)})
+		}
 		for _, name := range []string{phaseHooksLight, phaseHooks} {
 			if ph := sr.phase(name); ph != nil {
 				w := ph.Result
