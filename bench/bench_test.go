@@ -106,6 +106,15 @@ notes:
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
 	}
+	b.Reset()
+	if err := r.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| Mixed writes | 617 writes/s | ≥ 0.5 × limit | 0.50× | pass |", "History 10k:", "The limit:", "| GET /api/status p99 | 12,346 ms | < 5 ms |  | **FAIL** |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, b.String())
+		}
+	}
 	path := filepath.Join(t.TempDir(), "results", "bench.json")
 	if err := r.WriteJSON(path); err != nil {
 		t.Fatal(err)

@@ -146,6 +146,47 @@ func scaleSuffix(s string) string {
 	return " (" + s + ")"
 }
 
+// WriteMarkdown writes the machine and the figures as Markdown, for
+// BENCHMARKS.md: one table per history, the figures without one first.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	m := r.Machine
+	var b strings.Builder
+	fmt.Fprintf(&b, "`%s`, %s, revision %s\n\n", r.Command, r.Started.UTC().Format(time.RFC3339), m.Revision)
+	fmt.Fprintf(&b, "Machine: %s, %d cores, %d MB, %s, Linux %s; databases on %s. Load average %s at the start, %s at the end.\n",
+		m.CPU, m.Cores, m.MemoryMB, m.Go, m.Kernel, m.FS, m.LoadStart, m.LoadEnd)
+	var scales []string
+	seen := map[string]bool{}
+	for _, f := range r.Figures {
+		if !seen[f.Scale] {
+			seen[f.Scale] = true
+			scales = append(scales, f.Scale)
+		}
+	}
+	for _, sc := range scales {
+		title := "The limit"
+		if sc != "" {
+			title = "History " + sc
+		}
+		fmt.Fprintf(&b, "\n%s:\n\n| figure | value | target | ratio | result |\n|---|---|---|---|---|\n", title)
+		for _, f := range r.Figures {
+			if f.Scale != sc {
+				continue
+			}
+			ratio := ""
+			if f.Ratio != 0 {
+				ratio = strconv.FormatFloat(f.Ratio, 'f', 2, 64) + "×"
+			}
+			res := string(f.Result)
+			if f.Result == Fail {
+				res = "**FAIL**"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", strings.ReplaceAll(f.Name, "|", "\\|"), formatValue(f.Value, f.Unit), f.Target, ratio, res)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 // WriteJSON writes the report as JSON to path, making its directory.
 func (r *Report) WriteJSON(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

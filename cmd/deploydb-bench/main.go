@@ -43,10 +43,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("deploydb-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	var scales, jsonPath string
+	var scales, jsonPath, mdPath string
 	fs.StringVar(&o.Bin, "bin", "bin/deploydb", "the deploydb binary to measure (make build)")
 	fs.StringVar(&scales, "scale", "10k", "deployments of history, comma-separated: 10k, 1m, 10m (10m takes long and about 30 GB of disk)")
 	fs.StringVar(&jsonPath, "json", "bench-results/bench.json", "write the report as JSON to this file")
+	fs.StringVar(&mdPath, "markdown", "", "also write the figures as Markdown tables to this file (for BENCHMARKS.md)")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the run's databases and logs, kept (default: a temporary one, removed)")
 	fs.StringVar(&o.Cache, "cache", "", "keep generated histories in this directory and reuse them in later runs")
 	fs.StringVar(&o.Postgres, "postgres", getenv("DEPLOYDB_BENCH_POSTGRES"), "URL of a PostgreSQL database to measure the limit of too (env DEPLOYDB_BENCH_POSTGRES)")
@@ -92,6 +93,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		return err
+	}
+	if mdPath != "" {
+		f, err := os.Create(mdPath)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(r.WriteMarkdown(f), f.Close()); err != nil {
+			return err
+		}
 	}
 	if jsonPath != "" {
 		if err := r.WriteJSON(jsonPath); err != nil {
