@@ -18,19 +18,24 @@ import (
 // to upTo, one per deployment, each set pending and due now, with the
 // operator.redeliver event the API records (POST
 // /api/webhook-deliveries/{id}/redeliver), in one transaction. It returns
-// their Webhook-Ids.
-func QueueBacklog(ctx context.Context, path string, n int, upTo int64, now time.Time) (map[string]bool, error) {
+// their Webhook-Ids, and how many deliveries were pending already (left
+// over from the load).
+func QueueBacklog(ctx context.Context, path string, n int, upTo int64, now time.Time) (map[string]bool, int, error) {
 	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("bench: backlog: %w", err)
+		return nil, 0, fmt.Errorf("bench: backlog: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	var pending int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&pending); err != nil {
+		return nil, 0, fmt.Errorf("bench: backlog: %w", err)
+	}
 	type row struct {
 		id, deployment int64
 		event, status  string
@@ -53,33 +58,38 @@ func QueueBacklog(ctx context.Context, path string, n int, upTo int64, now time.
 		return rows.Err()
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("bench: backlog: %w", err)
+		return nil, 0, fmt.Errorf("bench: backlog: %w", err)
 	}
 	at := now.UnixMilli()
 	ids := map[string]bool{}
 	for _, r := range list {
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?`, at, at, r.id); err != nil {
-			return nil, fmt.Errorf("bench: backlog: %w", err)
+			return nil, 0, fmt.Errorf("bench: backlog: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at)
 			VALUES (?, '', '', NULL, NULL, ?, '', ?, ?, ?, ?)`, deploydb.EventOperatorRedeliver, nullID(r.deployment),
 			fmt.Sprintf("webhook delivery %d (%s, was %s) queued again", r.id, r.event, r.status), ActorOps, "the orchestrator was down", at); err != nil {
-			return nil, fmt.Errorf("bench: backlog: %w", err)
+			return nil, 0, fmt.Errorf("bench: backlog: %w", err)
 		}
 		ids[webhook.MessageID(r.id)] = true
 	}
 	if len(ids) < n {
-		return nil, fmt.Errorf("bench: backlog: the history has %d orchestrator calls, not %d", len(ids), n)
+		return nil, 0, fmt.Errorf("bench: backlog: the history has %d orchestrator calls, not %d", len(ids), n)
 	}
-	return ids, tx.Commit()
+	return ids, pending, tx.Commit()
 }
 
 // BacklogResult is what draining a backlog of webhook calls measured.
 type BacklogResult struct {
-	Queued int `json:"queued"`
-	// Delivered counts the calls that arrived: all of them, or those that
-	// arrived before the time allowed ran out.
-	Delivered int     `json:"delivered"`
+	// Queued counts the calls queued: those of the backlog, and those the
+	// load left pending.
+	Queued   int `json:"queued"`
+	LeftOver int `json:"leftOver"`
+	// Delivered counts the first attempts that arrived, of any call: all
+	// of them, or those that arrived before the time allowed ran out.
+	Delivered int `json:"delivered"`
+	// OfBacklog counts those of the backlog's calls.
+	OfBacklog int     `json:"ofBacklog"`
 	Seconds   float64 `json:"seconds"` // from the first call to the last (or to the end of the time allowed)
 	PerSec    float64 `json:"perSec"`
 	// Drain is from the server's start to the last call.
@@ -87,28 +97,35 @@ type BacklogResult struct {
 }
 
 // drainBacklog starts the server (start) and waits until rcv got a first
-// attempt of each of ids, or timeout passed, and measures the rate.
-func drainBacklog(ctx context.Context, rcv *Receiver, ids map[string]bool, start func() (time.Time, error), timeout time.Duration) (*BacklogResult, error) {
+// attempt of each of ids, or timeout passed, and measures the rate of
+// first attempts of any call (those the load left pending are queued
+// too).
+func drainBacklog(ctx context.Context, rcv *Receiver, ids map[string]bool, leftOver int, start func() (time.Time, error), timeout time.Duration) (*BacklogResult, error) {
 	var mu sync.Mutex
 	var first, last time.Time
-	got := 0
+	got, ofBacklog := 0, 0
 	all := make(chan struct{})
+	rcv.OnAny(func(at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if got == 0 {
+			first = at
+		}
+		got++
+		last = at
+	})
 	rcv.OnCall(func(c Call) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !ids[c.ID] {
 			return
 		}
-		if got == 0 {
-			first = c.At
-		}
-		got++
-		last = c.At
-		if got == len(ids) {
+		if ofBacklog++; ofBacklog == len(ids) {
 			close(all)
 		}
 	})
 	defer rcv.OnCall(nil)
+	defer rcv.OnAny(nil)
 	began, err := start()
 	if err != nil {
 		return nil, err
@@ -124,7 +141,7 @@ func drainBacklog(ctx context.Context, rcv *Receiver, ids map[string]bool, start
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	r := &BacklogResult{Queued: len(ids), Delivered: got}
+	r := &BacklogResult{Queued: len(ids) + leftOver, LeftOver: leftOver, Delivered: got, OfBacklog: ofBacklog}
 	switch {
 	case timedOut && got > 0:
 		// The rate so far, up to now.
@@ -136,7 +153,7 @@ func drainBacklog(ctx context.Context, rcv *Receiver, ids map[string]bool, start
 		r.PerSec = float64(got-1) / r.Seconds
 		r.Drain = last.Sub(began).Seconds()
 	case timedOut:
-		werr = errors.New("bench: no call of the backlog arrived within " + timeout.String())
+		werr = errors.New("bench: no webhook call arrived within " + timeout.String())
 	}
 	return r, werr
 }

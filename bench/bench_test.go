@@ -247,7 +247,7 @@ func TestQueueBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, time.March, 3, 9, 0, 0, 0, time.UTC)
-	ids, err := QueueBacklog(t.Context(), path, 5, 1<<62, now)
+	ids, pending, err := QueueBacklog(t.Context(), path, 5, 1<<62, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +260,8 @@ func TestQueueBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(due) != 5 || len(ids) != 5 {
-		t.Fatalf("%d deliveries due, %d queued; want 5", len(due), len(ids))
+	if len(due) != 5 || len(ids) != 5 || pending != 0 {
+		t.Fatalf("%d deliveries due, %d queued, %d pending before; want 5, 5, 0", len(due), len(ids), pending)
 	}
 	for _, d := range due {
 		if !ids[webhook.MessageID(d.ID)] || d.Hook != HookOrchestrator || d.Attempts != 1 {

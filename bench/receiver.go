@@ -46,6 +46,7 @@ type Receiver struct {
 	mu    sync.Mutex
 	seen  map[string]bool
 	onDep func(Call)
+	onAny func(time.Time)
 
 	// Counters: calls by hook, repeated attempts, bad signatures or
 	// bodies.
@@ -64,9 +65,13 @@ func NewReceiver(ctx context.Context, secret string) (*Receiver, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /deploy/{env}/{service}", r.deploy)
 	mux.HandleFunc("POST /chat", func(w http.ResponseWriter, req *http.Request) {
+		at := time.Now()
 		_, _ = io.Copy(io.Discard, req.Body)
-		r.Chats.Add(1)
 		w.WriteHeader(http.StatusNoContent)
+		r.Chats.Add(1)
+		if first, _, each := r.first(req.Header.Get(webhook.HeaderID)); first && each != nil {
+			each(at)
+		}
 	})
 	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
@@ -94,18 +99,29 @@ func (r *Receiver) deploy(w http.ResponseWriter, req *http.Request) {
 	}
 	c.At, c.ID = at, id
 	r.Deploys.Add(1)
-	r.mu.Lock()
-	first := !r.seen[id]
-	r.seen[id] = true
-	on := r.onDep
-	r.mu.Unlock()
+	first, on, each := r.first(id)
 	if !first {
-		r.Repeats.Add(1)
 		return
+	}
+	if each != nil {
+		each(at)
 	}
 	if on != nil {
 		on(c)
 	}
+}
+
+// first notes a call of Webhook-Id id and reports whether it is the
+// delivery's first attempt, with the callbacks in force.
+func (r *Receiver) first(id string) (bool, func(Call), func(time.Time)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen[id] {
+		r.Repeats.Add(1)
+		return false, nil, nil
+	}
+	r.seen[id] = true
+	return true, r.onDep, r.onAny
 }
 
 // OnCall sets what the receiver does with each first attempt of the
@@ -113,6 +129,14 @@ func (r *Receiver) deploy(w http.ResponseWriter, req *http.Request) {
 func (r *Receiver) OnCall(fn func(Call)) {
 	r.mu.Lock()
 	r.onDep = fn
+	r.mu.Unlock()
+}
+
+// OnAny sets what the receiver does with the time of each first attempt
+// of any hook's call from now on (nil: nothing). fn must not block.
+func (r *Receiver) OnAny(fn func(time.Time)) {
+	r.mu.Lock()
+	r.onAny = fn
 	r.mu.Unlock()
 }
 
