@@ -448,8 +448,14 @@ type Store interface {
 	// recorded.
 	SyncEnvironments(ctx context.Context, cfg *Config) ([]*Event, error)
 	// FindStatus returns the status matrix as kept: one cell per
-	// (service, environment) that has seen a deployment.
+	// (service, environment) that has seen a deployment. Its deployments
+	// carry no promotion results.
 	FindStatus(ctx context.Context) ([]*StatusCell, error)
+	// StatusVersion returns a number that every commit which may change
+	// what FindStatus or FindLocks return moves on, whichever process on
+	// the database made it: a reader that kept a matrix built after it
+	// read version n may serve it for as long as StatusVersion returns n.
+	StatusVersion(ctx context.Context) (int64, error)
 
 	// DueDeliveries returns up to limit pending deliveries whose next
 	// attempt is due at now, each the oldest pending one of its

@@ -42,6 +42,8 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	// metrics counts requests (WithMetrics); nil counts nothing.
 	metrics *httpMetrics
+	// matrix keeps the status matrix last built (status.go).
+	matrix statusCache
 }
 
 // AllowOpen says when the API serves callers without a token with every

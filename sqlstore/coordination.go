@@ -387,7 +387,13 @@ func (s *Store) dueSoaks(ctx context.Context, now deploydb.Time) ([]soak, error)
 	return due, rows.Err()
 }
 
-// FindStatus returns the status matrix as kept.
+// FindStatus returns the status matrix as kept. Its deployments carry no
+// promotion results: the matrix does not show them.
+//
+// Two statements in one snapshot: the cells, then every deployment a cell
+// names, found by a subquery of the cells (never a list of ids as
+// parameters, which a full matrix of 1,000 × 20 would take past what
+// either database binds).
 func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err error) {
 	defer s.classify(&err)
 	// Empty, not nil: the API writes an empty matrix as [], never null.
@@ -395,47 +401,48 @@ func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err e
 	err = s.snapshot(ctx, func(q querier) error {
 		type ids struct{ current, inFlight, lastAttempt, lastGood int64 }
 		var cells []ids
-		var all []int64
-		scan := func() error {
-			rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service`+s.d.Collate+`, environment`+s.d.Collate)
+		rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service`+s.d.Collate+`, environment`+s.d.Collate)
+		if err != nil {
+			return fmt.Errorf("store: status: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c deploydb.StatusCell
+			var i ids
+			var since int64
+			if err := rows.Scan(&c.Service, &c.Environment, &i.current, &since, &i.inFlight, &i.lastAttempt, &i.lastGood); err != nil {
+				return fmt.Errorf("store: status: %w", err)
+			}
+			if since != 0 {
+				c.CurrentSince = deploydb.UnixMilli(since)
+			}
+			out = append(out, &c)
+			cells = append(cells, i)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: status: %w", err)
+		}
+		rows.Close()
+		if len(out) == 0 {
+			return nil
+		}
+		rows, err = q.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments d JOIN artifacts a ON a.id = d.artifact_id
+			WHERE d.id IN (SELECT current_id FROM env_state UNION SELECT in_flight_id FROM env_state
+				UNION SELECT last_attempt_id FROM env_state UNION SELECT last_good_id FROM env_state)`)
+		if err != nil {
+			return fmt.Errorf("store: status: %w", err)
+		}
+		defer rows.Close()
+		byID := map[int64]*deploydb.Deployment{}
+		for rows.Next() {
+			d, err := scanDeployment(rows)
 			if err != nil {
 				return fmt.Errorf("store: status: %w", err)
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var c deploydb.StatusCell
-				var i ids
-				var since int64
-				if err := rows.Scan(&c.Service, &c.Environment, &i.current, &since, &i.inFlight, &i.lastAttempt, &i.lastGood); err != nil {
-					return fmt.Errorf("store: status: %w", err)
-				}
-				if since != 0 {
-					c.CurrentSince = deploydb.UnixMilli(since)
-				}
-				out = append(out, &c)
-				cells = append(cells, i)
-				for _, id := range []int64{i.current, i.inFlight, i.lastAttempt, i.lastGood} {
-					if id != 0 {
-						all = append(all, id)
-					}
-				}
-			}
-			return rows.Err()
-		}
-		if err := scan(); err != nil {
-			return err
-		}
-		if len(all) == 0 {
-			return nil
-		}
-		in, args := placeholdersFor(all)
-		ds, err := findDeployments(ctx, q, []string{`d.id IN (` + in + `)`}, `d.id`, deploydb.Page{}, args)
-		if err != nil {
-			return err
-		}
-		byID := map[int64]*deploydb.Deployment{}
-		for _, d := range ds {
 			byID[d.ID] = d
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: status: %w", err)
 		}
 		for k, c := range out {
 			c.Current, c.InFlight, c.LastAttempt, c.LastGood = byID[cells[k].current], byID[cells[k].inFlight], byID[cells[k].lastAttempt], byID[cells[k].lastGood]
@@ -446,4 +453,14 @@ func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err e
 		return nil, err
 	}
 	return out, nil
+}
+
+// StatusVersion implements deploydb.Store: every commit that may change
+// what FindStatus or FindLocks return moves it on (see runBatch).
+func (s *Store) StatusVersion(ctx context.Context) (n int64, err error) {
+	defer s.classify(&err)
+	if err := s.r.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: status version: %w", err)
+	}
+	return n, nil
 }

@@ -69,6 +69,20 @@ func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) (_
 
 const deploymentColumns = `d.id, d.flow_id, d.service, d.environment, d.position, d.status, d.reason, d.failure_strategy, d.due_at, d.waiting, d.created_at, d.updated_at, ` + artifactColumns
 
+// scanDeployment scans deploymentColumns, with no promotion results (an
+// empty list).
+func scanDeployment(rows *sql.Rows) (*deploydb.Deployment, error) {
+	var d deploydb.Deployment
+	var created, updated int64
+	var due sql.NullInt64
+	if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &due, &d.Waiting, &created, &updated); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.UpdatedAt, d.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
+	d.Promotions = []deploydb.PromotionResult{}
+	return &d, nil
+}
+
 // findDeployments loads deployments with their artifact and promotion
 // results. where and order are SQL fragments over d (deployments) and a
 // (artifacts).
@@ -82,16 +96,12 @@ func findDeployments(ctx context.Context, q querier, where []string, order strin
 	out := []*deploydb.Deployment{}
 	byID := map[int64]*deploydb.Deployment{}
 	for rows.Next() {
-		var d deploydb.Deployment
-		var created, updated int64
-		var due sql.NullInt64
-		if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &due, &d.Waiting, &created, &updated); err != nil {
+		d, err := scanDeployment(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: find deployments: %w", err)
 		}
-		d.CreatedAt, d.UpdatedAt, d.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
-		d.Promotions = []deploydb.PromotionResult{}
-		out = append(out, &d)
-		byID[d.ID] = &d
+		out = append(out, d)
+		byID[d.ID] = d
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: find deployments: %w", err)

@@ -123,6 +123,7 @@ type wtx struct {
 	ctx       context.Context
 	delivered bool                 // enqueued webhook deliveries
 	recorded  bool                 // recorded events
+	changed   bool                 // changed deployments or the status matrix
 	types     []deploydb.EventType // the types of the events recorded, one per event
 }
 
@@ -352,7 +353,15 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 		if errs[i] == nil {
 			all.delivered = all.delivered || tx.delivered
 			all.recorded = all.recorded || tx.recorded
+			all.changed = all.changed || tx.changed
 			all.types = append(all.types, tx.types...)
+		}
+	}
+	if all.recorded || all.changed {
+		// What the status matrix shows may have changed: its cached
+		// copies (httpapi) are rebuilt, in every process on the database.
+		if _, err := all.ExecContext(ctx, `UPDATE status_version SET n = n + 1 WHERE id = 1`); err != nil {
+			return nil, nil, fmt.Errorf("%s: status version: %w", s.d.Name, err)
 		}
 	}
 	if s.d.Announce != nil && (all.delivered || all.recorded) {

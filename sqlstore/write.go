@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/engine"
@@ -250,6 +249,7 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
 			return fmt.Errorf("store: update deployment: %w", err)
 		}
+		tx.changed = true
 		if err := updateEnvState(ctx, tx, d, p.Now); err != nil {
 			return err
 		}
@@ -345,6 +345,7 @@ func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c we
 // updateEnvState keeps the status matrix of the deployment's (service,
 // environment) in step with its new status.
 func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now deploydb.Time) error {
+	tx.changed = true
 	var q string
 	var args []any
 	switch d.Status {
@@ -405,14 +406,6 @@ func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 
 func nullTime(t deploydb.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
-}
-
-func placeholdersFor[T any](list []T) (string, []any) {
-	args := make([]any, len(list))
-	for i, v := range list {
-		args[i] = v
-	}
-	return strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", "), args
 }
 
 func b2i(b bool) int {

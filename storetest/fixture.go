@@ -28,6 +28,11 @@ type fixture struct {
 	s     deploydb.Store
 	clock *Clock
 	cfg   *deploydb.Config
+
+	// The status matrix and its version as wantStatus last saw them.
+	seenStatus  []*deploydb.StatusCell
+	seenVersion int64
+	seenAny     bool
 }
 
 // newFixture marks t parallel and opens a fresh store on a new Clock. When

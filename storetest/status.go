@@ -20,9 +20,15 @@ type cell struct {
 
 // wantStatus fails the test unless the status matrix has exactly the cells
 // want, keyed "service/environment", each deployment as FindDeployment
-// returns it.
+// returns it without its promotion results. It also fails if the matrix
+// changed since the last call while StatusVersion stayed the same: the
+// version is what keeps cached copies of the matrix right.
 func (f *fixture) wantStatus(want map[string]cell) {
 	f.t.Helper()
+	version, err := f.s.StatusVersion(f.ctx)
+	if err != nil {
+		f.t.Fatalf("status version: %v", err)
+	}
 	cells, err := f.s.FindStatus(f.ctx)
 	if err != nil {
 		f.t.Fatalf("find status: %v", err)
@@ -30,11 +36,22 @@ func (f *fixture) wantStatus(want map[string]cell) {
 	if cells == nil {
 		f.t.Error("FindStatus returned nil, want a non-nil list")
 	}
+	if f.seenAny && version == f.seenVersion {
+		if diff := cmp.Diff(f.seenStatus, cells); diff != "" {
+			f.t.Errorf("the status matrix changed but StatusVersion stayed %d (-before +now):\n%s", version, diff)
+		}
+	}
+	if f.seenAny && version < f.seenVersion {
+		f.t.Errorf("StatusVersion went back from %d to %d", f.seenVersion, version)
+	}
+	f.seenStatus, f.seenVersion, f.seenAny = cells, version, true
 	dep := func(id int64) *deploydb.Deployment {
 		if id == 0 {
 			return nil
 		}
-		return f.deployment(id)
+		d := f.deployment(id)
+		d.Promotions = []deploydb.PromotionResult{}
+		return d
 	}
 	wantCells := map[string]*deploydb.StatusCell{}
 	for key, c := range want {
@@ -190,6 +207,59 @@ func testFindStatus(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		f.wantStatus(map[string]cell{"billing/integ": {}})
+	})
+
+	t.Run("Version", func(t *testing.T) {
+		// StatusVersion moves on with every write that changes the matrix
+		// or the locks, and stays where it is for reads and for writes
+		// that were refused.
+		f := newFixture(t, open)
+		version := func() int64 {
+			t.Helper()
+			n, err := f.s.StatusVersion(f.ctx)
+			if err != nil {
+				t.Fatalf("status version: %v", err)
+			}
+			return n
+		}
+		moved := func(what string, do func()) {
+			t.Helper()
+			before := version()
+			do()
+			if after := version(); after <= before {
+				t.Errorf("%s: StatusVersion %d, then %d; want it to move on", what, before, after)
+			}
+		}
+		stayed := func(what string, do func()) {
+			t.Helper()
+			before := version()
+			do()
+			if after := version(); after != before {
+				t.Errorf("%s: StatusVersion %d, then %d; want it to stay", what, before, after)
+			}
+		}
+		var v1 *deploydb.Flow
+		moved("publish", func() { _, v1 = f.publishOne("billing", "1.0.0") })
+		integ1 := v1.Deployments[0].ID
+		moved("started", func() { f.report(integ1, started) })
+		stayed("reads", func() {
+			f.deployment(integ1)
+			if _, err := f.s.FindStatus(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.s.FindLocks(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+		stayed("a refused report", func() {
+			if _, err := f.s.ReportDeployment(f.ctx, f.cfg, deploydb.DeploymentReport{Deployment: integ1, Status: deploydb.DeploymentCreated, Actor: actorOrchestrator}); err == nil {
+				t.Fatal("reporting STARTED -> CREATED succeeded")
+			}
+		})
+		moved("lock", func() { f.lock("staging", alice()) })
+		moved("unlock", func() { f.unlock("staging", alice()) })
+		moved("completed", func() { f.report(integ1, completed) })
+		moved("promotion", func() { f.promote(integ1, "smoke", deploydb.PromotionSuccess) })
 	})
 
 	t.Run("Rollback", func(t *testing.T) {

@@ -1,0 +1,129 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/httpapi"
+	"github.com/deploydb/deploydb/sqlite"
+)
+
+// TestStatusKept checks the status matrix the API keeps between requests:
+// a server that serves it again after writes made through another store
+// on the same database (as another process would) answers exactly what a
+// server that never saw it before answers, and exactly what json.Encoder
+// writes for it; a configuration reload changes it without a write.
+func TestStatusKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deploydb.db")
+	open := func() *sqlite.Store {
+		st, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	writer, reader := open(), open()
+	var cfg atomic.Pointer[deploydb.Config]
+	cfg.Store(testConfig())
+	config := cfg.Load
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	serve := func(st deploydb.Store) *testServer {
+		srv := httptest.NewServer(httpapi.NewServer(logger, st, config))
+		t.Cleanup(srv.Close)
+		return &testServer{Server: srv, cfg: testConfig()}
+	}
+	w, kept := serve(writer), serve(reader)
+
+	// check fetches the matrix from kept and from a new server, which
+	// has none, and wants both the same and as json.Encoder writes them.
+	check := func(step string, query string) httpapi.Status {
+		t.Helper()
+		got := kept.must(t, 200, "GET", "/api/status"+query, nil)
+		fresh := serve(reader).must(t, 200, "GET", "/api/status"+query, nil)
+		if !bytes.Equal(got.Body, fresh.Body) {
+			t.Fatalf("%s: the kept matrix\n%s\ndiffers from a new one\n%s", step, got.Body, fresh.Body)
+		}
+		var m httpapi.Status
+		got.json(t, &m)
+		var enc bytes.Buffer
+		if err := json.NewEncoder(&enc).Encode(m); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Body, enc.Bytes()) {
+			t.Fatalf("%s: the matrix\n%s\nis not what json.Encoder writes\n%s", step, got.Body, enc.Bytes())
+		}
+		if ct := got.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", step, ct)
+		}
+		return m
+	}
+	cell := func(m httpapi.Status, env string) *httpapi.StatusCell {
+		t.Helper()
+		if len(m.Services) != 1 || m.Services[0].Service != "faas" {
+			t.Fatalf("services %+v, want faas", m.Services)
+		}
+		c := m.Services[0].Cell(env)
+		if c == nil {
+			t.Fatalf("no %s cell in %+v", env, m.Services[0])
+		}
+		return c
+	}
+
+	m := check("empty", "")
+	if c := cell(m, "integ"); c.InFlight != nil || c.Current != nil {
+		t.Fatalf("integ before any deployment: %+v", c)
+	}
+
+	a := w.publish(t, "1.0.0")
+	m = check("published", "")
+	c := cell(m, "integ")
+	if c.InFlight == nil || c.InFlight.Artifact.ID != a.ID {
+		t.Fatalf("integ after the publish: %+v, want artifact %d in flight", c, a.ID)
+	}
+	id := c.InFlight.ID
+	w.must(t, 200, "PATCH", "/api/deployments/"+itoa(id), map[string]any{"status": "STARTED"})
+	if c := cell(check("started", ""), "integ"); c.InFlight == nil || c.InFlight.Status != deploydb.DeploymentStarted {
+		t.Fatalf("integ after STARTED: %+v", c)
+	}
+	w.must(t, 200, "PATCH", "/api/deployments/"+itoa(id), map[string]any{"status": "COMPLETED"})
+	if c := cell(check("completed", ""), "integ"); c.Current == nil || c.Current.ID != id || c.LastKnownGood == nil {
+		t.Fatalf("integ after COMPLETED: %+v", c)
+	}
+
+	w.must(t, 201, "POST", "/api/environments/pre-prod/lock", map[string]any{"reason": "maintenance"})
+	m = check("locked", "")
+	if c := cell(m, "pre-prod"); !c.Locked {
+		t.Fatalf("pre-prod after the lock: %+v", c)
+	}
+	if m.Environments[1].Name != "pre-prod" || m.Environments[1].Lock == nil {
+		t.Fatalf("environments after the lock: %+v", m.Environments)
+	}
+	w.must(t, 204, "DELETE", "/api/environments/pre-prod/lock", map[string]any{"reason": "done"})
+	if c := cell(check("unlocked", ""), "pre-prod"); c.Locked {
+		t.Fatalf("pre-prod after the unlock: %+v", c)
+	}
+
+	// A filter that matches nothing, then one that matches.
+	if m := check("filtered out", "?service=nope"); len(m.Services) != 0 || len(m.Environments) != 2 {
+		t.Fatalf("?service=nope: %+v", m)
+	}
+	check("filtered", "?service=aa")
+
+	// A reload: a second service, with no write to the store.
+	next := testConfig()
+	next.Services["gaas"] = &deploydb.Service{Ident: "gaas", Artifacts: []string{"com.example:gaas"}, Pipelines: []string{"basic"},
+		Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}
+	cfg.Store(next)
+	if m := check("reloaded", ""); len(m.Services) != 2 || m.Services[1].Service != "gaas" {
+		t.Fatalf("services after the reload: %+v", m.Services)
+	}
+}
