@@ -344,6 +344,22 @@ type StatusCell struct {
 	LastGood     *Deployment `json:"lastKnownGood"`
 }
 
+// StatusChanges is what changed in the status matrix since a version.
+type StatusChanges struct {
+	// Version is the matrix's version now.
+	Version int64
+	// All is set when more than rows changed (a lock, an environment,
+	// more than MaxStatusServices services), or when the version given
+	// says nothing about this database: read it all again.
+	All bool
+	// Services are those whose rows changed, unless All.
+	Services []string
+}
+
+// MaxStatusServices is the most services FindStatus takes and
+// StatusChanges names.
+const MaxStatusServices = 100
+
 // AttemptResult is the outcome of one delivery attempt, as the dispatcher
 // records it.
 type AttemptResult struct {
@@ -448,14 +464,16 @@ type Store interface {
 	// recorded.
 	SyncEnvironments(ctx context.Context, cfg *Config) ([]*Event, error)
 	// FindStatus returns the status matrix as kept: one cell per
-	// (service, environment) that has seen a deployment. Its deployments
-	// carry no promotion results.
-	FindStatus(ctx context.Context) ([]*StatusCell, error)
-	// StatusVersion returns a number that every commit which may change
-	// what FindStatus or FindLocks return moves on, whichever process on
-	// the database made it: a reader that kept a matrix built after it
-	// read version n may serve it for as long as StatusVersion returns n.
-	StatusVersion(ctx context.Context) (int64, error)
+	// (service, environment) that has seen a deployment; only those of
+	// the given services when there are any (at most MaxStatusServices).
+	// Its deployments carry no promotion results.
+	FindStatus(ctx context.Context, services ...string) ([]*StatusCell, error)
+	// StatusChanges says what the commits after version since changed in
+	// what FindStatus and FindLocks return, whichever process on the
+	// database made them, and returns the version now: a reader that
+	// built a matrix after it read version since brings it up to date by
+	// reading the services named again, or all of it.
+	StatusChanges(ctx context.Context, since int64) (StatusChanges, error)
 
 	// DueDeliveries returns up to limit pending deliveries whose next
 	// attempt is due at now, each the oldest pending one of its

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,47 +15,59 @@ import (
 )
 
 // statusCache keeps the status matrix the API built last, each row already
-// encoded, for as long as the store's StatusVersion and the configuration
-// stay what they were when it was built. Building it reads every cell and
+// encoded, and brings it up to date from what the store says changed since
+// (StatusChanges): the rows of the services a commit changed are read and
+// encoded again, the rest are kept. Building it whole reads every cell and
 // the deployments they name (tens of milliseconds at 1,000 services × 20
-// environments); serving it from here costs one read of the version.
-// Which environments are frozen depends on the time, so the columns are
-// built for each request.
+// environments); a request after no change costs one small read, after a
+// change to a few services a read of theirs. Which environments are frozen
+// depends on the time, so the columns are built for each request.
 type statusCache struct {
-	// mu is held while the matrix is built, so that requests arriving
-	// meanwhile wait for it and share it rather than each building one.
+	// mu is held while the matrix is brought up to date, so that requests
+	// arriving meanwhile wait for it and share it rather than each doing
+	// the same.
 	mu    sync.Mutex
 	built *builtMatrix
 }
 
-// builtMatrix is the status matrix of one configuration at one
-// StatusVersion.
+// builtMatrix is the status matrix of one configuration at one version of
+// the store's. It is never changed once built: an update makes a new one.
 type builtMatrix struct {
 	cfg     *deploydb.Config
 	version int64
 	locks   map[string]*deploydb.Lock
 	rows    []StatusService
-	encoded [][]byte // rows[i] as JSON
+	encoded [][]byte       // rows[i] as JSON
+	index   map[string]int // service -> its row
 }
 
 // statusMatrix returns the matrix as of now: the kept one when nothing
-// changed since it was built, a new one otherwise.
+// changed since it was built, one brought up to date otherwise.
 func (s *Server) statusMatrix(ctx context.Context) (*builtMatrix, error) {
 	cfg := s.config()
-	// The version is read before the matrix: a commit between the two
-	// leaves a matrix newer than its version says, which the next request
-	// finds out of date and builds again. Never the other way round.
-	version, err := s.store.StatusVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
 	c := &s.matrix
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if b := c.built; b != nil && b.cfg == cfg && b.version == version {
-		return b, nil
+	b := c.built
+	var since int64
+	if b != nil && b.cfg == cfg {
+		since = b.version
 	}
-	b, err := buildMatrix(ctx, s.store, cfg, version)
+	// The changes are read before the cells: a commit between the two
+	// leaves rows newer than the version says, which the next request
+	// reads again. Never the other way round.
+	ch, err := s.store.StatusChanges(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case since != 0 && !ch.All && len(ch.Services) == 0:
+		return b, nil
+	case since != 0 && !ch.All:
+		b, err = b.update(ctx, s.store, ch)
+	default:
+		b, err = buildMatrix(ctx, s.store, cfg, ch.Version)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,31 +85,69 @@ func buildMatrix(ctx context.Context, store deploydb.Store, cfg *deploydb.Config
 	if err != nil {
 		return nil, err
 	}
-	kept := make(map[[2]string]*deploydb.StatusCell, len(cells))
-	for _, c := range cells {
-		kept[[2]string{c.Service, c.Environment}] = c
-	}
-	b := &builtMatrix{cfg: cfg, version: version, locks: locks, rows: make([]StatusService, 0, len(cfg.Services))}
+	kept := cellsByKey(cells)
+	b := &builtMatrix{cfg: cfg, version: version, locks: locks, index: make(map[string]int, len(cfg.Services))}
 	for _, svc := range sorted(cfg.Services) {
-		row := StatusService{Service: svc.Ident, Pipeline: svc.Pipeline(), Cells: []StatusCell{}}
-		if pl := cfg.Pipelines[svc.Pipeline()]; pl != nil {
-			for _, st := range pl.Environments {
-				cell := StatusCell{Environment: st.Environment, Locked: locks[st.Environment] != nil}
-				if c := kept[[2]string{svc.Ident, st.Environment}]; c != nil {
-					cell.Current, cell.CurrentSince = cellDeployment(c.Current), c.CurrentSince
-					cell.InFlight, cell.LastAttempt, cell.LastKnownGood = cellDeployment(c.InFlight), cellDeployment(c.LastAttempt), cellDeployment(c.LastGood)
-				}
-				row.Cells = append(row.Cells, cell)
-			}
-		}
-		enc, err := json.Marshal(row)
+		row, enc, err := b.row(svc, kept)
 		if err != nil {
-			return nil, fmt.Errorf("status: encode %s: %w", svc.Ident, err)
+			return nil, err
 		}
+		b.index[svc.Ident] = len(b.rows)
 		b.rows = append(b.rows, row)
 		b.encoded = append(b.encoded, enc)
 	}
 	return b, nil
+}
+
+// update returns a copy of b with the rows of the services ch names read
+// again: only rows change, so the locks are those b has.
+func (b *builtMatrix) update(ctx context.Context, store deploydb.Store, ch deploydb.StatusChanges) (*builtMatrix, error) {
+	cells, err := store.FindStatus(ctx, ch.Services...)
+	if err != nil {
+		return nil, err
+	}
+	kept := cellsByKey(cells)
+	nb := &builtMatrix{cfg: b.cfg, version: ch.Version, locks: b.locks, rows: slices.Clone(b.rows), encoded: slices.Clone(b.encoded), index: b.index}
+	for _, name := range ch.Services {
+		i, ok := b.index[name]
+		if !ok {
+			continue // no longer configured
+		}
+		row, enc, err := nb.row(b.cfg.Services[name], kept)
+		if err != nil {
+			return nil, err
+		}
+		nb.rows[i], nb.encoded[i] = row, enc
+	}
+	return nb, nil
+}
+
+func cellsByKey(cells []*deploydb.StatusCell) map[[2]string]*deploydb.StatusCell {
+	kept := make(map[[2]string]*deploydb.StatusCell, len(cells))
+	for _, c := range cells {
+		kept[[2]string{c.Service, c.Environment}] = c
+	}
+	return kept
+}
+
+// row builds svc's row from the cells kept and encodes it.
+func (b *builtMatrix) row(svc *deploydb.Service, kept map[[2]string]*deploydb.StatusCell) (StatusService, []byte, error) {
+	row := StatusService{Service: svc.Ident, Pipeline: svc.Pipeline(), Cells: []StatusCell{}}
+	if pl := b.cfg.Pipelines[svc.Pipeline()]; pl != nil {
+		for _, st := range pl.Environments {
+			cell := StatusCell{Environment: st.Environment, Locked: b.locks[st.Environment] != nil}
+			if c := kept[[2]string{svc.Ident, st.Environment}]; c != nil {
+				cell.Current, cell.CurrentSince = cellDeployment(c.Current), c.CurrentSince
+				cell.InFlight, cell.LastAttempt, cell.LastKnownGood = cellDeployment(c.InFlight), cellDeployment(c.LastAttempt), cellDeployment(c.LastGood)
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+	}
+	enc, err := json.Marshal(row)
+	if err != nil {
+		return row, nil, fmt.Errorf("status: encode %s: %w", svc.Ident, err)
+	}
+	return row, enc, nil
 }
 
 // columns returns the matrix's environments as of now, in pipeline order.

@@ -32,8 +32,15 @@ func TestStatusKept(t *testing.T) {
 		return st
 	}
 	writer, reader := open(), open()
+	// faas, whose rows the writes change, and gaas, whose rows they
+	// do not: a kept matrix reads again the rows of faas alone.
+	withService := func(c *deploydb.Config, name string) *deploydb.Config {
+		c.Services[name] = &deploydb.Service{Ident: name, Artifacts: []string{"com.example:" + name}, Pipelines: []string{"basic"},
+			Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}
+		return c
+	}
 	var cfg atomic.Pointer[deploydb.Config]
-	cfg.Store(testConfig())
+	cfg.Store(withService(testConfig(), "gaas"))
 	config := cfg.Load
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	serve := func(st deploydb.Store) *testServer {
@@ -68,8 +75,8 @@ func TestStatusKept(t *testing.T) {
 	}
 	cell := func(m httpapi.Status, env string) *httpapi.StatusCell {
 		t.Helper()
-		if len(m.Services) != 1 || m.Services[0].Service != "faas" {
-			t.Fatalf("services %+v, want faas", m.Services)
+		if len(m.Services) != 2 || m.Services[0].Service != "faas" {
+			t.Fatalf("services %+v, want faas and gaas", m.Services)
 		}
 		c := m.Services[0].Cell(env)
 		if c == nil {
@@ -116,14 +123,13 @@ func TestStatusKept(t *testing.T) {
 	if m := check("filtered out", "?service=nope"); len(m.Services) != 0 || len(m.Environments) != 2 {
 		t.Fatalf("?service=nope: %+v", m)
 	}
-	check("filtered", "?service=aa")
+	if m := check("filtered", "?service=fa"); len(m.Services) != 1 || m.Services[0].Service != "faas" {
+		t.Fatalf("?service=fa: %+v", m.Services)
+	}
 
-	// A reload: a second service, with no write to the store.
-	next := testConfig()
-	next.Services["gaas"] = &deploydb.Service{Ident: "gaas", Artifacts: []string{"com.example:gaas"}, Pipelines: []string{"basic"},
-		Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}
-	cfg.Store(next)
-	if m := check("reloaded", ""); len(m.Services) != 2 || m.Services[1].Service != "gaas" {
+	// A reload: a third service, with no write to the store.
+	cfg.Store(withService(withService(testConfig(), "gaas"), "haas"))
+	if m := check("reloaded", ""); len(m.Services) != 3 || m.Services[2].Service != "haas" {
 		t.Fatalf("services after the reload: %+v", m.Services)
 	}
 }

@@ -194,6 +194,7 @@ func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env s
 			}
 			return &deploydb.Error{Code: deploydb.ECONFLICT, Message: fmt.Sprintf("environment %s is locked already: %s", env, locks[env].Reason), Current: locks[env]}
 		}
+		tx.whole = true // every cell of env shows the lock
 		if err := s.record(ctx, tx, cfg, &deploydb.Event{Type: deploydb.EventEnvironmentLocked, Environment: env, Actor: a.Actor, Reason: a.Reason, CreatedAt: l.CreatedAt,
 			Detail: "activation held in " + env}, nil, nil, false, nil); err != nil {
 			return err
@@ -217,6 +218,7 @@ func (s *Store) UnlockEnvironment(ctx context.Context, cfg *deploydb.Config, env
 		if n, _ := res.RowsAffected(); n == 0 {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "environment %q is not locked", env)
 		}
+		tx.whole = true
 		if err := s.record(ctx, tx, cfg, &deploydb.Event{Type: deploydb.EventEnvironmentUnlocked, Environment: env, Actor: a.Actor, Reason: a.Reason, CreatedAt: s.now(),
 			Detail: "activation released in " + env}, nil, nil, false, nil); err != nil {
 			return err
@@ -387,21 +389,33 @@ func (s *Store) dueSoaks(ctx context.Context, now deploydb.Time) ([]soak, error)
 	return due, rows.Err()
 }
 
-// FindStatus returns the status matrix as kept. Its deployments carry no
-// promotion results: the matrix does not show them.
+// FindStatus returns the status matrix as kept, the rows of the given
+// services only when there are any. Its deployments carry no promotion
+// results: the matrix does not show them.
 //
 // Two statements in one snapshot: the cells, then every deployment a cell
 // names, found by a subquery of the cells (never a list of ids as
 // parameters, which a full matrix of 1,000 × 20 would take past what
 // either database binds).
-func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err error) {
+func (s *Store) FindStatus(ctx context.Context, services ...string) (_ []*deploydb.StatusCell, err error) {
 	defer s.classify(&err)
+	if len(services) > maxStatusServices {
+		return nil, deploydb.Errorf(deploydb.EINVALID, "the status of at most %d services at once, not %d", maxStatusServices, len(services))
+	}
+	cellsOf, args := `(SELECT * FROM env_state)`, []any{}
+	if len(services) > 0 {
+		cellsOf = `(SELECT * FROM env_state WHERE service IN (` + placeholders(len(services)) + `))`
+		for _, svc := range services {
+			args = append(args, svc)
+		}
+	}
 	// Empty, not nil: the API writes an empty matrix as [], never null.
 	out := []*deploydb.StatusCell{}
 	err = s.snapshot(ctx, func(q querier) error {
 		type ids struct{ current, inFlight, lastAttempt, lastGood int64 }
 		var cells []ids
-		rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0) FROM env_state ORDER BY service`+s.d.Collate+`, environment`+s.d.Collate)
+		rows, err := q.QueryContext(ctx, `SELECT service, environment, coalesce(current_id, 0), coalesce(current_since, 0), coalesce(in_flight_id, 0), coalesce(last_attempt_id, 0), coalesce(last_good_id, 0)
+			FROM `+cellsOf+` e ORDER BY service`+s.d.Collate+`, environment`+s.d.Collate, args...)
 		if err != nil {
 			return fmt.Errorf("store: status: %w", err)
 		}
@@ -426,9 +440,9 @@ func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err e
 		if len(out) == 0 {
 			return nil
 		}
-		rows, err = q.QueryContext(ctx, `SELECT `+deploymentColumns+` FROM deployments d JOIN artifacts a ON a.id = d.artifact_id
-			WHERE d.id IN (SELECT current_id FROM env_state UNION SELECT in_flight_id FROM env_state
-				UNION SELECT last_attempt_id FROM env_state UNION SELECT last_good_id FROM env_state)`)
+		rows, err = q.QueryContext(ctx, `WITH e AS `+cellsOf+`
+			SELECT `+deploymentColumns+` FROM deployments d JOIN artifacts a ON a.id = d.artifact_id
+			WHERE d.id IN (SELECT current_id FROM e UNION SELECT in_flight_id FROM e UNION SELECT last_attempt_id FROM e UNION SELECT last_good_id FROM e)`, args...)
 		if err != nil {
 			return fmt.Errorf("store: status: %w", err)
 		}
@@ -455,12 +469,51 @@ func (s *Store) FindStatus(ctx context.Context) (_ []*deploydb.StatusCell, err e
 	return out, nil
 }
 
-// StatusVersion implements deploydb.Store: every commit that may change
-// what FindStatus or FindLocks return moves it on (see runBatch).
-func (s *Store) StatusVersion(ctx context.Context) (n int64, err error) {
+// maxStatusServices bounds the services FindStatus takes, and so the
+// parameters of its statements.
+const maxStatusServices = deploydb.MaxStatusServices
+
+// StatusChanges implements deploydb.Store: what the commits after version
+// since changed in the status matrix, as moveStatusVersion noted it.
+func (s *Store) StatusChanges(ctx context.Context, since int64) (_ deploydb.StatusChanges, err error) {
 	defer s.classify(&err)
-	if err := s.r.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store: status version: %w", err)
+	var c deploydb.StatusChanges
+	err = s.snapshot(ctx, func(q querier) error {
+		var whole int64
+		if err := q.QueryRowContext(ctx, `SELECT n, whole FROM status_version WHERE id = 1`).Scan(&c.Version, &whole); err != nil {
+			return fmt.Errorf("store: status changes: %w", err)
+		}
+		// A version ahead of the database's (a database restored from a
+		// backup, say) says nothing about it: all changed.
+		if since <= 0 || whole > since || since > c.Version {
+			c.All = true
+			return nil
+		}
+		if c.Version == since {
+			return nil
+		}
+		rows, err := q.QueryContext(ctx, `SELECT service FROM status_services WHERE n > ? ORDER BY service LIMIT ?`, since, maxStatusServices+1)
+		if err != nil {
+			return fmt.Errorf("store: status changes: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var svc string
+			if err := rows.Scan(&svc); err != nil {
+				return fmt.Errorf("store: status changes: %w", err)
+			}
+			c.Services = append(c.Services, svc)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: status changes: %w", err)
+		}
+		if len(c.Services) > maxStatusServices {
+			c.All, c.Services = true, nil
+		}
+		return nil
+	})
+	if err != nil {
+		return deploydb.StatusChanges{}, err
 	}
-	return n, nil
+	return c, nil
 }

@@ -121,10 +121,14 @@ func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
 type wtx struct {
 	rebound
 	ctx       context.Context
-	delivered bool                 // enqueued webhook deliveries
-	recorded  bool                 // recorded events
-	changed   bool                 // changed deployments or the status matrix
-	types     []deploydb.EventType // the types of the events recorded, one per event
+	delivered bool // enqueued webhook deliveries
+	recorded  bool // recorded events
+	// What the status matrix shows that this transaction changed: the
+	// rows of services (a deployment's status or its cell), or more than
+	// rows (whole: a lock).
+	services map[string]bool
+	whole    bool
+	types    []deploydb.EventType // the types of the events recorded, one per event
 }
 
 // QueryContext runs a query with ? placeholders under the batch's context.
@@ -142,6 +146,36 @@ func (t *wtx) QueryRowContext(_ context.Context, query string, args ...any) *sql
 // context.
 func (t *wtx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
 	return t.rebound.ExecContext(t.ctx, query, args...)
+}
+
+// changedService notes that the transaction changed the status matrix's
+// row of service.
+func (t *wtx) changedService(service string) {
+	if t.services == nil {
+		t.services = map[string]bool{}
+	}
+	t.services[service] = true
+}
+
+// moveStatusVersion moves status_version on when the transaction changed
+// what the status matrix shows, and notes which rows it changed, so that
+// a matrix kept by any process on the database is brought up to date
+// (httpapi): the services' rows, or the whole matrix.
+func (t *wtx) moveStatusVersion(ctx context.Context) error {
+	if !t.whole && len(t.services) == 0 {
+		return nil
+	}
+	var n int64
+	if err := t.QueryRowContext(ctx, `UPDATE status_version SET n = n + 1, whole = CASE WHEN ? = 1 THEN n + 1 ELSE whole END WHERE id = 1 RETURNING n`,
+		b2i(t.whole)).Scan(&n); err != nil {
+		return err
+	}
+	for svc := range t.services {
+		if _, err := t.ExecContext(ctx, `INSERT INTO status_services (service, n) VALUES (?, ?) ON CONFLICT (service) DO UPDATE SET n = excluded.n`, svc, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxBatch bounds how many writes share one transaction.
@@ -353,16 +387,15 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 		if errs[i] == nil {
 			all.delivered = all.delivered || tx.delivered
 			all.recorded = all.recorded || tx.recorded
-			all.changed = all.changed || tx.changed
+			all.whole = all.whole || tx.whole
+			for svc := range tx.services {
+				all.changedService(svc)
+			}
 			all.types = append(all.types, tx.types...)
 		}
 	}
-	if all.recorded || all.changed {
-		// What the status matrix shows may have changed: its cached
-		// copies (httpapi) are rebuilt, in every process on the database.
-		if _, err := all.ExecContext(ctx, `UPDATE status_version SET n = n + 1 WHERE id = 1`); err != nil {
-			return nil, nil, fmt.Errorf("%s: status version: %w", s.d.Name, err)
-		}
+	if err := all.moveStatusVersion(ctx); err != nil {
+		return nil, nil, fmt.Errorf("%s: status version: %w", s.d.Name, err)
 	}
 	if s.d.Announce != nil && (all.delivered || all.recorded) {
 		if err := s.d.Announce(ctx, t, all.delivered, all.recorded); err != nil {

@@ -249,7 +249,7 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
 			return fmt.Errorf("store: update deployment: %w", err)
 		}
-		tx.changed = true
+		tx.changedService(d.Service)
 		if err := updateEnvState(ctx, tx, d, p.Now); err != nil {
 			return err
 		}
@@ -345,7 +345,7 @@ func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c we
 // updateEnvState keeps the status matrix of the deployment's (service,
 // environment) in step with its new status.
 func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now deploydb.Time) error {
-	tx.changed = true
+	tx.changedService(d.Service)
 	var q string
 	var args []any
 	switch d.Status {

@@ -32,7 +32,6 @@ type fixture struct {
 	// The status matrix and its version as wantStatus last saw them.
 	seenStatus  []*deploydb.StatusCell
 	seenVersion int64
-	seenAny     bool
 }
 
 // newFixture marks t parallel and opens a fresh store on a new Clock. When

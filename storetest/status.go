@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,14 +21,17 @@ type cell struct {
 
 // wantStatus fails the test unless the status matrix has exactly the cells
 // want, keyed "service/environment", each deployment as FindDeployment
-// returns it without its promotion results. It also fails if the matrix
-// changed since the last call while StatusVersion stayed the same: the
-// version is what keeps cached copies of the matrix right.
+// returns it without its promotion results. It also fails unless
+// StatusChanges names every service whose cells changed since the last
+// call (or says all changed), and unless FindStatus of those services
+// alone returns just their cells: that is what keeps copies of the matrix
+// right.
 func (f *fixture) wantStatus(want map[string]cell) {
 	f.t.Helper()
-	version, err := f.s.StatusVersion(f.ctx)
+	since := f.seenVersion
+	changes, err := f.s.StatusChanges(f.ctx, since)
 	if err != nil {
-		f.t.Fatalf("status version: %v", err)
+		f.t.Fatalf("status changes: %v", err)
 	}
 	cells, err := f.s.FindStatus(f.ctx)
 	if err != nil {
@@ -36,15 +40,50 @@ func (f *fixture) wantStatus(want map[string]cell) {
 	if cells == nil {
 		f.t.Error("FindStatus returned nil, want a non-nil list")
 	}
-	if f.seenAny && version == f.seenVersion {
-		if diff := cmp.Diff(f.seenStatus, cells); diff != "" {
-			f.t.Errorf("the status matrix changed but StatusVersion stayed %d (-before +now):\n%s", version, diff)
+	if since == 0 && !changes.All {
+		f.t.Errorf("StatusChanges since 0 = %+v, want All", changes)
+	}
+	if changes.Version < since {
+		f.t.Errorf("the status version went back from %d to %d", since, changes.Version)
+	}
+	if f.seenStatus != nil && !changes.All {
+		named := map[string]bool{}
+		for _, svc := range changes.Services {
+			named[svc] = true
+		}
+		byService := func(cs []*deploydb.StatusCell) map[string][]*deploydb.StatusCell {
+			m := map[string][]*deploydb.StatusCell{}
+			for _, c := range cs {
+				m[c.Service] = append(m[c.Service], c)
+			}
+			return m
+		}
+		before, now := byService(f.seenStatus), byService(cells)
+		for svc := range now {
+			if diff := cmp.Diff(before[svc], now[svc]); diff != "" && !named[svc] {
+				f.t.Errorf("the status of %s changed since version %d, but StatusChanges %+v does not name it (-before +now):\n%s", svc, since, changes, diff)
+			}
+		}
+		for svc := range before {
+			if now[svc] == nil && !named[svc] {
+				f.t.Errorf("the status of %s went since version %d, but StatusChanges %+v does not name it", svc, since, changes)
+			}
+		}
+		if len(changes.Services) > 0 {
+			some, err := f.s.FindStatus(f.ctx, changes.Services...)
+			if err != nil {
+				f.t.Fatalf("find status of %v: %v", changes.Services, err)
+			}
+			var want []*deploydb.StatusCell
+			for _, svc := range changes.Services {
+				want = append(want, now[svc]...)
+			}
+			if diff := cmp.Diff(want, some); diff != "" {
+				f.t.Errorf("FindStatus(%v) (-want +got):\n%s", changes.Services, diff)
+			}
 		}
 	}
-	if f.seenAny && version < f.seenVersion {
-		f.t.Errorf("StatusVersion went back from %d to %d", f.seenVersion, version)
-	}
-	f.seenStatus, f.seenVersion, f.seenAny = cells, version, true
+	f.seenStatus, f.seenVersion = cells, changes.Version
 	dep := func(id int64) *deploydb.Deployment {
 		if id == 0 {
 			return nil
@@ -210,24 +249,24 @@ func testFindStatus(t *testing.T, open Opener) {
 	})
 
 	t.Run("Version", func(t *testing.T) {
-		// StatusVersion moves on with every write that changes the matrix
-		// or the locks, and stays where it is for reads and for writes
-		// that were refused.
+		// The status version moves on with every write that changes the
+		// matrix or the locks, and stays where it is for reads and for
+		// writes that were refused. A lock changes more than rows.
 		f := newFixture(t, open)
 		version := func() int64 {
 			t.Helper()
-			n, err := f.s.StatusVersion(f.ctx)
+			c, err := f.s.StatusChanges(f.ctx, 0)
 			if err != nil {
-				t.Fatalf("status version: %v", err)
+				t.Fatalf("status changes: %v", err)
 			}
-			return n
+			return c.Version
 		}
 		moved := func(what string, do func()) {
 			t.Helper()
 			before := version()
 			do()
 			if after := version(); after <= before {
-				t.Errorf("%s: StatusVersion %d, then %d; want it to move on", what, before, after)
+				t.Errorf("%s: status version %d, then %d; want it to move on", what, before, after)
 			}
 		}
 		stayed := func(what string, do func()) {
@@ -235,7 +274,7 @@ func testFindStatus(t *testing.T, open Opener) {
 			before := version()
 			do()
 			if after := version(); after != before {
-				t.Errorf("%s: StatusVersion %d, then %d; want it to stay", what, before, after)
+				t.Errorf("%s: status version %d, then %d; want it to stay", what, before, after)
 			}
 		}
 		var v1 *deploydb.Flow
@@ -256,9 +295,24 @@ func testFindStatus(t *testing.T, open Opener) {
 				t.Fatal("reporting STARTED -> CREATED succeeded")
 			}
 		})
+		before := version()
 		moved("lock", func() { f.lock("staging", alice()) })
+		if c, err := f.s.StatusChanges(f.ctx, before); err != nil || !c.All {
+			t.Errorf("changes of a lock: %+v, %v; want All", c, err)
+		}
 		moved("unlock", func() { f.unlock("staging", alice()) })
 		moved("completed", func() { f.report(integ1, completed) })
+		// A version from elsewhere (a restored backup) says nothing.
+		if c, err := f.s.StatusChanges(f.ctx, version()+1000); err != nil || !c.All {
+			t.Errorf("changes since a version ahead of the database: %+v, %v; want All", c, err)
+		}
+		many := make([]string, deploydb.MaxStatusServices+1)
+		for i := range many {
+			many[i] = fmt.Sprintf("service-%d", i)
+		}
+		if _, err := f.s.FindStatus(f.ctx, many...); deploydb.ErrorCode(err) != deploydb.EINVALID {
+			t.Errorf("the status of %d services: %v, want EINVALID", len(many), err)
+		}
 		moved("promotion", func() { f.promote(integ1, "smoke", deploydb.PromotionSuccess) })
 	})
 

@@ -1,6 +1,6 @@
 -- +goose Up
 -- A number that every commit changing what the status matrix shows
--- (deployments, env_state, locks, events) moves on, in the same
+-- (deployments, env_state, locks) moves on, in the same
 -- transaction. The API keeps the matrix it last built and rebuilds it only
 -- when this number moved: reading one row says whether any process on the
 -- database changed the matrix since.
