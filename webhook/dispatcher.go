@@ -128,7 +128,8 @@ func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Reg
 	}
 	d := &Dispatcher{
 		HTTPClient: &http.Client{
-			Timeout: DefaultTimeout,
+			Transport: newTransport(),
+			Timeout:   DefaultTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -163,6 +164,25 @@ func NewDispatcher(store deploydb.Store, logger *slog.Logger, reg prometheus.Reg
 		d.delay = register(reg, d.delay)
 	}
 	return d
+}
+
+// maxIdleConnsPerHost bounds the idle connections the dispatcher's
+// transport keeps to one receiver. net/http's default of 2 made a
+// dispatcher with more workers than that open a new connection for most
+// calls to a busy receiver (and leave the closed ones in TIME_WAIT); the
+// workers bound the connections in use at once, so this only needs to be
+// above any sensible Workers.
+const maxIdleConnsPerHost = 1024
+
+// newTransport returns the transport of the dispatcher's default client:
+// net/http's default one (proxy from the environment, dial and TLS
+// timeouts, HTTP/2) that keeps a connection per worker to a receiver
+// open between calls.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = maxIdleConnsPerHost
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	return t
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
@@ -210,7 +230,7 @@ func (d *Dispatcher) settings() (settings, error) {
 		s.lease = DefaultLease
 	}
 	if s.client == nil {
-		s.client = &http.Client{Timeout: DefaultTimeout}
+		s.client = &http.Client{Transport: newTransport(), Timeout: DefaultTimeout}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -308,21 +328,29 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			done <- dl.ID
 		}()
 	}
+	finished := func(id int64) {
+		delete(inflight, id)
+		if dl, ok := again[id]; ok {
+			delete(again, id)
+			start(dl)
+		}
+	}
 	for {
 		now := s.now()
 		wait := s.pollInterval
-		ok := true
-		if len(inflight) < s.workers {
+		ok, full := true, true
+		if free := s.workers - len(inflight); free > 0 {
 			// Claim as many as there are free workers: a claimed delivery
 			// is this dispatcher's until the lease lapses, attempted by no
 			// other process on the database.
-			due, err := d.store.ClaimDeliveries(ctx, now, s.workers-len(inflight), s.lease)
+			due, err := d.store.ClaimDeliveries(ctx, now, free, s.lease)
 			if err != nil {
 				ok = false
 				if ctx.Err() == nil {
 					d.logger.Error("webhook: find due deliveries", "error", err)
 				}
 			}
+			full = len(due) == free
 			for _, dl := range due {
 				if inflight[dl.ID] {
 					again[dl.ID] = dl
@@ -331,7 +359,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				start(dl)
 			}
 		}
-		if ok {
+		// With every worker busy (or a claim that took all it asked
+		// for, so that more may be due), the next worker to finish wakes
+		// Run: the time of the next due delivery matters only when the
+		// outbox had less to give than the workers could take.
+		if ok && !full {
 			wait = d.nextWait(ctx, &s, now)
 		}
 		timer := time.NewTimer(wait)
@@ -341,10 +373,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-d.store.DeliveriesReady():
 		case id := <-done:
-			delete(inflight, id)
-			if dl, ok := again[id]; ok {
-				delete(again, id)
-				start(dl)
+			finished(id)
+			// Workers that finished meanwhile free their places too, so
+			// that one claim fills them all: one claim per delivery would
+			// make claims the dispatcher's bottleneck.
+			for more := true; more; {
+				select {
+				case id := <-done:
+					finished(id)
+				default:
+					more = false
+				}
 			}
 		case <-timer.C:
 		}
@@ -382,7 +421,12 @@ type response struct {
 // attempt that cannot be recorded leaves the delivery claimed until the
 // lease lapses, then due again: at least once, after a pause.
 func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Delivery) {
-	log := d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", ShownHookName(dl.Hook), "url", ShownURL(dl))
+	// The logger of this attempt, made only for an attempt that logs: a
+	// delivered one does not, and rendering the URL it shows (a parse)
+	// on every call was part of each delivery's cost.
+	log := func() *slog.Logger {
+		return d.logger.With("delivery", dl.ID, "event", dl.EventType, "hook", ShownHookName(dl.Hook), "url", ShownURL(dl))
+	}
 	started := s.now()
 	t0 := time.Now()
 	var resp response
@@ -394,12 +438,12 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 	latency := time.Since(t0)
 	if err != nil && ctx.Err() != nil {
 		d.attempts.WithLabelValues(outcomeInterrupted).Inc()
-		log.Info("webhook attempt interrupted by shutdown; the delivery stays pending", "attempt", dl.Attempts+1)
+		log().Info("webhook attempt interrupted by shutdown; the delivery stays pending", "attempt", dl.Attempts+1)
 		// Due again at once, for the next start or another process.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
 		if err := d.store.ReleaseDeliveries(rctx, []int64{dl.ID}); err != nil {
-			log.Warn("webhook: release an interrupted delivery; it is due again when its claim lapses", "error", err)
+			log().Warn("webhook: release an interrupted delivery; it is due again when its claim lapses", "error", err)
 		}
 		return
 	}
@@ -451,15 +495,15 @@ func (d *Dispatcher) deliver(ctx context.Context, s *settings, dl *deploydb.Deli
 		d.delay.Observe(max(started.Sub(dl.CreatedAt.Time), 0).Seconds())
 	}
 	if err := d.store.RecordAttempt(rctx, r); err != nil {
-		log.Error("webhook: record attempt; the delivery is attempted again when its claim lapses", "error", err, "status", resp.code)
+		log().Error("webhook: record attempt; the delivery is attempted again when its claim lapses", "error", err, "status", resp.code)
 		return
 	}
 	switch outcome {
 	case outcomeRetry:
-		log.Warn("webhook attempt failed", "status", resp.code, "error", r.Attempt.Error,
+		log().Warn("webhook attempt failed", "status", resp.code, "error", r.Attempt.Error,
 			"attempt", dl.Attempts+1, "next_attempt_at", r.NextAttemptAt.UTC().Format(time.RFC3339))
 	case outcomeFailed:
-		log.Warn("webhook attempt failed; giving up on the delivery", "status", resp.code, "error", r.Attempt.Error,
+		log().Warn("webhook attempt failed; giving up on the delivery", "status", resp.code, "error", r.Attempt.Error,
 			"attempt", dl.Attempts+1)
 	}
 }
