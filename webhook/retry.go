@@ -10,10 +10,16 @@ import (
 
 // Defaults of a Dispatcher's settings (DESIGN.md §5).
 const (
-	DefaultTimeout      = 10 * time.Second
-	DefaultGiveUpAfter  = 24 * time.Hour
-	DefaultJitter       = 0.1
-	DefaultWorkers      = 8
+	DefaultTimeout     = 10 * time.Second
+	DefaultGiveUpAfter = 24 * time.Hour
+	DefaultJitter      = 0.1
+	// DefaultWorkers is how many calls a dispatcher makes at once. Each
+	// worker sends, then waits for its attempt to be recorded (a commit
+	// it shares with the others': group commit), so the throughput to a
+	// fast receiver is about workers / (call + commit): with 8 it stayed
+	// under 1,000 deliveries/s here, with 64 it passes 2,000 (DESIGN.md
+	// §10).
+	DefaultWorkers      = 64
 	DefaultPollInterval = time.Second
 	// DefaultDrainTimeout bounds how long a shutdown waits for calls in flight.
 	DefaultDrainTimeout = 5 * time.Second
