@@ -200,22 +200,12 @@ func (s *Store) OutboxStats(ctx context.Context) (deploydb.OutboxStats, error) {
 	return st, nil
 }
 
-// RecordAttempt stores one attempt and the delivery's new state.
+// RecordAttempt stores one attempt and the delivery's new state: the
+// delivery's update says whether it exists, so two statements do it.
 func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) (err error) {
 	defer s.classify(&err)
 	a := r.Attempt
 	return s.write(ctx, func(tx *wtx) error {
-		var status string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM webhook_deliveries WHERE id = ?`, a.Delivery).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", a.Delivery)
-		} else if err != nil {
-			return fmt.Errorf("store: record attempt: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, status_code, latency_ns, response, error, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			a.Delivery, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt)); err != nil {
-			return fmt.Errorf("store: record attempt: %w", err)
-		}
 		newStatus := deploydb.DeliveryPending
 		if r.Done {
 			newStatus = r.Status
@@ -224,8 +214,18 @@ func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) (er
 		if lastErr == "" && a.StatusCode >= 300 {
 			lastErr = fmt.Sprintf("HTTP %d", a.StatusCode)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
-			newStatus, r.NextAttemptAt.UnixMilli(), lastErr, ms(a.CreatedAt), a.Delivery); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+			newStatus, r.NextAttemptAt.UnixMilli(), lastErr, ms(a.CreatedAt), a.Delivery)
+		if err != nil {
+			return fmt.Errorf("store: record attempt: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: record attempt: %w", err)
+		} else if n == 0 {
+			return deploydb.Errorf(deploydb.ENOTFOUND, "webhook delivery %d not found", a.Delivery)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, status_code, latency_ns, response, error, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Delivery, a.StatusCode, int64(a.Latency), a.Response, a.Error, ms(a.CreatedAt)); err != nil {
 			return fmt.Errorf("store: record attempt: %w", err)
 		}
 		return nil
