@@ -94,6 +94,10 @@ type BacklogResult struct {
 	PerSec    float64 `json:"perSec"`
 	// Drain is from the server's start to the last call.
 	Drain float64 `json:"drainSeconds"`
+	// TimedOut says that Timeout seconds ran out before every call of
+	// the backlog arrived: the rate is of those that did.
+	TimedOut bool    `json:"timedOut"`
+	Timeout  float64 `json:"timeoutSeconds"`
 }
 
 // drainBacklog starts the server (start) and waits until rcv got a first
@@ -141,7 +145,7 @@ func drainBacklog(ctx context.Context, rcv *Receiver, ids map[string]bool, leftO
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	r := &BacklogResult{Queued: len(ids) + leftOver, LeftOver: leftOver, Delivered: got, OfBacklog: ofBacklog}
+	r := &BacklogResult{Queued: len(ids) + leftOver, LeftOver: leftOver, Delivered: got, OfBacklog: ofBacklog, TimedOut: timedOut, Timeout: timeout.Seconds()}
 	switch {
 	case timedOut && got > 0:
 		// The rate so far, up to now.

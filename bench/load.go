@@ -43,6 +43,9 @@ type WriteOptions struct {
 	// deployment as soon as DeployDB created it.
 	Hooks    bool
 	MaxFlows int
+	// Drain is the most the load waits, after Duration, for the calls
+	// the deployments it created in the window owe the orchestrator.
+	Drain time.Duration
 }
 
 // WriteResult is what the mixed write load measured.
@@ -52,21 +55,28 @@ type WriteResult struct {
 	// window, by kind.
 	Writes int64            `json:"writes"`
 	ByKind map[string]int64 `json:"byKind"`
-	// Latency is each kind's, over the window.
+	// Latency is each kind's, of the requests sent in the window (those
+	// answered after it too).
 	Latency map[string]*Sample `json:"-"`
-	Errors  int64              `json:"errors"`
-	Error   string             `json:"firstError,omitempty"`
+	// Errors counts the write requests that failed, warm-up included.
+	Errors int64  `json:"errors"`
+	Error  string `json:"firstError,omitempty"`
 	// Flows counts the flows that went through their whole pipeline in
 	// the window.
 	Flows int64 `json:"flows"`
-	// Calls counts the orchestrator hook's first attempts of the load's
-	// deployments that arrived in the window.
-	Calls int `json:"calls"`
+	// Calls counts the orchestrator hook's first attempts that arrived
+	// for the deployments the load's writes created in the window (the
+	// 2xx of the write that created one came in the window), and Missing
+	// those that had not arrived Waited seconds after the load.
+	Calls   int     `json:"calls"`
+	Missing int     `json:"missing"`
+	Waited  float64 `json:"waitedSeconds"`
 	// Upper and Lower bound the time from the commit that queued each of
 	// those calls to its arrival: from the event's time (taken before the
-	// commit) and from when the client got the 2xx (after it).
+	// commit) and from when the client got the 2xx (after it). A call
+	// that never arrived is Never in Upper, and the time waited for it
+	// in Lower.
 	Upper, Lower *Sample `json:"-"`
-	Unmatched    int     `json:"unmatched"` // calls whose 2xx was not seen
 	// Reads counts the GET /api/flows?artifact= of the API-driven load.
 	Reads int64 `json:"reads"`
 	// Idle lists the services idle after the load: those whose last flow
@@ -98,7 +108,7 @@ type writeLoad struct {
 
 	mu    sync.Mutex
 	acks  map[string]time.Time // artifact/environment: when the 2xx that queued its deployment.created arrived
-	calls []Call
+	calls map[string]Call      // artifact/environment: the first call of the orchestrator hook that arrived
 	res   WriteResult
 }
 
@@ -112,7 +122,7 @@ func runWrites(ctx context.Context, c *client, rcv *Receiver, m *Model, idle []s
 		o.MaxFlows = 4 * o.Clients
 	}
 	w := &writeLoad{c: c, m: m, o: o, svcs: map[string]*Service{}, idle: make(chan string, len(idle)), tasks: make(chan Call, 1<<16),
-		acks: map[string]time.Time{}}
+		acks: map[string]time.Time{}, calls: map[string]Call{}}
 	w.res.ByKind, w.res.Latency = map[string]int64{}, map[string]*Sample{}
 	for _, k := range writeKinds {
 		w.res.Latency[k] = &Sample{}
@@ -131,8 +141,11 @@ func runWrites(ctx context.Context, c *client, rcv *Receiver, m *Model, idle []s
 		if !isRunTag(call.Version, o.Tag) {
 			return
 		}
+		k := ackKey(call.Artifact, call.Environment)
 		w.mu.Lock()
-		w.calls = append(w.calls, call)
+		if _, ok := w.calls[k]; !ok {
+			w.calls[k] = call
+		}
 		w.mu.Unlock()
 		if !o.Hooks {
 			return
@@ -160,22 +173,53 @@ func runWrites(ctx context.Context, c *client, rcv *Receiver, m *Model, idle []s
 	for len(w.idle) > 0 {
 		w.res.Idle = append(w.res.Idle, <-w.idle)
 	}
-	// The hook's calls of the window, against the 2xx that queued them.
+	// Each deployment the window's writes created owes the orchestrator a
+	// call: those still on their way are the slowest, so wait for them
+	// rather than leave them out.
+	ended := time.Now()
+	for w.late() > 0 && time.Since(ended) < o.Drain && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	now := time.Now()
+	w.res.Waited = now.Sub(ended).Seconds()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, call := range w.calls {
-		if call.At.Before(w.t0) || !call.At.Before(w.t1) {
+	for k, ack := range w.acks {
+		if !w.inWindow(ack) {
+			continue
+		}
+		call, ok := w.calls[k]
+		if !ok {
+			w.res.Missing++
+			w.res.Upper.Add(Never)
+			w.res.Lower.Add(now.Sub(ack))
 			continue
 		}
 		w.res.Calls++
 		w.res.Upper.Add(call.At.Sub(call.EventTime))
-		if ack, ok := w.acks[ackKey(call.Artifact, call.Environment)]; ok {
-			w.res.Lower.Add(call.At.Sub(ack))
-		} else {
-			w.res.Unmatched++
-		}
+		w.res.Lower.Add(call.At.Sub(ack))
 	}
 	return &w.res, ctx.Err()
+}
+
+// inWindow reports whether t is in the measured window.
+func (w *writeLoad) inWindow(t time.Time) bool { return !t.Before(w.t0) && t.Before(w.t1) }
+
+// late counts the deployments created in the window whose call has not
+// arrived yet.
+func (w *writeLoad) late() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for k, ack := range w.acks {
+		if _, ok := w.calls[k]; !ok && w.inWindow(ack) {
+			n++
+		}
+	}
+	return n
 }
 
 // flows publishes a new version of an idle service and drives its flow
@@ -285,9 +329,13 @@ func (w *writeLoad) write(ctx context.Context, kind, actor, method, path string,
 		}
 		return nil, done, false
 	}
-	if !done.Before(w.t0) && done.Before(w.t1) {
+	// The rate counts what the window saw answered; the latency every
+	// request sent in it, so that the slowest, answered after it, count.
+	if w.inWindow(done) {
 		w.res.Writes++
 		w.res.ByKind[kind]++
+	}
+	if w.inWindow(start) {
 		w.res.Latency[kind].Add(done.Sub(start))
 		w.res.Latency[kindAll].Add(done.Sub(start))
 	}
@@ -368,7 +416,7 @@ func (w *writeLoad) drive(ctx context.Context, call Call) (done, ok bool) {
 		return false, true
 	}
 	w.mu.Lock()
-	if !last.Before(w.t0) && last.Before(w.t1) {
+	if w.inWindow(last) {
 		w.res.Flows++
 	}
 	w.mu.Unlock()
@@ -377,8 +425,10 @@ func (w *writeLoad) drive(ctx context.Context, call Call) (done, ok bool) {
 
 // ReadResult is what reading one endpoint measured.
 type ReadResult struct {
-	Name     string  `json:"name"`
-	Example  string  `json:"example"`
+	Name    string `json:"name"`
+	Example string `json:"example"`
+	// Requests counts those sent in the measured window and answered
+	// 200; Errors those that failed, warm-up included.
 	Requests int     `json:"requests"`
 	Seconds  float64 `json:"seconds"`
 	Errors   int     `json:"errors"`
@@ -392,7 +442,9 @@ type ReadResult struct {
 }
 
 // runReads reads the paths next returns with clients concurrent clients
-// for warmup + d, and measures the requests answered after the warm-up.
+// for warmup + d, and measures the requests sent after the warm-up (to
+// their answer, which may come after d: the slowest count too). Errors
+// of those are counted, not measured.
 func runReads(ctx context.Context, c *client, name string, next func(*rand.Rand) string, clients int, warmup, d time.Duration) *ReadResult {
 	res := &ReadResult{Name: name, Latency: &Sample{}, Seconds: d.Seconds(), Example: next(rand.New(rand.NewPCG(1, 1)))}
 	t0 := time.Now().Add(warmup)
@@ -417,14 +469,17 @@ func runReads(ctx context.Context, c *client, name string, next func(*rand.Rand)
 				}
 				b, err := c.do(ctx, ActorReader, http.MethodGet, path, nil, http.StatusOK)
 				done := time.Now()
-				if done.Before(t0) || !done.Before(t1) {
+				if isCanceled(err) {
 					continue
 				}
-				if err != nil {
+				if err != nil { // warm-up included
 					errs++
 					if first == "" {
 						first = err.Error()
 					}
+					continue
+				}
+				if start.Before(t0) {
 					continue
 				}
 				s.Add(done.Sub(start))

@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// Never is the duration of what did not end while it was measured (a
+// webhook call that never arrived): it sorts after every measured one, so
+// a percentile that falls on it is unknown, not small.
+const Never = time.Duration(math.MaxInt64)
+
 // Sample collects measured durations. The zero value is empty and ready to
 // use; a Sample is not safe for concurrent use (give each client its own
 // and Merge them).
@@ -61,5 +66,5 @@ func (s *Sample) Mean() time.Duration {
 	return sum / time.Duration(len(s.d))
 }
 
-// ms returns d in milliseconds.
+// msOf returns d in milliseconds.
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
