@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,14 +140,30 @@ func fileSystem(dir string) string {
 }
 
 // rssMB returns the resident memory of process pid (VmRSS) and its peak
-// (VmHWM), in MB.
-func rssMB(pid int) (rss, peak float64) {
-	status := "/proc/" + strconv.Itoa(pid) + "/status"
-	kb := func(key string) float64 {
-		v, _ := strconv.ParseFloat(strings.TrimSuffix(firstField(status, key), " kB"), 64)
-		return v / 1024
+// (VmHWM), in MB, from /proc/PID/status.
+func rssMB(pid int) (rss, peak float64, err error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	status, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: resident memory: %w", err)
 	}
-	return kb("VmRSS"), kb("VmHWM")
+	kb := func(key string) float64 {
+		for line := range strings.Lines(string(status)) {
+			k, v, ok := strings.Cut(line, ":")
+			if ok && k == key {
+				f, perr := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				if perr == nil {
+					return f / 1024
+				}
+				err = fmt.Errorf("bench: resident memory: %s of %s: %w", key, path, perr)
+				return 0
+			}
+		}
+		err = fmt.Errorf("bench: resident memory: no %s in %s", key, path)
+		return 0
+	}
+	rss, peak = kb("VmRSS"), kb("VmHWM")
+	return rss, peak, err
 }
 
 // cpuSeconds returns the CPU time (user and system) process pid has used,

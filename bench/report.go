@@ -21,7 +21,10 @@ const (
 	Pass Result = "pass"
 	Fail Result = "FAIL"
 	Info Result = ""     // no target
-	Open Result = "open" // bounds that straddle the target
+	Open Result = "open" // bounds that straddle the target, or a pass the run cannot vouch for
+	// NotAt10M is a read target set at 10 million deployments of history,
+	// on a run without that history: the figure is shown, not judged.
+	NotAt10M Result = "not at 10m"
 )
 
 // Figure is one measured figure of a run.
@@ -32,8 +35,8 @@ type Figure struct {
 	Unit  string  `json:"unit"`
 	// Target is the figure's target in words, "" for none.
 	Target string `json:"target,omitempty"`
-	// Ratio is the figure over the limit (writes) or over the same figure
-	// at the smallest scale (reads); 0 for none.
+	// Ratio is the figure over the limit's single-row transactions per
+	// second (writes, and rows of the larger transactions); 0 for none.
 	Ratio  float64 `json:"ratio,omitempty"`
 	Result Result  `json:"result,omitempty"`
 	Note   string  `json:"note,omitempty"`

@@ -104,21 +104,26 @@ func latencies(s *Sample) Latencies {
 
 // ScaleResult is what the phases of one history measured.
 type ScaleResult struct {
-	Scale     string    `json:"scale"`
-	History   *Manifest `json:"history"`
-	Generated bool      `json:"generated"` // false: from the cache
-	ReadyMs   []float64 `json:"readyMs"`
+	Scale string `json:"scale"`
+	// Deployments is the history's size as asked (ScaleLabel names it).
+	Deployments int       `json:"deployments"`
+	History     *Manifest `json:"history"`
+	Generated   bool      `json:"generated"` // false: from the cache
+	ReadyMs     []float64 `json:"readyMs"`
 	// ReadyBacklogMs is the start-up with the backlog queued.
-	ReadyBacklogMs float64              `json:"readyBacklogMs"`
-	RSSIdleMB      float64              `json:"rssIdleMB"`
-	RSSLoadMB      float64              `json:"rssLoadMB"`
-	RSSPeakMB      float64              `json:"rssPeakMB"`
-	Reads          []*ReadResult        `json:"reads"`
-	ReadLatency    map[string]Latencies `json:"readLatency"`
-	Writes         []*WritePhase        `json:"writes"`
-	Backlog        *BacklogResult       `json:"backlog"`
-	Profiles       map[string]string    `json:"profiles,omitempty"`
-	Notes          []string             `json:"notes,omitempty"`
+	ReadyBacklogMs float64 `json:"readyBacklogMs"`
+	RSSIdleMB      float64 `json:"rssIdleMB"`
+	RSSLoadMB      float64 `json:"rssLoadMB"`
+	RSSPeakMB      float64 `json:"rssPeakMB"`
+	// RSSError says why the resident memory could not be read, "" when
+	// it was.
+	RSSError    string               `json:"rssError,omitempty"`
+	Reads       []*ReadResult        `json:"reads"`
+	ReadLatency map[string]Latencies `json:"readLatency"`
+	Writes      []*WritePhase        `json:"writes"`
+	Backlog     *BacklogResult       `json:"backlog"`
+	Profiles    map[string]string    `json:"profiles,omitempty"`
+	Notes       []string             `json:"notes,omitempty"`
 }
 
 // The write phases.
@@ -258,7 +263,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// 3. Each history.
 	for _, n := range o.Scales {
 		label := ScaleLabel(n)
-		sr := &ScaleResult{Scale: label, ReadLatency: map[string]Latencies{}, Profiles: map[string]string{}}
+		sr := &ScaleResult{Scale: label, Deployments: n, ReadLatency: map[string]Latencies{}, Profiles: map[string]string{}}
 		r.Scales = append(r.Scales, sr)
 		db := filepath.Join(o.Dir, "deploydb-"+label+".db")
 		hopts := HistoryOptions{Deployments: n, Seed: o.Seed, End: time.Now().Add(-time.Minute)}
@@ -379,8 +384,14 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 	c := newClient(s.URL, tokens, max(o.Readers, o.Writers)+4)
 	defer c.close()
 	// Idle: started, and nothing asked of it for a moment.
-	time.Sleep(2 * time.Second)
-	sr.RSSIdleMB, _ = s.RSS()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(2 * time.Second):
+	}
+	if sr.RSSIdleMB, _, err = s.RSS(); err != nil {
+		sr.RSSError = err.Error()
+	}
 	logf("%s: %.1f MB resident at idle", label, sr.RSSIdleMB)
 	logf("%s: reading the history back through the API", label)
 	if err := verifyHistory(ctx, c, man); err != nil {
@@ -437,7 +448,7 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 			continue
 		}
 		wo := ph.o
-		wo.Warmup, wo.Duration = o.Warmup, ph.d
+		wo.Warmup, wo.Duration, wo.Drain = o.Warmup, ph.d, o.DrainTime
 		wo.Tag = fmt.Sprintf("9.%d%d", time.Now().Unix(), i)
 		if ph.name == phaseWrites {
 			profile = startProfile(ctx, o, c, "writes-"+label, o.Warmup+ph.d, sr, logf)
@@ -459,8 +470,8 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 			wr.Latency[k] = latencies(l)
 		}
 		sr.Writes = append(sr.Writes, wr)
-		logf("%s: %s: %.0f writes/s (%v), %d errors %s; %d flows; %d hook calls, commit to call p50 %.1f-%.1f ms, p99 %.1f-%.1f ms; CPU: server %.2f, bench %.2f cores",
-			label, ph.name, w.WritesPerSec(), w.ByKind, w.Errors, w.Error, w.Flows, w.Calls, wr.HookLower.P50, wr.HookUpper.P50, wr.HookLower.P99, wr.HookUpper.P99, scpu, bcpu)
+		logf("%s: %s: %.0f writes/s (%v), %d errors %s; %d flows; %d hook calls (%d missing), commit to call p50 %.1f-%.1f ms, p99 %.1f-%.1f ms; CPU: server %.2f, bench %.2f cores",
+			label, ph.name, w.WritesPerSec(), w.ByKind, w.Errors, w.Error, w.Flows, w.Calls, w.Missing, wr.HookLower.P50, wr.HookUpper.P50, wr.HookLower.P99, wr.HookUpper.P99, scpu, bcpu)
 		// The next phase starts with an empty outbox, if the dispatcher
 		// gets there.
 		if n, err := waitOutbox(ctx, c, o.DrainTime); err != nil {
@@ -471,7 +482,9 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 			logf("%s: %s", label, note)
 		}
 	}
-	sr.RSSLoadMB, sr.RSSPeakMB = s.RSS()
+	if sr.RSSLoadMB, sr.RSSPeakMB, err = s.RSS(); err != nil && sr.RSSError == "" {
+		sr.RSSError = err.Error()
+	}
 	logf("%s: %.1f MB resident after the loads, %.1f MB at the peak", label, sr.RSSLoadMB, sr.RSSPeakMB)
 
 	// The webhook backlog: queued while the server is down, drained after
@@ -572,124 +585,4 @@ func startProfile(ctx context.Context, o Options, c *client, name string, d time
 		}
 	}()
 	return func() { <-done }
-}
-
-// byteSize writes n bytes for people.
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-func passIf(ok bool) Result {
-	if ok {
-		return Pass
-	}
-	return Fail
-}
-
-// figures turns what the run measured into the report's figures, each
-// beside its target (DESIGN.md §10).
-func figures(r *Report, o Options) {
-	limit := r.Limits[0].TxPerSec
-	for _, sr := range r.Scales {
-		sc := sr.Scale
-		for _, n := range sr.Notes {
-			r.Notes = append(r.Notes, sc+": "+n)
-		}
-		if ph := sr.phase(phaseWrites); ph != nil {
-			w := ph.Result
-			ratio := w.WritesPerSec() / limit
-			r.add(Figure{Name: "Mixed writes", Scale: sc, Value: w.WritesPerSec(), Unit: "writes/s", Target: "≥ 0.5 × limit", Ratio: ratio, Result: passIf(ratio >= 0.5),
-				Note: fmt.Sprintf("%d clients for %.0f s, each driving one flow at a time through the API: %d publish, %d started, %d completed, %d promotion results (and %d GET /api/flows?artifact=); %d flows done; %d errors %s; the server kept %.2f cores busy, the benchmark %.2f",
-					ph.Clients, w.Seconds, w.ByKind[kindPublish], w.ByKind[kindStarted], w.ByKind[kindCompleted], w.ByKind[kindPromotion], w.Reads, w.Flows, w.Errors, w.Error, ph.ServerCPU, ph.BenchCPU)})
-		}
-		if ph := sr.phase(phaseWrites); ph != nil {
-			l := ph.Latency[kindAll]
-			r.add(Figure{Name: "Write request p50, mixed writes", Scale: sc, Value: l.P50, Unit: "ms"})
-			r.add(Figure{Name: "Write request p99, mixed writes", Scale: sc, Value: l.P99, Unit: "ms",
-				Note: fmt.Sprintf("p99 by kind: publish %.1f ms, started %.1f ms, completed %.1f ms, promotion result %.1f ms",
-					ph.Latency[kindPublish].P99, ph.Latency[kindStarted].P99, ph.Latency[kindCompleted].P99, ph.Latency[kindPromotion].P99)})
-		}
-		for _, name := range []string{phaseHooksLight, phaseHooks} {
-			if ph := sr.phase(name); ph != nil {
-				w := ph.Result
-				r.add(Figure{Name: "Writes, " + name, Scale: sc, Value: w.WritesPerSec(), Unit: "writes/s", Ratio: w.WritesPerSec() / limit,
-					Note: fmt.Sprintf("the orchestrator learns of each deployment from its deployment.created webhook; %d clients, at most %d flows at once, %.0f s: %d flows done; %d errors %s",
-						ph.Clients, ph.MaxFlows, w.Seconds, w.Flows, w.Errors, w.Error)})
-			}
-		}
-		for _, name := range []string{readStatus, readDeployment, readHistory, readEvents} {
-			l, ok := sr.ReadLatency[name]
-			if !ok {
-				continue
-			}
-			f50 := Figure{Name: name + " p50", Scale: sc, Value: l.P50, Unit: "ms"}
-			for _, rr := range sr.Reads {
-				if rr.Name == name {
-					f50.Note = fmt.Sprintf("%d clients, %d requests in %.0f s, %s each; the server kept %.2f cores busy, the benchmark %.2f",
-						o.Readers, rr.Requests, rr.Seconds, byteSize(rr.Bytes), rr.ServerCPU, rr.BenchCPU)
-				}
-			}
-			f99 := Figure{Name: name + " p99", Scale: sc, Value: l.P99, Unit: "ms"}
-			if name == readStatus || name == readDeployment {
-				f99.Target, f99.Result = "< 5 ms", passIf(l.P99 < 5)
-			}
-			for _, rr := range sr.Reads {
-				if rr.Name == name && rr.Errors > 0 {
-					f99.Note = fmt.Sprintf("%d errors: %s", rr.Errors, rr.Error)
-				}
-			}
-			r.add(f50)
-			r.add(f99)
-		}
-		for _, name := range []string{phaseHooksLight, phaseHooks, phaseWrites} {
-			ph := sr.phase(name)
-			if ph == nil || ph.HookUpper.N == 0 {
-				continue
-			}
-			up, lo := ph.HookUpper, ph.HookLower
-			res := Pass
-			switch {
-			case lo.P99 >= 50:
-				res = Fail
-			case up.P99 >= 50:
-				res = Open
-			}
-			r.add(Figure{Name: "Webhook commit → first attempt p50, " + name, Scale: sc, Value: up.P50, Unit: "ms",
-				Note: fmt.Sprintf("between %.1f and %.1f ms", lo.P50, up.P50)})
-			r.add(Figure{Name: "Webhook commit → first attempt p99, " + name, Scale: sc, Value: up.P99, Unit: "ms", Target: "< 50 ms", Result: res,
-				Note: fmt.Sprintf("between %.1f and %.1f ms, over %d calls", lo.P99, up.P99, up.N)})
-		}
-		if b := sr.Backlog; b != nil {
-			r.add(Figure{Name: "Webhook deliveries to a local receiver", Scale: sc, Value: b.PerSec, Unit: "calls/s", Target: "≥ 2,000/s", Result: passIf(b.PerSec >= 2000),
-				Note: fmt.Sprintf("%d calls queued while the server was down (%d redelivered, %d left pending by the loads): %d delivered in %.1f s from the first", b.Queued, b.Queued-b.LeftOver, b.LeftOver, b.Delivered, b.Seconds)})
-		}
-		if len(sr.ReadyMs) > 0 {
-			ready := slices.Clone(sr.ReadyMs)
-			slices.Sort(ready)
-			med := ready[len(ready)/2]
-			r.add(Figure{Name: "Ready after start", Scale: sc, Value: med, Unit: "ms", Target: "< 200 ms", Result: passIf(ready[len(ready)-1] < 200),
-				Note: fmt.Sprintf("median of %d starts, slowest %.1f ms; with the backlog queued %.1f ms", len(ready), ready[len(ready)-1], sr.ReadyBacklogMs)})
-		}
-		if sr.RSSIdleMB > 0 {
-			r.add(Figure{Name: "Resident memory at idle", Scale: sc, Value: sr.RSSIdleMB, Unit: "MB", Target: "< 50 MB", Result: passIf(sr.RSSIdleMB < 50)})
-			r.add(Figure{Name: "Resident memory after the load", Scale: sc, Value: sr.RSSLoadMB, Unit: "MB", Note: fmt.Sprintf("peak %.1f MB", sr.RSSPeakMB)})
-		}
-	}
-	if n := len(r.Scales); n >= 2 {
-		lo, hi := r.Scales[0], r.Scales[n-1]
-		for _, name := range []string{readStatus, readDeployment} {
-			a, b := lo.ReadLatency[name], hi.ReadLatency[name]
-			if a.P50 == 0 {
-				continue
-			}
-			g := b.P50 / a.P50
-			r.add(Figure{Name: name + " p50 growth", Scale: hi.Scale + " / " + lo.Scale, Value: g, Unit: "×", Target: "≤ 1.5×", Result: passIf(g <= 1.5)})
-		}
-	}
 }

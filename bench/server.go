@@ -104,7 +104,7 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // RSS returns the server's resident memory (VmRSS) and its peak so far
 // (VmHWM), in MB.
-func (s *Server) RSS() (float64, float64) { return rssMB(s.PID()) }
+func (s *Server) RSS() (rss, peak float64, err error) { return rssMB(s.PID()) }
 
 // Stop asks the server to stop (SIGTERM), as an operator does, and kills
 // it if it has not stopped within 20 s.
