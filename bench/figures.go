@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The histories the read targets of DESIGN.md §10 are set at: p99 with 10
@@ -78,7 +79,7 @@ func figures(r *Report, o Options) {
 		writeFigures(r, sr, limit)
 		readFigures(r, sr, o)
 		hookFigures(r, sr)
-		footprintFigures(r, sr)
+		footprintFigures(r, sr, o.Idle)
 	}
 	growthFigures(r)
 }
@@ -229,7 +230,7 @@ func hookFigures(r *Report, sr *ScaleResult) {
 }
 
 // footprintFigures adds the time to ready and the resident memory.
-func footprintFigures(r *Report, sr *ScaleResult) {
+func footprintFigures(r *Report, sr *ScaleResult, idle time.Duration) {
 	sc := sr.Scale
 	if len(sr.ReadyMs) > 0 {
 		ready := slices.Clone(sr.ReadyMs)
@@ -244,7 +245,7 @@ func footprintFigures(r *Report, sr *ScaleResult) {
 	}
 	if sr.RSSIdleMB > 0 {
 		r.add(Figure{Name: "Resident memory at idle", Scale: sc, Value: sr.RSSIdleMB, Unit: "MB", Target: "< 50 MB", Result: passIf(sr.RSSIdleMB < 50),
-			Note: "VmRSS 2 s after ready, before any request"})
+			Note: fmt.Sprintf("VmRSS %s after ready, before any request", idle)})
 		r.add(Figure{Name: "Resident memory after the load", Scale: sc, Value: sr.RSSLoadMB, Unit: "MB", Note: fmt.Sprintf("peak %.1f MB", sr.RSSPeakMB)})
 	}
 }

@@ -256,10 +256,10 @@ func TestGenerate(t *testing.T) {
 	}
 	cfg := mustConfig(t, m)
 	opts := HistoryOptions{
-		Deployments: 250, Seed: 11, End: time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC),
+		Deployments: 120, Seed: 11, End: time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC),
 		// Often, and failing often, so that a short history holds
 		// supersedes, failures and rollbacks.
-		ReleaseEvery: time.Hour, FailDeployPct: 10, FailTestPct: 12,
+		ReleaseEvery: 20 * time.Minute, FailDeployPct: 10, FailTestPct: 12,
 	}
 	dir := t.TempDir()
 	gen, real := filepath.Join(dir, "generated.db"), filepath.Join(dir, "real.db")

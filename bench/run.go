@@ -42,6 +42,9 @@ type Options struct {
 	// nothing.
 	GenerateOnly bool
 	Seed         uint64
+	// Services is how many services the model has: MaxServices (the
+	// targets' 1,000) when 0; fewer only for tests of the benchmark.
+	Services int
 
 	LimitTime   time.Duration // each single-row limit
 	ReadTime    time.Duration // each read endpoint
@@ -55,10 +58,13 @@ type Options struct {
 	BacklogTime time.Duration // the most the backlog is given to drain
 	Flows       int           // flows in progress at once under the write load
 	Starts      int           // start-ups timed, besides the server's own
-	Command     string        // how the run was started, for the report
-	Log         io.Writer     // progress
-	LogPrefix   string
-	ServerArgs  []string // more arguments of deploydb serve (unused by default)
+	// Idle is how long the server is left alone after its start before
+	// its resident memory is read: 2 s when 0.
+	Idle       time.Duration
+	Command    string    // how the run was started, for the report
+	Log        io.Writer // progress
+	LogPrefix  string
+	ServerArgs []string // more arguments of deploydb serve (unused by default)
 }
 
 // ScaleLabel names a history of n deployments: 10k, 1m, 10m.
@@ -231,7 +237,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// 2. The model, its receiver and its configuration.
-	m, err := NewModel(MaxServices, o.Seed)
+	if o.Services == 0 {
+		o.Services = MaxServices
+	}
+	if o.Idle <= 0 {
+		o.Idle = 2 * time.Second
+	}
+	m, err := NewModel(o.Services, o.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +322,11 @@ func history(ctx context.Context, o Options, cfg *deploydb.Config, m *Model, opt
 	if err := os.MkdirAll(o.Cache, 0o755); err != nil {
 		return nil, false, err
 	}
-	base := filepath.Join(o.Cache, fmt.Sprintf("history-%s-seed%d-v%d", label, o.Seed, GeneratorVersion))
+	name := fmt.Sprintf("history-%s-seed%d-v%d", label, o.Seed, GeneratorVersion)
+	if len(m.Services) != MaxServices {
+		name += fmt.Sprintf("-%dservices", len(m.Services))
+	}
+	base := filepath.Join(o.Cache, name)
 	man, err := ReadManifest(base + ".json")
 	generated := false
 	if err != nil || man.GeneratorVersion != GeneratorVersion || man.Deployments != opts.Deployments || man.Seed != opts.Seed || man.Services != len(m.Services) {
@@ -387,7 +403,7 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(2 * time.Second):
+	case <-time.After(o.Idle):
 	}
 	if sr.RSSIdleMB, _, err = s.RSS(); err != nil {
 		sr.RSSError = err.Error()

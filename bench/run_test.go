@@ -23,12 +23,17 @@ func TestRun(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	var log bytes.Buffer
-	r, err := Run(t.Context(), Options{
-		Bin: bin, Scales: []int{1500, 3000}, Dir: filepath.Join(dir, "run"), Cache: filepath.Join(dir, "cache"), Check: true, Seed: 3,
-		LimitTime: 200 * time.Millisecond, ReadTime: 300 * time.Millisecond, WriteTime: time.Second, HookTime: 500 * time.Millisecond,
-		DrainTime: 10 * time.Second, Warmup: 100 * time.Millisecond, Readers: 2, Writers: 4, Flows: 8,
-		Backlog: 50, BacklogTime: 20 * time.Second, Starts: 1, Log: &log,
-	})
+	// A model of 40 services, histories of 300 and 600 deployments and
+	// the briefest phases: this checks that every phase runs and that
+	// the report has its figures, not the numbers (TestFigures judges
+	// those).
+	o := Options{
+		Bin: bin, Scales: []int{600, 300}, Dir: filepath.Join(dir, "run"), Cache: filepath.Join(dir, "cache"), Check: true, Seed: 3, Services: 40,
+		LimitTime: 100 * time.Millisecond, ReadTime: 200 * time.Millisecond, WriteTime: 500 * time.Millisecond, HookTime: 300 * time.Millisecond,
+		DrainTime: 10 * time.Second, Warmup: 50 * time.Millisecond, Idle: 100 * time.Millisecond, Readers: 2, Writers: 4, Flows: 8,
+		Backlog: 30, BacklogTime: 20 * time.Second, Starts: 1, Log: &log,
+	}
+	r, err := Run(t.Context(), o)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -43,10 +48,16 @@ func TestRun(t *testing.T) {
 			t.Errorf("the table has no %q:\n%s", want, table.String())
 		}
 	}
+	if got := []string{r.Scales[0].Scale, r.Scales[1].Scale}; got[0] != "300" || got[1] != "600" {
+		t.Errorf("histories measured in the order %v, want the smallest first", got)
+	}
 	for _, sr := range r.Scales {
 		for _, w := range sr.Writes {
 			if w.Result.Errors > 0 || w.Result.Writes == 0 {
 				t.Errorf("%s, %s: %d writes, %d errors: %s", sr.Scale, w.Name, w.Result.Writes, w.Result.Errors, w.Result.Error)
+			}
+			if w.Result.Calls == 0 || w.Result.Missing > 0 {
+				t.Errorf("%s, %s: %d orchestrator calls, %d missing", sr.Scale, w.Name, w.Result.Calls, w.Result.Missing)
 			}
 		}
 		for _, rr := range sr.Reads {
@@ -54,20 +65,19 @@ func TestRun(t *testing.T) {
 				t.Errorf("%s, %s: %d requests, %d errors: %s", sr.Scale, rr.Name, rr.Requests, rr.Errors, rr.Error)
 			}
 		}
-		if sr.Backlog == nil || sr.Backlog.Delivered == 0 {
+		if sr.Backlog == nil || sr.Backlog.Delivered == 0 || sr.Backlog.TimedOut {
 			t.Errorf("%s: backlog %+v", sr.Scale, sr.Backlog)
+		}
+		if sr.RSSIdleMB == 0 || sr.RSSError != "" {
+			t.Errorf("%s: resident memory %.1f MB at idle (%s)", sr.Scale, sr.RSSIdleMB, sr.RSSError)
 		}
 	}
 	if err := r.WriteJSON(filepath.Join(dir, "bench.json")); err != nil {
 		t.Fatal(err)
 	}
 	// A second run takes the histories from the cache.
-	r, err = Run(t.Context(), Options{
-		Bin: bin, Scales: []int{1500}, Dir: filepath.Join(dir, "run2"), Cache: filepath.Join(dir, "cache"), Seed: 3,
-		LimitTime: 100 * time.Millisecond, ReadTime: 100 * time.Millisecond, WriteTime: 300 * time.Millisecond,
-		DrainTime: 10 * time.Second, Warmup: 50 * time.Millisecond, Readers: 1, Writers: 2, Flows: 2,
-		Backlog: 20, BacklogTime: 20 * time.Second, Log: &log,
-	})
+	o.Scales, o.GenerateOnly, o.Dir = []int{300}, true, filepath.Join(dir, "run2")
+	r, err = Run(t.Context(), o)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
