@@ -150,6 +150,42 @@ func TestSQLiteLimitSettings(t *testing.T) {
 	if diff := cmp.Diff(pragmas(s.DBs()["sqlite_write"]), pragmas(lim)); diff != "" {
 		t.Errorf("limit's settings differ from the store writer's (-store +limit):\n%s", diff)
 	}
+	// BEGIN IMMEDIATE, which no PRAGMA shows: a transaction begun, before
+	// any statement, holds the database's write lock.
+	locks := func(db *sql.DB, path string) bool {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		conn, err := other.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return true
+		}
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if !locks(s.DBs()["sqlite_write"], filepath.Join(dir, "store.db")) {
+		t.Fatal("the store's writer does not begin IMMEDIATE: this test no longer tells")
+	}
+	if _, err := lim.ExecContext(ctx, "CREATE TABLE t (x)"); err != nil {
+		t.Fatal(err)
+	}
+	if !locks(lim, filepath.Join(dir, "limit.db")) {
+		t.Error("a transaction of the limit does not take the write lock when it begins: not BEGIN IMMEDIATE, as the store's writer")
+	}
 	l, err := SQLiteLimit(ctx, dir, 2, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func SQLiteLimit(ctx context.Context, dir string, rows int, d time.Duration) (Li
 	path := filepath.Join(dir, fmt.Sprintf("limit-%d.db", rows))
 	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
-		return Limit{}, err
+		return Limit{}, fmt.Errorf("bench: sqlite limit: %w", err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
@@ -60,8 +60,12 @@ func SQLiteLimit(ctx context.Context, dir string, rows int, d time.Duration) (Li
 		return Limit{}, fmt.Errorf("bench: sqlite limit: %w", err)
 	}
 	var mode, sync string
-	_ = db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
-	_ = db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync)
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return Limit{}, fmt.Errorf("bench: sqlite limit: journal mode: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		return Limit{}, fmt.Errorf("bench: sqlite limit: synchronous: %w", err)
+	}
 	l := Limit{Store: "sqlite", RowsPerTx: rows, Settings: fmt.Sprintf("journal_mode=%s synchronous=%s (2 = FULL), BEGIN IMMEDIATE, one connection", mode, sync)}
 	l.Tx, l.Seconds, err = commitLoop(ctx, d, func() error {
 		tx, err := db.BeginTx(ctx, nil)
@@ -90,7 +94,7 @@ func SQLiteLimit(ctx context.Context, dir string, rows int, d time.Duration) (Li
 func PostgresLimit(ctx context.Context, dbURL string, rows int, d time.Duration) (_ Limit, err error) {
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
-		return Limit{}, err
+		return Limit{}, fmt.Errorf("bench: postgres limit: %w", err)
 	}
 	defer db.Close()
 	conn, err := db.Conn(ctx)
@@ -113,7 +117,9 @@ func PostgresLimit(ctx context.Context, dbURL string, rows int, d time.Duration)
 		}
 	}()
 	var fsync, syncCommit, version string
-	_ = conn.QueryRowContext(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('server_version')`).Scan(&fsync, &syncCommit, &version)
+	if err := conn.QueryRowContext(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('server_version')`).Scan(&fsync, &syncCommit, &version); err != nil {
+		return Limit{}, fmt.Errorf("bench: postgres limit: settings: %w", err)
+	}
 	l := Limit{Store: "postgres", RowsPerTx: rows, Settings: fmt.Sprintf("PostgreSQL %s, fsync=%s synchronous_commit=%s, READ COMMITTED, one connection", version, fsync, syncCommit)}
 	l.Tx, l.Seconds, err = commitLoop(ctx, d, func() error {
 		tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
