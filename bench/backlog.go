@@ -23,7 +23,7 @@ import (
 func QueueBacklog(ctx context.Context, path string, n int, upTo int64, now time.Time) (map[string]bool, int, error) {
 	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("bench: backlog: %w", err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)

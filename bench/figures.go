@@ -30,6 +30,7 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// passIf returns Pass when ok, else Fail.
 func passIf(ok bool) Result {
 	if ok {
 		return Pass

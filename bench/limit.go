@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", as package postgres uses
@@ -43,7 +42,7 @@ func sqliteDSN(path string) string {
 }
 
 // limitBody is the text each row holds: about the size of an event row.
-var limitBody = strings.Repeat("deployment.completed billing-api 1.42.0 prod-eu-west ", 2)
+const limitBody = "deployment.completed billing-api 1.42.0 prod-eu-west deployment.completed billing-api 1.42.0 prod-eu-west "
 
 // SQLiteLimit measures how many transactions of rows single-row INSERTs
 // one connection commits per second for d, on a new SQLite file in dir

@@ -23,8 +23,6 @@ const (
 // kindAll is every kind together.
 const kindAll = "all"
 
-var writeKinds = []string{kindPublish, kindStarted, kindCompleted, kindPromotion, kindAll}
-
 // WriteOptions shapes the mixed write load.
 type WriteOptions struct {
 	// Clients is how many requests are in flight at most.
@@ -124,7 +122,7 @@ func runWrites(ctx context.Context, c *client, rcv *Receiver, m *Model, idle []s
 	w := &writeLoad{c: c, m: m, o: o, svcs: map[string]*Service{}, idle: make(chan string, len(idle)), tasks: make(chan Call, 1<<16),
 		acks: map[string]time.Time{}, calls: map[string]Call{}}
 	w.res.ByKind, w.res.Latency = map[string]int64{}, map[string]*Sample{}
-	for _, k := range writeKinds {
+	for _, k := range []string{kindPublish, kindStarted, kindCompleted, kindPromotion, kindAll} {
 		w.res.Latency[k] = &Sample{}
 	}
 	w.res.Upper, w.res.Lower = &Sample{}, &Sample{}

@@ -191,12 +191,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Dir == "" {
 		dir, err := os.MkdirTemp("", "deploydb-bench-")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bench: the run's directory: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		o.Dir = dir
 	} else if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: the run's directory: %w", err)
 	}
 	if _, err := os.Stat(o.Bin); err != nil {
 		return nil, fmt.Errorf("bench: the deploydb binary: %w (make build)", err)
@@ -250,7 +250,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	tokens, secret := NewTokens(), NewHookSecret()
 	rcv, err := NewReceiver(ctx, secret)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: the webhook receiver: %w", err)
 	}
 	defer rcv.Close()
 	env := []string{EnvReceiver + "=" + rcv.URL, EnvHookSecret + "=" + secret}
@@ -320,7 +320,7 @@ func history(ctx context.Context, o Options, cfg *deploydb.Config, m *Model, opt
 		return man, true, err
 	}
 	if err := os.MkdirAll(o.Cache, 0o755); err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("bench: the cache: %w", err)
 	}
 	name := fmt.Sprintf("history-%s-seed%d-v%d", label, o.Seed, GeneratorVersion)
 	if len(m.Services) != MaxServices {
@@ -344,17 +344,20 @@ func history(ctx context.Context, o Options, cfg *deploydb.Config, m *Model, opt
 	}
 	removeDB(db)
 	if err := copyFile(base+".db", db); err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("bench: the %s history from the cache: %w", label, err)
 	}
 	return man, generated, nil
 }
 
+// removeDB removes the SQLite database at path, with its WAL and shared
+// memory files.
 func removeDB(path string) {
 	for _, s := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(path + s)
 	}
 }
 
+// copyFile copies the file from to the file to.
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
@@ -525,7 +528,9 @@ func measureScale(ctx context.Context, o Options, sr *ScaleResult, so ServerOpti
 			return time.Time{}, err
 		}
 		// About as long as the drain at a thousand calls a second.
-		profile = startProfile(ctx, o, newClient(bs.URL, tokens, 2), "webhooks-"+label, time.Duration(n/1000+1)*time.Second, sr, logf)
+		pc := newClient(bs.URL, tokens, 2)
+		p := startProfile(ctx, o, pc, "webhooks-"+label, time.Duration(n/1000+1)*time.Second, sr, logf)
+		profile = func() { p(); pc.close() }
 		return bs.Start, nil
 	}, o.BacklogTime)
 	profile()
@@ -557,13 +562,13 @@ func profileName(endpoint string) string {
 }
 
 // waitOutbox waits until no webhook delivery is pending, at most timeout,
-// and returns how many still are.
+// and returns how many still are (1,000 meaning at least that many).
 func waitOutbox(ctx context.Context, c *client, timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		var pending []struct{ ID int64 }
 		if err := c.getJSON(ctx, "/api/webhook-deliveries?status=pending&perPageSize=1000", &pending); err != nil {
-			return 0, err
+			return 0, fmt.Errorf("bench: waiting for the webhook outbox to drain: %w", err)
 		}
 		if len(pending) == 0 || time.Now().After(deadline) {
 			return len(pending), nil

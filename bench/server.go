@@ -45,19 +45,20 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: a free port for the server: %w", err)
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
 	logf, err := os.OpenFile(o.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: the server's log: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, o.Bin, "serve", "--config", o.Config, "--database", o.Database, "--listen", addr, "--log-format", "text")
 	// Should the run be interrupted, the server stops as it does for an
 	// operator, and is killed if it does not.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
+	dieWithParent(cmd)
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	s := &Server{URL: "http://" + addr, cmd: cmd, log: logf, exit: make(chan struct{})}
