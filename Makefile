@@ -73,7 +73,7 @@ verify: ## Check that go.mod is tidy
 BENCHFLAGS ?=
 
 .PHONY: bench
-bench: build ## Measure DeployDB against DESIGN.md §10 (10k history; BENCHFLAGS='-scale 1m' for more)
+bench: build ## Measure DeployDB against DESIGN.md §10 (10k history; BENCHFLAGS='-scale 10k,10m' judges the read targets)
 	$(GO) build -o bin/deploydb-bench ./cmd/deploydb-bench
 	./bin/deploydb-bench -bin bin/deploydb $(BENCHFLAGS)
 
