@@ -79,8 +79,8 @@ func ScaleLabel(n int) string {
 }
 
 // ParseScale reads a history size: 10k, 1m, 10m, or a number.
-func ParseScale(s string) (int, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+func ParseScale(arg string) (int, error) {
+	s := strings.ToLower(strings.TrimSpace(arg))
 	mult := 1
 	switch {
 	case strings.HasSuffix(s, "k"):
@@ -90,7 +90,7 @@ func ParseScale(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bench: %q is not a history size (10k, 1m, 10m, or a number)", s)
+		return 0, fmt.Errorf("bench: %q is not a history size (10k, 1m, 10m, or a number)", arg)
 	}
 	return n * mult, nil
 }
