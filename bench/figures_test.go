@@ -65,6 +65,16 @@ func TestFigures(t *testing.T) {
 			t.Errorf("mixed writes ratio %v, want 1 (1,000 writes/s over a limit of 1,000 tx/s)", f.Ratio)
 		}
 	})
+	t.Run("LimitAfter", func(t *testing.T) {
+		r := &Report{Limits: []Limit{{Store: "sqlite", RowsPerTx: 1, TxPerSec: 1000}, {Store: "sqlite", RowsPerTx: 8, TxPerSec: 500},
+			{Store: "sqlite", RowsPerTx: 1, TxPerSec: 4000, After: true}}, Scales: []*ScaleResult{scaleResult(BaseScale)}}
+		figures(r, Options{})
+		for _, f := range r.Figures {
+			if f.Name == "Mixed writes" && (f.Ratio != 0.25 || f.Result != Fail) {
+				t.Errorf("mixed writes: %+v, want a ratio of 0.25 to the higher limit, a FAIL", f)
+			}
+		}
+	})
 	t.Run("NotAt10M", func(t *testing.T) {
 		fs := judged(t, scaleResult(BaseScale), scaleResult(1_000_000))
 		for _, name := range []string{"GET /api/status p99 @10k", "GET /api/status p99 @1m", "GET /api/deployments/{id} p99 @10k",

@@ -23,6 +23,8 @@ type Limit struct {
 	TxPerSec  float64 `json:"txPerSec"`
 	// Settings says what the durability of the commits rests on.
 	Settings string `json:"settings"`
+	// After marks the limit measured again after the loads.
+	After bool `json:"after,omitempty"`
 }
 
 // RowsPerSec returns the rows committed per second.
