@@ -10,6 +10,10 @@
 // changes serialize: each reads the current state and writes the next inside
 // one transaction that no other writer can interleave with. Reads use a
 // separate pool and see the last committed state (WAL).
+//
+// Each connection keeps the statements run on it prepared (a bounded cache,
+// stmtcache.go): SQLite parses and plans a statement once per connection,
+// not once per run.
 package sqlite
 
 import (
@@ -52,17 +56,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, deploydb.Errorf(deploydb.EINVALID, "sqlite: database path is empty")
 	}
-	w, err := sql.Open("sqlite", dsn(path, true))
+	wc, err := newCachingConnector(dsn(path, true), stmtCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	rc, err := newCachingConnector(dsn(path, false), stmtCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w := sql.OpenDB(wc)
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	r, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	r := sql.OpenDB(rc)
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	s := &Store{path: path, w: w, r: r}
 	s.Store = sqlstore.New(sqlstore.Driver{
