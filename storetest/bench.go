@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,10 @@ type BenchOpener func(b *testing.B, now func() time.Time) deploydb.Store
 //   - ReportDeployment: an orchestrator's report, STARTED and COMPLETED in
 //     turn (a COMPLETED one verifies the deployment and activates the
 //     next);
+//   - ReportDeploymentConcurrent: the reports of ReportDeployment and
+//     the publishes that start the next flows, from 16 goroutines per
+//     CPU at once, as the server's clients send them: the writes share
+//     transactions (group commit), each in a savepoint;
 //   - ClaimDeliveries: a dispatcher's claim of 16 deliveries, on a store
 //     of its own with 1,000 pending.
 //
@@ -47,6 +54,7 @@ func Bench(b *testing.B, open BenchOpener) {
 	b.Run("FindDeployment", func(b *testing.B) { BenchFindDeployment(b, model(b)) })
 	b.Run("PublishArtifact", func(b *testing.B) { BenchPublish(b, model(b)) })
 	b.Run("ReportDeployment", func(b *testing.B) { BenchReport(b, model(b)) })
+	b.Run("ReportDeploymentConcurrent", func(b *testing.B) { BenchReportConcurrent(b, model(b)) })
 	b.Run("ClaimDeliveries", func(b *testing.B) { benchClaim(b, open) })
 }
 
@@ -136,6 +144,28 @@ type reportCursor struct {
 // artifact of the service is published.
 func BenchReport(b *testing.B, m *BenchModel) {
 	ctx := context.Background()
+	reportCursors(b, m)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := m.cursors[(i/2)%len(m.cursors)]
+		if c.flow == nil || c.stage == len(c.flow.Deployments) {
+			b.StopTimer()
+			if err := c.publish(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		if err := c.report(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// reportCursors returns the cursors of the services of m whose pipelines
+// have no promotions, made the first time.
+func reportCursors(b *testing.B, m *BenchModel) []*reportCursor {
 	if m.cursors == nil {
 		for _, svc := range m.Done {
 			if !hasPromotions(m.Config.Pipelines[m.Config.Services[svc].Pipeline()]) {
@@ -146,35 +176,77 @@ func BenchReport(b *testing.B, m *BenchModel) {
 	if len(m.cursors) == 0 {
 		b.Fatal("no service of the model has a pipeline without promotions")
 	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		c := m.cursors[(i/2)%len(m.cursors)]
-		if c.flow == nil || c.stage == len(c.flow.Deployments) {
-			b.StopTimer()
-			m.Clock.Advance(benchStep)
-			_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(c.svc, m.version()), benchCI)
-			if err != nil || len(flows) != 1 {
-				b.Fatalf("publish %s: %d flows, %v", c.svc, len(flows), err)
-			}
-			c.flow, c.stage, c.status = flows[0], 0, deploydb.DeploymentStarted
-			b.StartTimer()
-		}
-		m.Clock.Advance(benchStep)
-		d, err := m.Store.ReportDeployment(ctx, m.Config, deploydb.DeploymentReport{Deployment: c.flow.Deployments[c.stage].ID, Status: c.status, Actor: benchOrchestrator})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if c.status == deploydb.DeploymentStarted {
-			c.status = deploydb.DeploymentCompleted
-		} else {
-			if d.Status != deploydb.DeploymentSuccess {
-				b.Fatalf("deployment %d is %s after COMPLETED, want SUCCESS", d.ID, d.Status)
-			}
-			c.stage, c.status = c.stage+1, deploydb.DeploymentStarted
-		}
-		i++
+	return m.cursors
+}
+
+// publish publishes a new artifact of c's service and moves c to the first
+// deployment of its flow.
+func (c *reportCursor) publish(ctx context.Context, m *BenchModel) error {
+	m.Clock.Advance(benchStep)
+	_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(c.svc, m.version()), benchCI)
+	if err != nil || len(flows) != 1 {
+		return fmt.Errorf("publish %s: %d flows, %v", c.svc, len(flows), err)
 	}
+	c.flow, c.stage, c.status = flows[0], 0, deploydb.DeploymentStarted
+	return nil
+}
+
+// report reports the next status of c's deployment and moves c on.
+func (c *reportCursor) report(ctx context.Context, m *BenchModel) error {
+	m.Clock.Advance(benchStep)
+	d, err := m.Store.ReportDeployment(ctx, m.Config, deploydb.DeploymentReport{Deployment: c.flow.Deployments[c.stage].ID, Status: c.status, Actor: benchOrchestrator})
+	if err != nil {
+		return err
+	}
+	if c.status == deploydb.DeploymentStarted {
+		c.status = deploydb.DeploymentCompleted
+	} else {
+		if d.Status != deploydb.DeploymentSuccess {
+			return fmt.Errorf("deployment %d is %s after COMPLETED, want SUCCESS", d.ID, d.Status)
+		}
+		c.stage, c.status = c.stage+1, deploydb.DeploymentStarted
+	}
+	return nil
+}
+
+// BenchReportConcurrent runs the writes of BenchReport from 16 goroutines
+// per CPU at once, each driving the flows of services of its own: the
+// store commits them together (group commit). A publish that starts a
+// service's next flow counts as one of the writes: ns/op is the time of a
+// write of the mix.
+func BenchReportConcurrent(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	cursors := reportCursors(b, m)
+	const perCPU = 16
+	goroutines := perCPU * runtime.GOMAXPROCS(0)
+	if len(cursors) < goroutines {
+		b.Fatalf("%d services without promotions for %d goroutines", len(cursors), goroutines)
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(perCPU)
+	b.RunParallel(func(pb *testing.PB) {
+		g := int(next.Add(1)-1) % goroutines
+		var mine []*reportCursor
+		for i := g; i < len(cursors); i += goroutines {
+			mine = append(mine, cursors[i])
+		}
+		i := 0
+		for pb.Next() {
+			c := mine[(i/2)%len(mine)]
+			var err error
+			if c.flow == nil || c.stage == len(c.flow.Deployments) {
+				err = c.publish(ctx, m)
+			} else {
+				err = c.report(ctx, m)
+				i++
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // benchPending is the number of pending deliveries ClaimDeliveries finds.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
@@ -180,15 +181,14 @@ type BenchModel struct {
 	// (-count): the number of artifacts they published, BenchPublish's
 	// last flow of each service, and where BenchReport is in each of its
 	// services' flows.
-	published int
+	published atomic.Int64
 	first     map[string]int64
 	cursors   []*reportCursor
 }
 
 // version returns a version no artifact of the model has yet.
 func (m *BenchModel) version() string {
-	m.published++
-	return fmt.Sprintf("2.%d.0", m.published)
+	return fmt.Sprintf("2.%d.0", m.published.Add(1))
 }
 
 // Actors of the benchmark model's writes.
