@@ -42,6 +42,15 @@ func TestOpenSettings(t *testing.T) {
 				if mode != "wal" || sync != 2 || fk != 1 {
 					t.Errorf("%s: journal_mode=%s synchronous=%d foreign_keys=%d, want wal, 2 (FULL), 1", pool.name, mode, sync, fk)
 				}
+				if pool.name == "writer" {
+					var temp int
+					if err := pool.q.QueryRowContext(t.Context(), `PRAGMA temp_store`).Scan(&temp); err != nil {
+						t.Fatal(err)
+					}
+					if temp != 2 {
+						t.Errorf("writer: temp_store=%d, want 2 (MEMORY): the sub-journals of savepoints in memory", temp)
+					}
+				}
 			}
 		})
 	}

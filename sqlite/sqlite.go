@@ -113,7 +113,8 @@ func (s *Store) refuse(err error) error {
 
 // dsn builds the driver's connection string: WAL, synchronous=FULL,
 // foreign keys, a busy timeout, and for the writer BEGIN IMMEDIATE so that a
-// write transaction takes the lock before it reads.
+// write transaction takes the lock before it reads, and temporary files
+// (savepoints' sub-journals) in memory.
 func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -122,6 +123,11 @@ func dsn(path string, writer bool) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	if writer {
 		q.Set("_txlock", "immediate")
+		// The savepoint of each write of a batch (sqlstore's group
+		// commit) keeps the pages it changes in a sub-journal, to roll
+		// that write back alone: in memory, not in a temporary file it
+		// writes each page to. It serves no recovery: the WAL does.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
