@@ -221,3 +221,15 @@ func BenchmarkServiceEvent_MarshalJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestCompile: the embedded schemas compile, and the events validate
+// against them after.
+func TestCompile(t *testing.T) {
+	t.Parallel()
+	if err := cdevents.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(cdevents.EnvironmentEvent{Type: cdevents.EnvironmentCreated, ID: "e", Source: "/d", Time: completedAt, Environment: "x"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,9 +30,20 @@ type registry struct {
 	byKind map[string]string
 }
 
-// schemas compiles the embedded schemas once, on first use; the result is
-// never modified afterwards.
+// schemas compiles the embedded schemas once, on first use (or Compile);
+// the result is never modified afterwards.
 var schemas = sync.OnceValues(compileSchemas)
+
+// Compile compiles the embedded schemas now, if they are not yet (once per
+// process; it takes tens of milliseconds). A server calls it when it
+// starts, so that the first CDEvent it renders or accepts does not pay for
+// it: DeployDB renders the events it emits inside the write transaction
+// that records them, which every write of its batch waits for. Returns an
+// error only for a broken build (the embedded schemas do not compile).
+func Compile() error {
+	_, err := schemas()
+	return err
+}
 
 func compileSchemas() (*registry, error) {
 	c := jsonschema.NewCompiler()
