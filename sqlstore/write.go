@@ -148,23 +148,38 @@ func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Con
 	} else if err != nil {
 		return nil, fmt.Errorf("store: find deployment: %w", err)
 	}
-	f, err := findFlow(ctx, tx, flowID)
+	flows, err := planFlows(ctx, tx, service)
 	if err != nil {
 		return nil, err
 	}
-	return s.loadPlan(ctx, tx, cfg, service, f)
+	// The deployment's flow is most often in progress, so among them:
+	// loaded once. One that is over is loaded by itself.
+	if !slices.ContainsFunc(flows, func(f *deploydb.Flow) bool { return f.ID == flowID }) {
+		f, err := findFlow(ctx, tx, flowID)
+		if err != nil {
+			return nil, err
+		}
+		flows = append(flows, f)
+	}
+	return s.plan(ctx, tx, cfg, service, flows)
+}
+
+// planFlows loads the flows of a plan of service: its flows in progress
+// and the flows holding one of its environments, by id.
+func planFlows(ctx context.Context, tx *wtx, service string) ([]*deploydb.Flow, error) {
+	// The flows in progress come from their own index (flows_in_progress),
+	// those holding an environment from the status matrix: one condition
+	// that ORed the two walked every flow of the service, its history.
+	return findFlows(ctx, tx, []string{`f.id IN (SELECT id FROM flows WHERE service = ? AND status = 'CREATED'
+		UNION SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?)`},
+		`f.id`, deploydb.Page{}, []any{service, service})
 }
 
 // loadPlan loads the plan of one service: its flows in progress, the flows
 // holding one of its environments, the given extra flows, the locks and
 // freezes in force and its last known good artifacts.
 func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, extra ...*deploydb.Flow) (*engine.Plan, error) {
-	// The flows in progress come from their own index (flows_in_progress),
-	// those holding an environment from the status matrix: one condition
-	// that ORed the two walked every flow of the service, its history.
-	flows, err := findFlows(ctx, tx, []string{`f.id IN (SELECT id FROM flows WHERE service = ? AND status = 'CREATED'
-		UNION SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?)`},
-		`f.id`, deploydb.Page{}, []any{service, service})
+	flows, err := planFlows(ctx, tx, service)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +199,12 @@ func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, ser
 			}
 		}
 	}
+	return s.plan(ctx, tx, cfg, service, flows)
+}
+
+// plan makes the plan of service over flows, with the locks and freezes in
+// force and the service's last known good artifacts.
+func (s *Store) plan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, flows []*deploydb.Flow) (*engine.Plan, error) {
 	now := s.now()
 	p := engine.NewPlan(service, flows, now)
 	locks, err := findLocks(ctx, tx)
