@@ -125,7 +125,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		BeginSnapshot: func(ctx context.Context) (*sql.Tx, error) {
 			return db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 		},
-		Rebind:   rebind,
+		Rebind:   (&rebinder{size: rebindCacheSize}).rebind,
 		IsUnique: isUnique,
 		Contains: func(col string) string { return "strpos(" + col + ", ?) > 0" },
 		// Text sorts by bytes, as in SQLite, whatever the database's locale.

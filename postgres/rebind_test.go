@@ -16,3 +16,39 @@ func TestRebind(t *testing.T) {
 		}
 	}
 }
+
+// TestRebinder: the rebinder rebinds as rebind does, first time and after,
+// and holds at most its size of queries.
+func TestRebinder(t *testing.T) {
+	r := &rebinder{size: 3}
+	queries := []string{`SELECT ?`, `SELECT ?, ?`, `SELECT 1`, `SELECT ?, '?', ?`, `SELECT ?, ?, ?`}
+	for range 3 {
+		for _, q := range queries {
+			if got, want := r.rebind(q), rebind(q); got != want {
+				t.Errorf("rebinder.rebind(%q) = %q, want %q", q, got, want)
+			}
+			n := 0
+			r.queries.Range(func(any, any) bool { n++; return true })
+			if n > 3 {
+				t.Fatalf("the rebinder holds %d queries, more than its size 3", n)
+			}
+		}
+	}
+}
+
+func BenchmarkRebind(b *testing.B) {
+	const q = `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	b.Run("rebind", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = rebind(q)
+		}
+	})
+	b.Run("rebinder", func(b *testing.B) {
+		r := &rebinder{size: rebindCacheSize}
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = r.rebind(q)
+		}
+	})
+}
