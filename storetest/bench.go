@@ -23,6 +23,8 @@ type BenchOpener func(b *testing.B, now func() time.Time) deploydb.Store
 //   - FindStatus: the status matrix (GET /api/status);
 //   - FindDeployment: one deployment with its promotion results, ids
 //     taken across the history;
+//   - FindDeploymentConcurrent: the same from 4 goroutines per CPU at
+//     once, as the API's clients read;
 //   - PublishArtifact: a write that creates a flow and activates its first
 //     deployment, with the webhook deliveries it owes;
 //   - ReportDeployment: an orchestrator's report, STARTED and COMPLETED in
@@ -52,6 +54,7 @@ func Bench(b *testing.B, open BenchOpener) {
 	}
 	b.Run("FindStatus", func(b *testing.B) { BenchFindStatus(b, model(b)) })
 	b.Run("FindDeployment", func(b *testing.B) { BenchFindDeployment(b, model(b)) })
+	b.Run("FindDeploymentConcurrent", func(b *testing.B) { BenchFindDeploymentConcurrent(b, model(b)) })
 	b.Run("PublishArtifact", func(b *testing.B) { BenchPublish(b, model(b)) })
 	b.Run("ReportDeployment", func(b *testing.B) { BenchReport(b, model(b)) })
 	b.Run("ReportDeploymentConcurrent", func(b *testing.B) { BenchReportConcurrent(b, model(b)) })
@@ -85,6 +88,25 @@ func BenchFindDeployment(b *testing.B, m *BenchModel) {
 		}
 		i++
 	}
+}
+
+// BenchFindDeploymentConcurrent reads deployments of m by id, across its
+// history, from 4 goroutines per CPU at once.
+func BenchFindDeploymentConcurrent(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1))
+			if _, err := m.Store.FindDeployment(ctx, m.Deployments[i%len(m.Deployments)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchPublish publishes a new artifact of a service of m whose flows are
