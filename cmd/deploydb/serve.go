@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/deploydb/deploydb"
-	"github.com/deploydb/deploydb/cdevents"
 	"github.com/deploydb/deploydb/cli"
 	"github.com/deploydb/deploydb/config"
 	"github.com/deploydb/deploydb/httpapi"
@@ -210,16 +209,6 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	logger.Info("deploydb ready", "url", scheme+"://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", shownDatabase(opts.Database))
-	// The CDEvents schemas compile now, beside the first requests, not in
-	// the write transaction of the first event a CDEvents hook is owed
-	// (which the writes of its batch would wait for), nor before ready.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := cdevents.Compile(); err != nil {
-			logger.Error("cdevents: the embedded schemas do not compile", "err", err)
-		}
-	}()
 
 	// SIGHUP reloads the config, as configuration management expects.
 	hup := make(chan os.Signal, 1)
