@@ -35,11 +35,12 @@ type registry struct {
 var schemas = sync.OnceValues(compileSchemas)
 
 // Compile compiles the embedded schemas now, if they are not yet (once per
-// process; it takes tens of milliseconds). A server calls it when it
-// starts, so that the first CDEvent it renders or accepts does not pay for
-// it: DeployDB renders the events it emits inside the write transaction
-// that records them, which every write of its batch waits for. Returns an
-// error only for a broken build (the embedded schemas do not compile).
+// process; it takes tens of milliseconds). DeployDB renders the events it
+// emits inside the write transaction that records them, which every write
+// of its batch waits for: the store calls Compile before it begins a write
+// that may render one, so that the first does not pay for it there.
+// Returns an error only for a broken build (the embedded schemas do not
+// compile).
 func Compile() error {
 	_, err := schemas()
 	return err

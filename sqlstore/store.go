@@ -77,6 +77,9 @@ type Store struct {
 
 	events broadcast   // closed after each commit that recorded events (events.go)
 	counts eventCounts // events this store's commits recorded, by type (events.go)
+
+	cdevents atomic.Bool                     // the CDEvents schemas are compiled (compileCDEvents)
+	checked  atomic.Pointer[deploydb.Config] // the last config compileCDEvents looked at
 }
 
 // New returns a store over d.

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/cdevents"
 	"github.com/deploydb/deploydb/engine"
 	"github.com/deploydb/deploydb/webhook"
 )
@@ -26,6 +27,7 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		return nil, nil, err
 	}
 	var out []*deploydb.Flow
+	s.compileCDEvents(cfg)
 	err = s.write(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor).Scan(&a.ID)
@@ -59,6 +61,28 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		return nil, nil, err
 	}
 	return &a, out, nil
+}
+
+// compileCDEvents compiles the CDEvents schemas (cdevents.Compile) before
+// a write under cfg, when a hook of cfg sends CDEvents: the write may
+// render one, in its transaction, which the writes of its batch wait for.
+// The first such write compiles them in its caller's goroutine, outside
+// any transaction. A config is checked once.
+func (s *Store) compileCDEvents(cfg *deploydb.Config) {
+	if s.cdevents.Load() || s.checked.Load() == cfg {
+		return
+	}
+	for _, h := range cfg.HookNamed {
+		if h.Format == deploydb.HookFormatCDEvents {
+			// An error is a broken build: the write that renders a
+			// CDEvent fails with it.
+			if cdevents.Compile() == nil {
+				s.cdevents.Store(true)
+			}
+			break
+		}
+	}
+	s.checked.Store(cfg)
 }
 
 // insertFlow inserts a new flow with its deployments and promotion results
@@ -125,6 +149,7 @@ func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r dep
 // change runs fn on the plan of the service of deployment id, in one write
 // transaction, and writes what changed.
 func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action, fn func(p *engine.Plan) error) error {
+	s.compileCDEvents(cfg)
 	return s.write(ctx, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
