@@ -153,7 +153,7 @@ func (c *cachingConn) take(ctx context.Context, query string) (*cachedStmt, erro
 		s.busy = true
 		return s, nil
 	}
-	ds, err := c.innerConn.PrepareContext(ctx, query)
+	ds, err := c.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,7 @@ func TestStmtCacheNested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer outer.Close()
 	var got []string
 	for outer.Next() {
 		var v string
@@ -106,7 +107,9 @@ func TestStmtCacheNested(t *testing.T) {
 	if err := outer.Err(); err != nil {
 		t.Fatal(err)
 	}
-	outer.Close()
+	if err := outer.Close(); err != nil { // before the commit, which waits for it
+		t.Fatal(err)
+	}
 	if !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("the outer rows: %q, want a b c", got)
 	}

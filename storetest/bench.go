@@ -207,8 +207,10 @@ func reportCursors(b *testing.B, m *BenchModel) []*reportCursor {
 func (c *reportCursor) publish(ctx context.Context, m *BenchModel) error {
 	m.Clock.Advance(benchStep)
 	_, flows, err := m.Store.PublishArtifact(ctx, m.Config, BenchArtifact(c.svc, m.version()), benchCI)
-	if err != nil || len(flows) != 1 {
-		return fmt.Errorf("publish %s: %d flows, %v", c.svc, len(flows), err)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", c.svc, err)
+	} else if len(flows) != 1 {
+		return fmt.Errorf("publish %s: %d flows, want 1", c.svc, len(flows))
 	}
 	c.flow, c.stage, c.status = flows[0], 0, deploydb.DeploymentStarted
 	return nil
