@@ -472,7 +472,8 @@ type Store interface {
 	// what FindStatus and FindLocks return, whichever process on the
 	// database made them, and returns the version now: a reader that
 	// built a matrix after it read version since brings it up to date by
-	// reading the services named again, or all of it.
+	// reading the services named again, or all of it. A negative since
+	// (nothing built yet) gets All.
 	StatusChanges(ctx context.Context, since int64) (StatusChanges, error)
 
 	// DueDeliveries returns up to limit pending deliveries whose next

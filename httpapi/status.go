@@ -49,8 +49,11 @@ func (s *Server) statusMatrix(ctx context.Context) (*builtMatrix, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.built
-	var since int64
-	if b != nil && b.cfg == cfg {
+	if b != nil && b.cfg != cfg {
+		b = nil // a reload: built again, whatever changed
+	}
+	since := int64(-1) // nothing built: all of it
+	if b != nil {
 		since = b.version
 	}
 	// The changes are read before the cells: a commit between the two
@@ -61,9 +64,9 @@ func (s *Server) statusMatrix(ctx context.Context) (*builtMatrix, error) {
 		return nil, err
 	}
 	switch {
-	case since != 0 && !ch.All && len(ch.Services) == 0:
+	case b != nil && !ch.All && len(ch.Services) == 0:
 		return b, nil
-	case since != 0 && !ch.All:
+	case b != nil && !ch.All:
 		b, err = b.update(ctx, s.store, ch)
 	default:
 		b, err = buildMatrix(ctx, s.store, cfg, ch.Version)

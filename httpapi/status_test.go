@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/httpapi"
@@ -132,4 +136,55 @@ func TestStatusKept(t *testing.T) {
 	if m := check("reloaded", ""); len(m.Services) != 3 || m.Services[2].Service != "haas" {
 		t.Fatalf("services after the reload: %+v", m.Services)
 	}
+}
+
+// countingStore is a real store that notes the FindStatus calls it serves.
+type countingStore struct {
+	deploydb.Store
+	mu    sync.Mutex
+	calls [][]string // the services of each call; empty for all
+}
+
+func (s *countingStore) FindStatus(ctx context.Context, services ...string) ([]*deploydb.StatusCell, error) {
+	s.mu.Lock()
+	s.calls = append(s.calls, append([]string{}, services...))
+	s.mu.Unlock()
+	return s.Store.FindStatus(ctx, services...)
+}
+
+// took returns the calls since the last and forgets them.
+func (s *countingStore) took() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.calls
+	s.calls = nil
+	return c
+}
+
+// TestStatusReads checks how little the kept matrix reads: nothing again
+// while nothing changed (a new database, at version 0, too), the rows of
+// the one service a write changed, all of it after a lock.
+func TestStatusReads(t *testing.T) {
+	base := newServer(t)
+	st := &countingStore{Store: base.store}
+	cfg := base.cfg
+	cfg.Services["gaas"] = &deploydb.Service{Ident: "gaas", Artifacts: []string{"com.example:gaas"}, Pipelines: []string{"basic"},
+		Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}
+	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), st, func() *deploydb.Config { return cfg }))
+	t.Cleanup(srv.Close)
+	s := &testServer{Server: srv, store: base.store, cfg: cfg}
+	want := func(step string, calls ...[]string) {
+		t.Helper()
+		s.must(t, 200, "GET", "/api/status", nil)
+		s.must(t, 200, "GET", "/api/status", nil)
+		if got := st.took(); !cmp.Equal(got, calls, cmpopts.EquateEmpty()) {
+			t.Errorf("%s: FindStatus calls %q, want %q", step, got, calls)
+		}
+	}
+	want("new database", []string{})
+	want("no change")
+	base.publish(t, "1.0.0")
+	want("faas published", []string{"faas"})
+	s.must(t, 201, "POST", "/api/environments/pre-prod/lock", map[string]any{"reason": "maintenance"})
+	want("locked", []string{})
 }

@@ -485,7 +485,7 @@ func (s *Store) StatusChanges(ctx context.Context, since int64) (_ deploydb.Stat
 		}
 		// A version ahead of the database's (a database restored from a
 		// backup, say) says nothing about it: all changed.
-		if since <= 0 || whole > since || since > c.Version {
+		if since < 0 || whole > since || since > c.Version {
 			c.All = true
 			return nil
 		}
