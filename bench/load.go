@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -448,7 +449,7 @@ func runReads(ctx context.Context, c *client, name string, next func(*rand.Rand)
 	t0 := time.Now().Add(warmup)
 	t1 := t0.Add(d)
 	var mu sync.Mutex
-	var bytes int64
+	var total int64
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
@@ -459,13 +460,14 @@ func runReads(ctx context.Context, c *client, name string, next func(*rand.Rand)
 			var n, errs int
 			var size int64
 			var first string
+			var buf bytes.Buffer
 			for ctx.Err() == nil {
 				path := next(rng)
 				start := time.Now()
 				if !start.Before(t1) {
 					break
 				}
-				b, err := c.do(ctx, ActorReader, http.MethodGet, path, nil, http.StatusOK)
+				b, err := c.doInto(ctx, ActorReader, http.MethodGet, path, nil, http.StatusOK, &buf)
 				done := time.Now()
 				if isCanceled(err) {
 					continue
@@ -488,7 +490,7 @@ func runReads(ctx context.Context, c *client, name string, next func(*rand.Rand)
 			res.Latency.Merge(&s)
 			res.Requests += n
 			res.Errors += errs
-			bytes += size
+			total += size
 			if res.Error == "" {
 				res.Error = first
 			}
@@ -497,7 +499,7 @@ func runReads(ctx context.Context, c *client, name string, next func(*rand.Rand)
 	}
 	wg.Wait()
 	if res.Requests > 0 {
-		res.Bytes = bytes / int64(res.Requests)
+		res.Bytes = total / int64(res.Requests)
 	}
 	return res
 }

@@ -150,6 +150,14 @@ func (e *errStatus) Error() string {
 // do calls method path as actor with body (JSON, or none when nil) and
 // returns the response's body, or an error unless the status is want.
 func (c *client) do(ctx context.Context, actor, method, path string, body any, want int) ([]byte, error) {
+	return c.doInto(ctx, actor, method, path, body, want, nil)
+}
+
+// doInto is do, reading the answer into buf (reset first) when it is not
+// nil: a read load reuses one buffer per client, so that the benchmark's
+// own allocations (megabytes per GET /api/status) do not take the CPU the
+// server shares with it.
+func (c *client) doInto(ctx context.Context, actor, method, path string, body any, want int, buf *bytes.Buffer) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -173,10 +181,14 @@ func (c *client) do(ctx context.Context, actor, method, path string, body any, w
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
+	if buf == nil {
+		buf = &bytes.Buffer{}
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return nil, err
 	}
+	b := buf.Bytes()
 	if resp.StatusCode != want {
 		if len(b) > 300 {
 			b = b[:300]
