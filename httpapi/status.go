@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -39,6 +39,29 @@ type builtMatrix struct {
 	rows    []StatusService
 	encoded [][]byte       // rows[i] as JSON
 	index   map[string]int // service -> its row
+	// all is every row, comma-separated: the body of an unfiltered
+	// request in one piece, made by the first request that needs it.
+	allOnce sync.Once
+	all     []byte
+}
+
+// allRows returns every row, comma-separated.
+func (b *builtMatrix) allRows() []byte {
+	b.allOnce.Do(func() {
+		n := len(b.encoded)
+		for _, enc := range b.encoded {
+			n += len(enc)
+		}
+		all := make([]byte, 0, n)
+		for i, enc := range b.encoded {
+			if i > 0 {
+				all = append(all, ',')
+			}
+			all = append(all, enc...)
+		}
+		b.all = all
+	})
+	return b.all
 }
 
 // statusMatrix returns the matrix as of now: the kept one when nothing
@@ -178,36 +201,37 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("status: encode environments: %w", err)
 	}
 	only := r.URL.Query().Get("service")
-	rows := make([][]byte, 0, len(b.encoded))
-	size := len(`{"environments":`) + len(cols) + len(`,"services":[`) + len("]}\n")
-	for i, enc := range b.encoded {
-		if only == "" || strings.Contains(b.rows[i].Service, only) {
-			rows = append(rows, enc)
-			size += len(enc)
+	var body []byte
+	if only == "" {
+		body = b.allRows()
+	} else {
+		for i, enc := range b.encoded {
+			if strings.Contains(b.rows[i].Service, only) {
+				if len(body) > 0 {
+					body = append(body, ',')
+				}
+				body = append(body, enc...)
+			}
 		}
 	}
-	size += max(len(rows)-1, 0) // commas
+	head := make([]byte, 0, len(cols)+32)
+	head = append(head, `{"environments":`...)
+	head = append(head, cols...)
+	head = append(head, `,"services":[`...)
+	const tail = "]}\n"
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Length", strconv.Itoa(size))
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(body)+len(tail)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	// Written as it is, row by row: no copy of the whole matrix per
-	// request. A bufio.Writer keeps its first error and writes nothing
-	// after it; a client that went away is nobody to tell.
-	bw := bufio.NewWriterSize(w, 32<<10)
-	_, _ = bw.WriteString(`{"environments":`)
-	_, _ = bw.Write(cols)
-	_, _ = bw.WriteString(`,"services":[`)
-	for i, enc := range rows {
-		if i > 0 {
-			_ = bw.WriteByte(',')
+	// Three writes: the rows go out in one piece, as kept, not copied
+	// row by row. A client that went away is nobody to tell.
+	if _, err := w.Write(head); err == nil {
+		if _, err := w.Write(body); err == nil {
+			_, _ = io.WriteString(w, tail)
 		}
-		_, _ = bw.Write(enc)
 	}
-	_, _ = bw.WriteString("]}\n")
-	_ = bw.Flush()
 	return nil
 }
