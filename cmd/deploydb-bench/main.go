@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -95,6 +96,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if mdPath != "" {
+		if err := os.MkdirAll(filepath.Dir(mdPath), 0o755); err != nil {
+			return err
+		}
 		f, err := os.Create(mdPath)
 		if err != nil {
 			return err
