@@ -67,6 +67,11 @@ func (s *Store) CopyFrom(ctx context.Context, src *sql.DB) (map[string]int, erro
 			}
 		}
 	}
+	// Every row of the status matrix is new: a server that kept one
+	// (status_version, httpapi) builds it again.
+	if _, err := tx.ExecContext(ctx, `UPDATE status_version SET n = n + 1, whole = n + 1 WHERE id = 1`); err != nil {
+		return nil, fmt.Errorf("postgres: copy: status version: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("postgres: copy: commit: %w", err)
 	}
