@@ -31,6 +31,10 @@ type Options struct {
 	Dir string
 	// Cache keeps generated histories for the next runs ("" keeps none).
 	Cache string
+	// LinkCache serves a history kept in Cache in place, through a hard
+	// link, rather than a copy: for histories too large to copy (10m is
+	// about 30 GB). The run's writes then stay in the kept history.
+	LinkCache bool
 	// Postgres, when set, is the URL of a PostgreSQL database whose limit
 	// is measured too.
 	Postgres string
@@ -363,7 +367,13 @@ func history(ctx context.Context, o Options, cfg *deploydb.Config, m *Model, opt
 		logf("%s: history from the cache (%s)", label, base+".db")
 	}
 	removeDB(db)
-	if err := copyFile(base+".db", db); err != nil {
+	if o.LinkCache {
+		// The run's writes go into the kept history.
+		if err := os.Link(base+".db", db); err != nil {
+			return nil, false, fmt.Errorf("bench: link the kept %s history (-link-cache needs -dir on the cache's file system): %w", label, err)
+		}
+		logf("%s: serving the kept history in place (-link-cache): the run's writes stay in it", label)
+	} else if err := copyFile(base+".db", db); err != nil {
 		return nil, false, fmt.Errorf("bench: the %s history from the cache: %w", label, err)
 	}
 	return man, generated, nil
