@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&mdPath, "markdown", "", "also write the figures as Markdown tables to this file (for BENCHMARKS.md)")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the run's databases and logs, kept (default: a temporary one, removed)")
 	fs.StringVar(&o.Cache, "cache", "", "keep generated histories in this directory and reuse them in later runs")
-	fs.BoolVar(&o.LinkCache, "link-cache", false, "serve a history kept in -cache in place (a hard link; needs -dir on the same file system) rather than a copy: the run's writes stay in it (for 10m, about 30 GB)")
+	fs.BoolVar(&o.LinkCache, "link-cache", false, "serve a history kept in -cache in place (a hard link; needs -dir on the same file system) rather than a copy: the run's writes stay in it, and it is not read back and compared with what was generated (for 10m, about 30 GB)")
 	fs.StringVar(&o.Postgres, "postgres", getenv("DEPLOYDB_BENCH_POSTGRES"), "URL of a PostgreSQL database to measure the limit of too (env DEPLOYDB_BENCH_POSTGRES)")
 	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "write CPU profiles of the server under each load to this directory (needs /debug/pprof on the server)")
 	fs.BoolVar(&o.GenerateOnly, "generate-only", false, "only generate the histories into -cache, for later runs")
