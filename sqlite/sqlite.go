@@ -82,6 +82,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		},
 		IsUnique:    isUnique,
 		Contains:    func(col string) string { return "instr(" + col + ", ?) > 0" },
+		IndexedBy:   func(index string) string { return " INDEXED BY " + index },
 		Unavailable: unavailable,
 		Shown:       "the SQLite database " + path,
 	})

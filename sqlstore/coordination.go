@@ -312,7 +312,7 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (_ time.Time, er
 	}
 	// Environments where deployments wait for a freeze that has ended, or
 	// that the config no longer defines (nothing can freeze them then).
-	envs, err := frozenWaiters(ctx, s.r)
+	envs, err := frozenWaiters(ctx, s.r, s.indexedBy("deployments_due"))
 	if err != nil {
 		return time.Time{}, errors.Join(append(errs, err)...)
 	}
@@ -347,8 +347,13 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (_ time.Time, er
 
 // frozenWaiters returns the environments where a due deployment waits for a
 // freeze window.
-func frozenWaiters(ctx context.Context, q querier) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT DISTINCT environment FROM deployments WHERE status = 'NOT_STARTED' AND due_at IS NOT NULL AND waiting LIKE 'frozen%'`)
+//
+// Tick asks after every commit. The partial index of due deployments
+// (deployments_due) holds a few rows; without statistics SQLite walked
+// every NOT_STARTED deployment of the history instead (587,000 at 10 million
+// deployments: 46 % of the server's CPU under a write load), so it is named.
+func frozenWaiters(ctx context.Context, q querier, hint string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT environment FROM deployments`+hint+` WHERE status = 'NOT_STARTED' AND due_at IS NOT NULL AND waiting LIKE 'frozen%'`)
 	if err != nil {
 		return nil, fmt.Errorf("store: frozen waiters: %w", err)
 	}

@@ -46,6 +46,12 @@ type Driver struct {
 	// Collate follows a text column in ORDER BY so that text sorts by
 	// bytes ("" when that is the default).
 	Collate string
+	// IndexedBy returns what follows a table in FROM to make a query use
+	// the named index, where the database's planner needs telling (nil:
+	// it does not). SQLite keeps no statistics unless asked, and without
+	// them it can prefer an index that walks the history to a partial
+	// index of a few rows.
+	IndexedBy func(index string) string
 	// Announce, when set, runs in a write transaction that enqueued
 	// deliveries or recorded events, just before it commits, so that other
 	// processes on the database hear of the commit (PostgreSQL: NOTIFY,
@@ -113,6 +119,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // enqueued webhook deliveries: this process's, and another's that the
 // Driver announces (Committed).
 func (s *Store) DeliveriesReady() <-chan struct{} { return s.ready }
+
+// indexedBy is Driver.IndexedBy, "" when the driver has none.
+func (s *Store) indexedBy(index string) string {
+	if s.d.IndexedBy == nil {
+		return ""
+	}
+	return s.d.IndexedBy(index)
+}
 
 func (s *Store) now() deploydb.Time { return deploydb.NewTime(s.Now()) }
 
