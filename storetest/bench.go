@@ -25,6 +25,9 @@ type BenchOpener func(b *testing.B, now func() time.Time) deploydb.Store
 //     taken across the history;
 //   - FindDeploymentConcurrent: the same from 4 goroutines per CPU at
 //     once, as the API's clients read;
+//   - Tick: what the timer asks after every commit (soaks due,
+//     deployments waiting for a freeze), which must not grow with the
+//     history;
 //   - PublishArtifact: a write that creates a flow and activates its first
 //     deployment, with the webhook deliveries it owes;
 //   - ReportDeployment: an orchestrator's report, STARTED and COMPLETED in
@@ -55,6 +58,7 @@ func Bench(b *testing.B, open BenchOpener) {
 	b.Run("FindStatus", func(b *testing.B) { BenchFindStatus(b, model(b)) })
 	b.Run("FindDeployment", func(b *testing.B) { BenchFindDeployment(b, model(b)) })
 	b.Run("FindDeploymentConcurrent", func(b *testing.B) { BenchFindDeploymentConcurrent(b, model(b)) })
+	b.Run("Tick", func(b *testing.B) { BenchTick(b, model(b)) })
 	b.Run("PublishArtifact", func(b *testing.B) { BenchPublish(b, model(b)) })
 	b.Run("ReportDeployment", func(b *testing.B) { BenchReport(b, model(b)) })
 	b.Run("ReportDeploymentConcurrent", func(b *testing.B) { BenchReportConcurrent(b, model(b)) })
@@ -87,6 +91,19 @@ func BenchFindDeployment(b *testing.B, m *BenchModel) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchTick runs the timer's Tick on m, as the server does after every
+// commit.
+func BenchTick(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := m.Store.Tick(ctx, m.Config); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
