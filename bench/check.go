@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/deploydb/deploydb"
@@ -40,7 +41,7 @@ func Check(ctx context.Context, path string, cfg *deploydb.Config) error {
 
 	// Flows, service by service.
 	status := map[int64]deploydb.DeploymentStatus{}
-	for _, svc := range slices.Sorted(mapsKeys(cfg.Services)) {
+	for _, svc := range slices.Sorted(maps.Keys(cfg.Services)) {
 		var flows []*deploydb.Flow
 		for page := 0; ; page++ {
 			fs, err := s.FindFlows(ctx, deploydb.FlowFilter{Service: svc, Ascending: true, Page: deploydb.Page{Number: page, Size: deploydb.MaxPageSize}})

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -603,7 +604,7 @@ func (g *generator) sample(f *deploydb.Flow, at int) {
 // finish writes the flows still in memory and the status matrix.
 func (g *generator) finish() error {
 	inProgress := 0
-	for _, svc := range slices.Sorted(mapsKeys(g.services)) {
+	for _, svc := range slices.Sorted(maps.Keys(g.services)) {
 		for _, f := range g.services[svc] {
 			if inProgress < 2 && f.Status == deploydb.FlowCreated {
 				// Flows in progress are worth reading back too.
@@ -615,8 +616,8 @@ func (g *generator) finish() error {
 			}
 		}
 	}
-	for _, svc := range slices.Sorted(mapsKeys(g.cells)) {
-		for _, env := range slices.Sorted(mapsKeys(g.cells[svc])) {
+	for _, svc := range slices.Sorted(maps.Keys(g.cells)) {
+		for _, env := range slices.Sorted(maps.Keys(g.cells[svc])) {
 			c := g.cells[svc][env]
 			g.w.cells.add(svc, env, nullID(c.current), nullID(c.currentSince), nullID(c.inFlight), nullID(c.lastAttempt), nullID(c.lastGood))
 		}
@@ -627,8 +628,8 @@ func (g *generator) finish() error {
 // sampleCells returns n cells of the status matrix, spread over it.
 func (g *generator) sampleCells(n int) []Cell {
 	var keys [][2]string
-	for _, svc := range slices.Sorted(mapsKeys(g.cells)) {
-		for _, env := range slices.Sorted(mapsKeys(g.cells[svc])) {
+	for _, svc := range slices.Sorted(maps.Keys(g.cells)) {
+		for _, env := range slices.Sorted(maps.Keys(g.cells[svc])) {
 			keys = append(keys, [2]string{svc, env})
 		}
 	}
@@ -639,16 +640,6 @@ func (g *generator) sampleCells(n int) []Cell {
 			InFlight: c.inFlight, LastAttempt: c.lastAttempt, LastGood: c.lastGood})
 	}
 	return out
-}
-
-func mapsKeys[K comparable, V any](m map[K]V) func(yield func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func ms(t deploydb.Time) int64 { return t.UnixMilli() }

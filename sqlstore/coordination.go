@@ -26,7 +26,7 @@ func (s *Store) operatorEvent(ctx context.Context, tx *wtx, t deploydb.EventType
 func (s *Store) CancelFlow(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (_ *deploydb.Flow, err error) {
 	defer s.classify(&err)
 	var out *deploydb.Flow
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		f, err := findFlow(ctx, tx, id)
 		if err != nil {
 			return err
@@ -54,7 +54,7 @@ func (s *Store) CancelFlow(ctx context.Context, cfg *deploydb.Config, id int64, 
 func (s *Store) RetryDeployment(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (_ *deploydb.Deployment, err error) {
 	defer s.classify(&err)
 	var out *deploydb.Deployment
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
 			return err
@@ -85,7 +85,7 @@ func (s *Store) RetryDeployment(ctx context.Context, cfg *deploydb.Config, id in
 func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action) (_ *deploydb.Deployment, err error) {
 	defer s.classify(&err)
 	var out *deploydb.Deployment
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Store) Hotfix(ctx context.Context, cfg *deploydb.Config, r deploydb.Hot
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "service %q is not configured", r.Service)
 	}
 	var out *deploydb.Deployment
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		art, err := scanOneArtifact(tx.QueryRowContext(ctx, `SELECT `+artifactColumns+` FROM artifacts a WHERE a.id = ?`, r.Artifact))
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "artifact %d not found", r.Artifact)
@@ -178,7 +178,7 @@ func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env s
 		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "environment %q is not configured", env)
 	}
 	l := &deploydb.Lock{Environment: env, Reason: a.Reason, Actor: a.Actor, CreatedAt: s.now()}
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		// A failed statement aborts a PostgreSQL transaction: the lock
 		// held already is found by ON CONFLICT, not by a unique violation.
 		res, err := tx.ExecContext(ctx, `INSERT INTO env_locks (environment, reason, actor, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO NOTHING`, env, l.Reason, l.Actor, ms(l.CreatedAt))
@@ -210,7 +210,7 @@ func (s *Store) LockEnvironment(ctx context.Context, cfg *deploydb.Config, env s
 // UnlockEnvironment releases a lock and activates what waited.
 func (s *Store) UnlockEnvironment(ctx context.Context, cfg *deploydb.Config, env string, a deploydb.Action) (err error) {
 	defer s.classify(&err)
-	return s.write(ctx, func(tx *wtx) error {
+	return s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM env_locks WHERE environment = ?`, env)
 		if err != nil {
 			return fmt.Errorf("store: unlock: %w", err)
@@ -322,7 +322,7 @@ func (s *Store) Tick(ctx context.Context, cfg *deploydb.Config) (_ time.Time, er
 				continue
 			}
 		}
-		if err := s.write(ctx, func(tx *wtx) error { return s.reschedule(ctx, tx, cfg, name, deploydb.Action{Actor: TickActor}) }); err != nil {
+		if err := s.writeUnder(ctx, cfg, func(tx *wtx) error { return s.reschedule(ctx, tx, cfg, name, deploydb.Action{Actor: TickActor}) }); err != nil {
 			errs = append(errs, err)
 		}
 	}

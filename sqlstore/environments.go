@@ -43,7 +43,7 @@ func (s *Store) SyncEnvironments(ctx context.Context, cfg *deploydb.Config) (_ [
 		want[ident] = d
 	}
 	var out []*deploydb.Event
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		out = nil
 		have, err := knownEnvironments(ctx, tx)
 		if err != nil {

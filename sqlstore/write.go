@@ -27,8 +27,7 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		return nil, nil, err
 	}
 	var out []*deploydb.Flow
-	s.compileCDEvents(cfg)
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor).Scan(&a.ID)
 		if s.isUnique(err) {
@@ -61,6 +60,13 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		return nil, nil, err
 	}
 	return &a, out, nil
+}
+
+// writeUnder is write for a change under cfg: what the change's webhook
+// calls need (compileCDEvents) is made first, outside the transaction.
+func (s *Store) writeUnder(ctx context.Context, cfg *deploydb.Config, fn func(tx *wtx) error) error {
+	s.compileCDEvents(cfg)
+	return s.write(ctx, fn)
 }
 
 // compileCDEvents compiles the CDEvents schemas (cdevents.Compile) before
@@ -149,8 +155,7 @@ func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r dep
 // change runs fn on the plan of the service of deployment id, in one write
 // transaction, and writes what changed.
 func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action, fn func(p *engine.Plan) error) error {
-	s.compileCDEvents(cfg)
-	return s.write(ctx, func(tx *wtx) error {
+	return s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id)
 		if err != nil {
 			return err
