@@ -46,10 +46,26 @@ type MatrixCell struct {
 type MatrixDeployment struct {
 	ID        int64            `json:"id"`
 	Flow      int64            `json:"flow"`
-	Artifact  Artifact         `json:"artifact"`
+	Artifact  MatrixArtifact   `json:"artifact"`
 	Status    DeploymentStatus `json:"status"`
 	Reason    Reason           `json:"reason"`
 	UpdatedAt Time             `json:"updatedAt"`
+}
+
+// MatrixArtifact is an artifact as the matrix shows it: what it is, not
+// where it came from. The matrix names thousands of them and is read
+// often, so the rest (sourceUrl, createdAt, publishedBy) is left to
+// GET /api/artifacts/{id} and GET /api/deployments/{id}.
+type MatrixArtifact struct {
+	ID      int64  `json:"id"`
+	Group   string `json:"group"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// InMatrix returns a as the matrix shows it.
+func (a Artifact) InMatrix() MatrixArtifact {
+	return MatrixArtifact{ID: a.ID, Group: a.Group, Name: a.Name, Version: a.Version}
 }
 
 // Cell returns the service's cell of environment env, nil when env is not

@@ -22,7 +22,7 @@ func TestCoordinationTables(t *testing.T) {
 			{ID: 6, Deployment: 9, Promotion: "bake", Type: "soak", SoakMs: 3600000, Status: deploydb.PromotionNotStarted, CreatedAt: at("2025-11-26T07:00:00Z")},
 		}}
 	cellOf := func(id int64, art deploydb.Artifact, st deploydb.DeploymentStatus) *client.CellDeployment {
-		return &client.CellDeployment{ID: id, Flow: 1, Artifact: art, Status: st, Reason: deploydb.ReasonPipeline}
+		return &client.CellDeployment{ID: id, Flow: 1, Artifact: art.InMatrix(), Status: st, Reason: deploydb.ReasonPipeline}
 	}
 	completed := cellOf(8, next, deploydb.DeploymentCompleted)
 	status := &client.Status{

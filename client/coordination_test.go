@@ -83,7 +83,7 @@ func TestDecodeStatus(t *testing.T) {
 			{Name: "prod", Lock: &deploydb.Lock{Environment: "prod", Reason: "freeze", Actor: "anonymous", CreatedAt: at}, Frozen: "weekend"},
 		},
 		Services: []client.StatusService{{Service: "billing", Pipeline: "standard", Cells: []client.StatusCell{
-			{Environment: "integ", Current: &client.CellDeployment{ID: 1, Flow: 2, Artifact: a, Status: deploydb.DeploymentSuccess, Reason: deploydb.ReasonPipeline, UpdatedAt: at}, CurrentSince: at},
+			{Environment: "integ", Current: &client.CellDeployment{ID: 1, Flow: 2, Artifact: a.InMatrix(), Status: deploydb.DeploymentSuccess, Reason: deploydb.ReasonPipeline, UpdatedAt: at}, CurrentSince: at},
 			{Environment: "prod", Locked: true},
 		}}},
 	}

@@ -229,7 +229,7 @@ func cellDeployment(d *deploydb.Deployment) *CellDeployment {
 	if d == nil {
 		return nil
 	}
-	return &CellDeployment{ID: d.ID, Flow: d.Flow, Artifact: d.Artifact, Status: d.Status, Reason: d.Reason, UpdatedAt: d.UpdatedAt}
+	return &CellDeployment{ID: d.ID, Flow: d.Flow, Artifact: d.Artifact.InMatrix(), Status: d.Status, Reason: d.Reason, UpdatedAt: d.UpdatedAt}
 }
 
 // environmentOrder returns every environment, those of pipelines first in
