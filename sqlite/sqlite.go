@@ -68,7 +68,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	r := sql.OpenDB(rc)
-	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	// Every read connection is kept: one closed after a busy moment is
+	// one opened again later, its prepared statements (stmtcache.go)
+	// prepared again. database/sql keeps 2 idle by default, so with more
+	// readers than that, most reads opened a connection and parsed their
+	// SQL.
+	nr := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(nr)
+	r.SetMaxIdleConns(nr)
 	s := &Store{path: path, w: w, r: r}
 	s.Store = sqlstore.New(sqlstore.Driver{
 		Name:  "sqlite",

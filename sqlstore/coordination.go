@@ -55,7 +55,7 @@ func (s *Store) RetryDeployment(ctx context.Context, cfg *deploydb.Config, id in
 	defer s.classify(&err)
 	var out *deploydb.Deployment
 	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
-		p, err := s.planOfDeployment(ctx, tx, cfg, id)
+		p, err := s.planOfDeployment(ctx, tx, cfg, id, nil)
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a 
 	defer s.classify(&err)
 	var out *deploydb.Deployment
 	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
-		p, err := s.planOfDeployment(ctx, tx, cfg, id)
+		p, err := s.planOfDeployment(ctx, tx, cfg, id, nil)
 		if err != nil {
 			return err
 		}

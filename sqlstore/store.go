@@ -145,6 +145,9 @@ type wtx struct {
 	// rows (whole: a lock).
 	services map[string]bool
 	whole    bool
+	// batch is what the writes before this one in its batch changed
+	// together (nil outside a batch).
+	batch *wtx
 	types    []deploydb.EventType // the types of the events recorded, one per event
 }
 
@@ -363,7 +366,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 	errs := make([]error, len(batch))
 	single := len(batch) == 1
 	for i, w := range batch {
-		tx := &wtx{rebound: all.rebound, ctx: ctx}
+		tx := &wtx{rebound: all.rebound, ctx: ctx, batch: all}
 		if !single {
 			if _, err := t.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				return nil, nil, fmt.Errorf("%s: savepoint: %w", s.d.Name, err)

@@ -94,6 +94,7 @@ func (s *Store) compileCDEvents(cfg *deploydb.Config) {
 // insertFlow inserts a new flow with its deployments and promotion results
 // and fills in their ids.
 func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
+	tx.changedService(f.Service)
 	if err := tx.QueryRowContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt)).Scan(&f.ID); err != nil {
 		return fmt.Errorf("store: insert flow: %w", err)
@@ -153,10 +154,13 @@ func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r dep
 }
 
 // change runs fn on the plan of the service of deployment id, in one write
-// transaction, and writes what changed.
+// transaction, and writes what changed. What the plan needs from the
+// database is read first, outside the transaction (preread), and read
+// again inside only if a commit since changed the service.
 func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action, fn func(p *engine.Plan) error) error {
+	pre := s.preread(ctx, id)
 	return s.writeUnder(ctx, cfg, func(tx *wtx) error {
-		p, err := s.planOfDeployment(ctx, tx, cfg, id)
+		p, err := s.planOfDeployment(ctx, tx, cfg, id, pre)
 		if err != nil {
 			return err
 		}
@@ -167,40 +171,149 @@ func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a de
 	})
 }
 
-// planOfDeployment loads the plan of the service of deployment id,
-// including the deployment's flow.
-func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Config, id int64) (*engine.Plan, error) {
-	var flowID int64
-	var service string
-	err := tx.QueryRowContext(ctx, `SELECT flow_id, service FROM deployments WHERE id = ?`, id).Scan(&flowID, &service)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("store: find deployment: %w", err)
+// A write waits for its batch, and the batch's writes run one after the
+// other: SQLite has one writer. Reading a plan's flows there (four
+// queries) took a third of a report's time in the batch. So a report
+// reads them before it queues, on a read connection, beside the batch
+// being committed, as of the status version of that read; in the batch,
+// one lookup says whether a commit changed the service since
+// (status_services: every write to a flow, deployment, promotion result
+// or cell of a service notes it, changedService), and only then are they
+// read again. Writers are serialized, PostgreSQL's too (the write lock),
+// and each commit that changes a service stores a version above every
+// one a read before it saw, so an unchanged number means unchanged rows.
+
+// prereadPlan is the database's part of a plan, read before the write
+// transaction, and the status version it was read at.
+type prereadPlan struct {
+	deployment int64
+	version    int64
+	data       *planData
+}
+
+// preread reads the plan data of the service of deployment id outside any
+// write transaction. nil when it cannot: the write then reads in its
+// transaction, and reports what went wrong from there.
+func (s *Store) preread(ctx context.Context, id int64) *prereadPlan {
+	pre := &prereadPlan{deployment: id}
+	err := s.snapshot(ctx, func(q querier) error {
+		if err := q.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&pre.version); err != nil {
+			return err
+		}
+		service, flowID, err := deploymentFlow(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		pre.data, err = readPlanData(ctx, q, service, flowID)
+		return err
+	})
+	if err != nil {
+		return nil
 	}
-	flows, err := planFlows(ctx, tx, service)
+	return pre
+}
+
+// unchangedSince reports whether no commit since status version v, and
+// no write before this one in its batch, changed service.
+func (t *wtx) unchangedSince(ctx context.Context, service string, v int64) (bool, error) {
+	if t.batch != nil && (t.batch.services[service] || t.batch.whole) {
+		return false, nil
+	}
+	var n int64
+	err := t.QueryRowContext(ctx, `SELECT n FROM status_services WHERE service = ?`, service).Scan(&n)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return true, nil // never changed since the table was made
+	case err != nil:
+		return false, fmt.Errorf("store: status version of %s: %w", service, err)
+	}
+	return n <= v, nil
+}
+
+// deploymentFlow returns the service and flow of deployment id.
+func deploymentFlow(ctx context.Context, q querier, id int64) (service string, flow int64, err error) {
+	err = q.QueryRowContext(ctx, `SELECT flow_id, service FROM deployments WHERE id = ?`, id).Scan(&flow, &service)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, deploydb.Errorf(deploydb.ENOTFOUND, "deployment %d not found", id)
+	} else if err != nil {
+		return "", 0, fmt.Errorf("store: find deployment: %w", err)
+	}
+	return service, flow, nil
+}
+
+// planOfDeployment returns the plan of the service of deployment id,
+// from pre when nothing changed the service since it was read.
+func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Config, id int64, pre *prereadPlan) (*engine.Plan, error) {
+	if pre != nil && pre.deployment == id {
+		ok, err := tx.unchangedSince(ctx, pre.data.service, pre.version)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return s.plan(ctx, tx, cfg, pre.data)
+		}
+	}
+	service, flowID, err := deploymentFlow(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := readPlanData(ctx, tx, service, flowID)
+	if err != nil {
+		return nil, err
+	}
+	return s.plan(ctx, tx, cfg, data)
+}
+
+// planData is what a plan of one service reads from the database, besides
+// the locks: its flows and its last known good artifacts.
+type planData struct {
+	service  string
+	flows    []*deploydb.Flow
+	lastGood map[string]*deploydb.Artifact
+}
+
+// readPlanData reads the plan data of service: its flows in progress, the
+// flows holding one of its environments, flow (unless 0) and its last
+// known good artifacts.
+func readPlanData(ctx context.Context, q querier, service string, flow int64) (*planData, error) {
+	flows, err := planFlows(ctx, q, service)
 	if err != nil {
 		return nil, err
 	}
 	// The deployment's flow is most often in progress, so among them:
 	// loaded once. One that is over is loaded by itself.
-	if !slices.ContainsFunc(flows, func(f *deploydb.Flow) bool { return f.ID == flowID }) {
-		f, err := findFlow(ctx, tx, flowID)
+	if flow != 0 && !slices.ContainsFunc(flows, func(f *deploydb.Flow) bool { return f.ID == flow }) {
+		f, err := findFlow(ctx, q, flow)
 		if err != nil {
 			return nil, err
 		}
 		flows = append(flows, f)
 	}
-	return s.plan(ctx, tx, cfg, service, flows)
+	d := &planData{service: service, flows: flows, lastGood: map[string]*deploydb.Artifact{}}
+	rows, err := q.QueryContext(ctx, `SELECT e.environment, `+artifactColumns+` FROM env_state e
+		JOIN deployments d ON d.id = e.last_good_id JOIN artifacts a ON a.id = d.artifact_id WHERE e.service = ?`, service)
+	if err != nil {
+		return nil, fmt.Errorf("store: last known good: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var env string
+		var a deploydb.Artifact
+		if err := scanArtifactAfter(rows, &a, &env); err != nil {
+			return nil, fmt.Errorf("store: last known good: %w", err)
+		}
+		d.lastGood[env] = &a
+	}
+	return d, rows.Err()
 }
 
 // planFlows loads the flows of a plan of service: its flows in progress
 // and the flows holding one of its environments, by id.
-func planFlows(ctx context.Context, tx *wtx, service string) ([]*deploydb.Flow, error) {
+func planFlows(ctx context.Context, q querier, service string) ([]*deploydb.Flow, error) {
 	// The flows in progress come from their own index (flows_in_progress),
 	// those holding an environment from the status matrix: one condition
 	// that ORed the two walked every flow of the service, its history.
-	return findFlows(ctx, tx, []string{`f.id IN (SELECT id FROM flows WHERE service = ? AND status = 'CREATED'
+	return findFlows(ctx, q, []string{`f.id IN (SELECT id FROM flows WHERE service = ? AND status = 'CREATED'
 		UNION SELECT d.flow_id FROM env_state e JOIN deployments d ON d.id = e.in_flight_id WHERE e.service = ?)`},
 		`f.id`, deploydb.Page{}, []any{service, service})
 }
@@ -209,34 +322,34 @@ func planFlows(ctx context.Context, tx *wtx, service string) ([]*deploydb.Flow, 
 // holding one of its environments, the given extra flows, the locks and
 // freezes in force and its last known good artifacts.
 func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, extra ...*deploydb.Flow) (*engine.Plan, error) {
-	flows, err := planFlows(ctx, tx, service)
+	data, err := readPlanData(ctx, tx, service, 0)
 	if err != nil {
 		return nil, err
 	}
 	have := map[int64]bool{}
-	for _, f := range flows {
+	for _, f := range data.flows {
 		have[f.ID] = true
 	}
 	for _, f := range extra {
 		if !have[f.ID] {
-			flows = append(flows, f)
+			data.flows = append(data.flows, f)
 		} else {
 			// The caller's copy is the one it will look at.
-			for i, g := range flows {
+			for i, g := range data.flows {
 				if g.ID == f.ID {
-					flows[i] = f
+					data.flows[i] = f
 				}
 			}
 		}
 	}
-	return s.plan(ctx, tx, cfg, service, flows)
+	return s.plan(ctx, tx, cfg, data)
 }
 
-// plan makes the plan of service over flows, with the locks and freezes in
-// force and the service's last known good artifacts.
-func (s *Store) plan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, flows []*deploydb.Flow) (*engine.Plan, error) {
+// plan makes the plan of a service over data, with the locks and freezes
+// in force now.
+func (s *Store) plan(ctx context.Context, tx *wtx, cfg *deploydb.Config, data *planData) (*engine.Plan, error) {
 	now := s.now()
-	p := engine.NewPlan(service, flows, now)
+	p := engine.NewPlan(data.service, data.flows, now)
 	locks, err := findLocks(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -254,21 +367,10 @@ func (s *Store) plan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service
 		}
 		p.Envs[name] = st
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT e.environment, `+artifactColumns+` FROM env_state e
-		JOIN deployments d ON d.id = e.last_good_id JOIN artifacts a ON a.id = d.artifact_id WHERE e.service = ?`, service)
-	if err != nil {
-		return nil, fmt.Errorf("store: last known good: %w", err)
+	for env, a := range data.lastGood {
+		p.LastGood[env] = a
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var env string
-		var a deploydb.Artifact
-		if err := scanArtifactAfter(rows, &a, &env); err != nil {
-			return nil, fmt.Errorf("store: last known good: %w", err)
-		}
-		p.LastGood[env] = &a
-	}
-	return p, rows.Err()
+	return p, nil
 }
 
 // apply writes the rows a plan changed, the status matrix, its events and
@@ -306,12 +408,14 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 		}
 	}
 	for _, r := range p.ChangedResults() {
+		tx.changedService(p.Service)
 		if _, err := tx.ExecContext(ctx, `UPDATE promotion_results SET status = ?, info_url = ?, reported_by = ?, due_at = ?, updated_at = ? WHERE id = ?`,
 			r.Status, r.InfoURL, r.ReportedBy, nullTime(r.DueAt), ms(r.UpdatedAt), r.ID); err != nil {
 			return fmt.Errorf("store: update promotion result: %w", err)
 		}
 	}
 	for _, f := range p.ChangedFlows() {
+		tx.changedService(f.Service)
 		if _, err := tx.ExecContext(ctx, `UPDATE flows SET status = ?, updated_at = ? WHERE id = ?`, f.Status, ms(f.UpdatedAt), f.ID); err != nil {
 			return fmt.Errorf("store: update flow: %w", err)
 		}

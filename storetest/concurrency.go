@@ -210,6 +210,43 @@ func testConcurrency(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("StalePlans", func(t *testing.T) {
+		// A write reads its plan before it queues (sqlstore's preread),
+		// then another write changes the service first: in the same
+		// batch, or in one committed before. Each of 8 services' integ
+		// deployments awaits two results, reported at once: whichever
+		// goes second must see the first, or the deployment is never
+		// verified. Three rounds, so that both orders of batches come.
+		f := newFixture(t, open)
+		f.cfg = stalePlansModel()
+		const services = 8
+		for round := range 3 {
+			ids := make([]int64, services)
+			for i := range services {
+				_, fls := f.publish("race-"+strconv.Itoa(i), "1."+strconv.Itoa(round))
+				ids[i] = fls[0].Deployments[0].ID
+				f.report(ids[i], started)
+				f.report(ids[i], completed)
+			}
+			f.tick()
+			errs := race(2*services, func(i int) error {
+				_, err := f.s.ReportPromotion(f.ctx, f.cfg, deploydb.PromotionReport{Deployment: ids[i/2], Promotion: []string{"smoke", "checks"}[i%2],
+					Status: deploydb.PromotionSuccess, Actor: actorTests})
+				return err
+			})
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("round %d, racer %d: %v", round, i, err)
+				}
+			}
+			for i, id := range ids {
+				d := f.deployment(id)
+				if d.Status != success || len(d.Promotions) != 2 {
+					t.Errorf("round %d, race-%d: deployment %s with %d results, want SUCCESS with 2", round, i, d.Status, len(d.Promotions))
+				}
+			}
+		}
+	})
 	t.Run("PublishArtifact", func(t *testing.T) {
 		// Every racer publishes the same artifact: one wins.
 		f := newFixture(t, open)
@@ -404,4 +441,17 @@ func testConcurrency(t *testing.T, open Opener) {
 		wantCounts(t, "events", map[deploydb.EventType]int{deploydb.EventEnvironmentLocked: 1, deploydb.EventEnvironmentUnlocked: 1}, f.countEvents(after))
 		wantCounts(t, "deliveries", map[deploydb.EventType]int{deploydb.EventEnvironmentLocked: 1, deploydb.EventEnvironmentUnlocked: 1}, f.countDeliveries(after))
 	})
+}
+
+// stalePlansModel is Model with one-environment pipelines for services
+// race-0 to race-7, whose deployments each await two basic results.
+func stalePlansModel() *deploydb.Config {
+	cfg := Model()
+	cfg.Pipelines["race"] = &deploydb.Pipeline{Ident: "race", Environments: []deploydb.PipelineStage{{Environment: "integ", Promotions: []string{"smoke", "checks"}}}}
+	cfg.Promotions["checks"] = &deploydb.Promotion{Ident: "checks", Type: deploydb.PromotionTypeBasic}
+	for i := range 8 {
+		name := "race-" + strconv.Itoa(i)
+		cfg.Services[name] = &deploydb.Service{Ident: name, Artifacts: []string{Group + ":" + name}, Pipelines: []string{"race"}}
+	}
+	return cfg
 }
