@@ -145,10 +145,10 @@ type wtx struct {
 	// rows (whole: a lock).
 	services map[string]bool
 	whole    bool
+	types    []deploydb.EventType // the types of the events recorded, one per event
 	// batch is what the writes before this one in its batch changed
 	// together (nil outside a batch).
 	batch *wtx
-	types    []deploydb.EventType // the types of the events recorded, one per event
 }
 
 // QueryContext runs a query with ? placeholders under the batch's context.
