@@ -204,6 +204,10 @@ func Spec() map[string]any {
 			params = append(params, map[string]any{"name": HeaderIdempotencyKey, "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKeyLen},
 				"description": "a retry with the same key (and the same request) gets the first successful response back, with Idempotent-Replayed: true; keys are kept 24 h"})
 		}
+		if rt.ETag {
+			params = append(params, map[string]any{"name": "If-None-Match", "in": "header", "schema": map[string]any{"type": "string"},
+				"description": "the ETag of a response received before: 304 Not Modified, without a body, while the answer is still the same"})
+		}
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
@@ -239,8 +243,15 @@ func Spec() map[string]any {
 		for _, code := range errs {
 			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": problemContent()}
 		}
-		for _, r := range responses {
-			r.(map[string]any)["headers"] = map[string]any{HeaderRequestID: map[string]any{"$ref": "#/components/headers/RequestId"}}
+		if rt.ETag {
+			responses["304"] = map[string]any{"description": "Not Modified: the answer is the one If-None-Match named"}
+		}
+		for code, r := range responses {
+			headers := map[string]any{HeaderRequestID: map[string]any{"$ref": "#/components/headers/RequestId"}}
+			if rt.ETag && (code == strconv.Itoa(rt.Status) || code == "304") {
+				headers["ETag"] = map[string]any{"description": "a digest of the answer's bytes", "schema": map[string]any{"type": "string"}}
+			}
+			r.(map[string]any)["headers"] = headers
 		}
 		op["responses"] = responses
 		item[strings.ToLower(rt.Method)] = op

@@ -26,6 +26,9 @@ type route struct {
 	Errors []int
 	// Idempotent writes honour the Idempotency-Key header.
 	Idempotent bool
+	// ETag reads answer with an ETag, and 304 Not Modified, without a
+	// body, to a request whose If-None-Match names it.
+	ETag bool
 	// Scope is what the caller's token must allow (DESIGN.md §7); empty
 	// for the routes anyone may call.
 	Scope deploydb.Scope
@@ -118,7 +121,7 @@ var apiRoutes = []route{
 	{Method: "POST", Path: "/api/webhook-deliveries/{id}/redeliver", Scope: deploydb.ScopeAdmin, Summary: "Queue a failed (or delivered) webhook delivery again, due now", Handle: (*Server).redeliver,
 		Request: ActionInput{}, Response: DeliveryView{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 
-	{Method: "GET", Path: "/api/status", Scope: deploydb.ScopeRead, Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200,
+	{Method: "GET", Path: "/api/status", Scope: deploydb.ScopeRead, Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200, ETag: true,
 		Query: []param{{"service", "string", "only services whose name contains this"}}},
 }
 

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,12 +39,15 @@ type builtMatrix struct {
 	version int64
 	locks   map[string]*deploydb.Lock
 	rows    []StatusService
-	encoded [][]byte       // rows[i] as JSON
-	index   map[string]int // service -> its row
+	encoded [][]byte            // rows[i] as JSON
+	sums    [][sha256.Size]byte // the SHA-256 of encoded[i], for the ETag
+	index   map[string]int      // service -> its row
 	// all is every row, comma-separated: the body of an unfiltered
-	// request in one piece, made by the first request that needs it.
+	// request in one piece, made by the first request that needs it;
+	// allSum is the SHA-256 of the rows' sums.
 	allOnce sync.Once
 	all     []byte
+	allSum  [sha256.Size]byte
 }
 
 // allRows returns every row, comma-separated.
@@ -60,8 +65,20 @@ func (b *builtMatrix) allRows() []byte {
 			all = append(all, enc...)
 		}
 		b.all = all
+		b.allSum = sumOf(b.sums)
 	})
 	return b.all
+}
+
+// sumOf returns the SHA-256 of the rows' sums, in order.
+func sumOf(sums [][sha256.Size]byte) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // statusMatrix returns the matrix as of now: the kept one when nothing
@@ -121,6 +138,7 @@ func buildMatrix(ctx context.Context, store deploydb.Store, cfg *deploydb.Config
 		b.index[svc.Ident] = len(b.rows)
 		b.rows = append(b.rows, row)
 		b.encoded = append(b.encoded, enc)
+		b.sums = append(b.sums, sha256.Sum256(enc))
 	}
 	return b, nil
 }
@@ -133,7 +151,7 @@ func (b *builtMatrix) update(ctx context.Context, store deploydb.Store, ch deplo
 		return nil, err
 	}
 	kept := cellsByKey(cells)
-	nb := &builtMatrix{cfg: b.cfg, version: ch.Version, locks: b.locks, rows: slices.Clone(b.rows), encoded: slices.Clone(b.encoded), index: b.index}
+	nb := &builtMatrix{cfg: b.cfg, version: ch.Version, locks: b.locks, rows: slices.Clone(b.rows), encoded: slices.Clone(b.encoded), sums: slices.Clone(b.sums), index: b.index}
 	for _, name := range ch.Services {
 		i, ok := b.index[name]
 		if !ok {
@@ -143,7 +161,7 @@ func (b *builtMatrix) update(ctx context.Context, store deploydb.Store, ch deplo
 		if err != nil {
 			return nil, err
 		}
-		nb.rows[i], nb.encoded[i] = row, enc
+		nb.rows[i], nb.encoded[i], nb.sums[i] = row, enc, sha256.Sum256(enc)
 	}
 	return nb, nil
 }
@@ -191,6 +209,12 @@ func (s *Server) columns(r *http.Request, b *builtMatrix) []StatusEnvironment {
 
 // status answers GET /api/status: the bytes are those json.Encoder
 // writes for the whole Status, put together from the rows encoded once.
+//
+// Its ETag is a digest of those bytes (of the columns, and of the digest
+// of each row, kept with it), so two servers on one database give the
+// same matrix the same tag, and a poller that sends it back in
+// If-None-Match gets 304 Not Modified, without the body, until it
+// changes.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	b, err := s.statusMatrix(r.Context())
 	if err != nil {
@@ -202,17 +226,30 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	}
 	only := r.URL.Query().Get("service")
 	var body []byte
+	var rowsSum [sha256.Size]byte
 	if only == "" {
-		body = b.allRows()
+		body, rowsSum = b.allRows(), b.allSum
 	} else {
+		var sums [][sha256.Size]byte
 		for i, enc := range b.encoded {
 			if strings.Contains(b.rows[i].Service, only) {
 				if len(body) > 0 {
 					body = append(body, ',')
 				}
 				body = append(body, enc...)
+				sums = append(sums, b.sums[i])
 			}
 		}
+		rowsSum = sumOf(sums)
+	}
+	h := sha256.New()
+	h.Write(cols)
+	h.Write(rowsSum[:])
+	etag := `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
+	w.Header().Set("ETag", etag)
+	if notModified(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
 	}
 	head := make([]byte, 0, len(cols)+32)
 	head = append(head, `{"environments":`...)
@@ -234,4 +271,17 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// notModified reports whether an If-None-Match header value names etag,
+// or is "*" (RFC 9110 §13.1.2: for GET the weak comparison, so a W/ tag
+// matches too).
+func notModified(header, etag string) bool {
+	for tag := range strings.SplitSeq(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }

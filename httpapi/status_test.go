@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -55,7 +56,13 @@ func TestStatusKept(t *testing.T) {
 	w, kept := serve(writer), serve(reader)
 
 	// check fetches the matrix from kept and from a new server, which
-	// has none, and wants both the same and as json.Encoder writes them.
+	// has none, and wants both the same and as json.Encoder writes them,
+	// with the same ETag, which no other matrix of the test had (the
+	// unlock brings back the one before the lock, and its tag). Sent
+	// back, the ETag gets 304 without a body; the last step's, when the
+	// matrix changed since, gets the matrix.
+	etags := map[string][]byte{} // ETag -> its matrix
+	var last string
 	check := func(step string, query string) httpapi.Status {
 		t.Helper()
 		got := kept.must(t, 200, "GET", "/api/status"+query, nil)
@@ -63,6 +70,30 @@ func TestStatusKept(t *testing.T) {
 		if !bytes.Equal(got.Body, fresh.Body) {
 			t.Fatalf("%s: the kept matrix\n%s\ndiffers from a new one\n%s", step, got.Body, fresh.Body)
 		}
+		etag := got.Header.Get("ETag")
+		if etag == "" || etag != fresh.Header.Get("ETag") {
+			t.Fatalf("%s: ETag %q from the kept matrix, %q from a new one", step, etag, fresh.Header.Get("ETag"))
+		}
+		if seen, ok := etags[etag]; ok && !bytes.Equal(seen, got.Body) {
+			t.Fatalf("%s: ETag %s again, for a different matrix", step, etag)
+		}
+		for tag, body := range etags {
+			if tag != etag && bytes.Equal(body, got.Body) {
+				t.Fatalf("%s: ETag %s, and %s before, for one matrix", step, etag, tag)
+			}
+		}
+		etags[etag] = got.Body
+		for _, inm := range []string{etag, "W/" + etag, `"x", ` + etag, "*"} {
+			if r := conditional(t, kept, "/api/status"+query, inm); r.Status != 304 || len(r.Body) != 0 || r.Header.Get("ETag") != etag {
+				t.Fatalf("%s: If-None-Match: %s got %d, ETag %q, %d bytes; want 304, %s, none", step, inm, r.Status, r.Header.Get("ETag"), len(r.Body), etag)
+			}
+		}
+		if last != "" && last != etag {
+			if r := conditional(t, kept, "/api/status"+query, last); r.Status != 200 || !bytes.Equal(r.Body, got.Body) {
+				t.Fatalf("%s: If-None-Match the last step's ETag got %d, want 200 and the matrix", step, r.Status)
+			}
+		}
+		last = etag
 		var m httpapi.Status
 		got.json(t, &m)
 		var enc bytes.Buffer
@@ -136,6 +167,26 @@ func TestStatusKept(t *testing.T) {
 	if m := check("reloaded", ""); len(m.Services) != 3 || m.Services[2].Service != "haas" {
 		t.Fatalf("services after the reload: %+v", m.Services)
 	}
+}
+
+// conditional sends GET path to srv with If-None-Match: inm.
+func conditional(t *testing.T, srv *testServer, path, inm string) response {
+	t.Helper()
+	req, err := http.NewRequest("GET", srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("If-None-Match", inm)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // countingStore is a real store that notes the FindStatus calls it serves.
