@@ -32,16 +32,13 @@ func (l Limit) RowsPerSec() float64 { return l.TxPerSec * float64(l.RowsPerTx) }
 
 // sqliteDSN is the connection string DeployDB's SQLite store opens its one
 // writer connection with (package sqlite): WAL, synchronous=FULL, foreign
-// keys, a busy timeout, BEGIN IMMEDIATE, and no checkpoints in its commits
-// (the store checkpoints in a goroutine of its own; the limit's few
-// seconds of single-row commits never need one).
+// keys, a busy timeout, and BEGIN IMMEDIATE.
 func sqliteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }

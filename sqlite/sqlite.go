@@ -11,12 +11,6 @@
 // one transaction that no other writer can interleave with. Reads use a
 // separate pool and see the last committed state (WAL).
 //
-// Checkpoints (copying the WAL back into the database file) run in a
-// goroutine of their own, on a connection of their own (checkpointer), not
-// in the commit that happens to take the WAL past its threshold: that
-// commit, and every write waiting for the next batch, would wait for the
-// copy and an fsync of the database file.
-//
 // Each connection keeps the statements run on it prepared (a bounded cache,
 // stmtcache.go): SQLite parses and plans a statement once per connection,
 // not once per run.
@@ -31,8 +25,6 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
-	"sync"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
@@ -52,12 +44,6 @@ type Store struct {
 	path string
 	w    *sql.DB // one connection: every write transaction
 	r    *sql.DB // reads
-	c    *sql.DB // one connection: checkpoints (checkpointer)
-
-	checkpointing bool          // the checkpointer runs (Open succeeded)
-	stop          chan struct{} // closed by Close: the checkpointer ends
-	done          chan struct{} // closed when the checkpointer has ended
-	closeOnce     sync.Once
 }
 
 var _ deploydb.Store = (*Store)(nil)
@@ -70,23 +56,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, deploydb.Errorf(deploydb.EINVALID, "sqlite: database path is empty")
 	}
-	wc, err := newCachingConnector(dsn(path, roleWrite), stmtCacheSize)
+	wc, err := newCachingConnector(dsn(path, true), stmtCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	rc, err := newCachingConnector(dsn(path, roleRead), stmtCacheSize)
+	rc, err := newCachingConnector(dsn(path, false), stmtCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	w := sql.OpenDB(wc)
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	c, err := sql.Open("sqlite", dsn(path, roleCheckpoint))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	c.SetMaxOpenConns(1)
-	c.SetConnMaxIdleTime(0)
 	r := sql.OpenDB(rc)
 	// Every read connection is kept: one closed after a busy moment is
 	// one opened again later, its prepared statements (stmtcache.go)
@@ -96,7 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	nr := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(nr)
 	r.SetMaxIdleConns(nr)
-	s := &Store{path: path, w: w, r: r, c: c, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{path: path, w: w, r: r}
 	s.Store = sqlstore.New(sqlstore.Driver{
 		Name:  "sqlite",
 		Reads: r,
@@ -125,33 +105,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = s.Close()
 		return nil, s.refuse(fmt.Errorf("sqlite: write %s: %w", path, err))
 	}
-	s.checkpointing = true
-	go s.checkpointer()
 	return s, nil
-}
-
-// checkpointEvery is how often the checkpointer copies what the WAL holds
-// back into the database file. A 2-core machine commits a few thousand
-// WAL pages a second under load: the WAL stays within a few MB.
-const checkpointEvery = 100 * time.Millisecond
-
-// checkpointer runs a PASSIVE checkpoint every checkpointEvery until Close:
-// it copies the frames no reader still needs, never waits for a lock, and
-// so never holds up the writer, whose connection does not checkpoint
-// (wal_autocheckpoint=0, dsn). A checkpoint that fails is tried again at
-// the next tick; the WAL keeps every committed transaction meanwhile.
-func (s *Store) checkpointer() {
-	defer close(s.done)
-	t := time.NewTicker(checkpointEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			_, _ = s.c.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-		}
-	}
 }
 
 // refuse returns why Open cannot use the database: EUNAVAILABLE naming the
@@ -165,36 +119,24 @@ func (s *Store) refuse(err error) error {
 	return fmt.Errorf("%w: %w", deploydb.Errorf(deploydb.EUNAVAILABLE, "the SQLite database %s cannot be used: %s; DeployDB must write it", s.path, why), err)
 }
 
-// The connections of a Store, by what they do.
-const (
-	roleWrite      = iota // the one writer
-	roleRead              // the read pool
-	roleCheckpoint        // the checkpointer's
-)
-
-// dsn builds the driver's connection string for a connection of role: WAL,
-// synchronous=FULL, foreign keys, a busy timeout; for the writer BEGIN
-// IMMEDIATE so that a write transaction takes the lock before it reads,
-// temporary files (savepoints' sub-journals) in memory, and no
-// checkpoints of its own; reads only, for the read pool.
-func dsn(path string, role int) string {
+// dsn builds the driver's connection string: WAL, synchronous=FULL,
+// foreign keys, a busy timeout, and for the writer BEGIN IMMEDIATE so that a
+// write transaction takes the lock before it reads, and temporary files
+// (savepoints' sub-journals) in memory.
+func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	switch role {
-	case roleWrite:
+	if writer {
 		q.Set("_txlock", "immediate")
 		// The savepoint of each write of a batch (sqlstore's group
 		// commit) keeps the pages it changes in a sub-journal, to roll
 		// that write back alone: in memory, not in a temporary file it
 		// writes each page to. It serves no recovery: the WAL does.
 		q.Add("_pragma", "temp_store(MEMORY)")
-		// The checkpointer copies the WAL back, not the commit that
-		// takes it past 1,000 pages.
-		q.Add("_pragma", "wal_autocheckpoint(0)")
-	case roleRead:
+	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
 	// The driver opens "file:" names as SQLite URIs: escape the path so
@@ -219,15 +161,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		close(s.stop)
-		if s.checkpointing {
-			<-s.done
-		}
-		err = errors.Join(s.w.Close(), s.r.Close(), s.c.Close())
-	})
-	return err
+	return errors.Join(s.w.Close(), s.r.Close())
 }
 
 // isUnique reports whether err is a unique or primary key violation.

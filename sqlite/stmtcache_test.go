@@ -13,7 +13,7 @@ import (
 // statement cache, with one connection, and a table t of three rows.
 func openCaching(t *testing.T, size int) *sql.DB {
 	t.Helper()
-	c, err := newCachingConnector(dsn(filepath.Join(t.TempDir(), "cache.db"), roleWrite), size)
+	c, err := newCachingConnector(dsn(filepath.Join(t.TempDir(), "cache.db"), true), size)
 	if err != nil {
 		t.Fatal(err)
 	}
