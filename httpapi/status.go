@@ -228,7 +228,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	var body []byte
 	var rowsSum [sha256.Size]byte
 	if only == "" {
-		body, rowsSum = b.allRows(), b.allSum
+		body = b.allRows() // makes allSum
+		rowsSum = b.allSum
 	} else {
 		var sums [][sha256.Size]byte
 		for i, enc := range b.encoded {

@@ -87,11 +87,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		BeginSnapshot: func(ctx context.Context) (*sql.Tx, error) {
 			return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		},
-		IsUnique:    isUnique,
-		Contains:    func(col string) string { return "instr(" + col + ", ?) > 0" },
-		IndexedBy:   func(index string) string { return " INDEXED BY " + index },
-		Unavailable: unavailable,
-		Shown:       "the SQLite database " + path,
+		IsUnique:  isUnique,
+		Contains:  func(col string) string { return "instr(" + col + ", ?) > 0" },
+		IndexedBy: func(index string) string { return " INDEXED BY " + index },
+		// One process per file (docs/operations.md).
+		OneProcess:   true,
+		LastInsertID: true,
+		Unavailable:  unavailable,
+		Shown:        "the SQLite database " + path,
 	})
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()

@@ -52,6 +52,16 @@ type Driver struct {
 	// them it can prefer an index that walks the history to a partial
 	// index of a few rows.
 	IndexedBy func(index string) string
+	// OneProcess says that one process at a time writes the database
+	// (SQLite): a report may then read its plan before it queues
+	// (prereadPlan). Replicas sharing a PostgreSQL database may run
+	// different versions during a rolling upgrade, and an older one does
+	// not note every service it changes.
+	OneProcess bool
+	// LastInsertID says that an INSERT's new id is best had from the
+	// result (SQLite: RETURNING builds a temporary table each time, and
+	// took twice as long as the insert itself); false: RETURNING id.
+	LastInsertID bool
 	// Announce, when set, runs in a write transaction that enqueued
 	// deliveries or recorded events, just before it commits, so that other
 	// processes on the database hear of the commit (PostgreSQL: NOTIFY,
@@ -149,6 +159,24 @@ type wtx struct {
 	// batch is what the writes before this one in its batch changed
 	// together (nil outside a batch).
 	batch *wtx
+	// lastInsertID is Driver.LastInsertID.
+	lastInsertID bool
+}
+
+// insert runs an INSERT of one row and returns the row's new id: from the
+// result where the driver gives it (Driver.LastInsertID), else by
+// RETURNING id.
+func (t *wtx) insert(ctx context.Context, query string, args ...any) (int64, error) {
+	if t.lastInsertID {
+		res, err := t.ExecContext(ctx, query, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	var id int64
+	err := t.QueryRowContext(ctx, query+` RETURNING id`, args...).Scan(&id)
+	return id, err
 }
 
 // QueryContext runs a query with ? placeholders under the batch's context.
@@ -186,8 +214,15 @@ func (t *wtx) moveStatusVersion(ctx context.Context) error {
 		return nil
 	}
 	var n int64
-	if err := t.QueryRowContext(ctx, `UPDATE status_version SET n = n + 1, whole = CASE WHEN ? = 1 THEN n + 1 ELSE whole END WHERE id = 1 RETURNING n`,
-		b2i(t.whole)).Scan(&n); err != nil {
+	const move = `UPDATE status_version SET n = n + 1, whole = CASE WHEN ? = 1 THEN n + 1 ELSE whole END WHERE id = 1`
+	if t.lastInsertID { // no RETURNING, as in insert
+		if _, err := t.ExecContext(ctx, move, b2i(t.whole)); err != nil {
+			return err
+		}
+		if err := t.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&n); err != nil {
+			return err
+		}
+	} else if err := t.QueryRowContext(ctx, move+` RETURNING n`, b2i(t.whole)).Scan(&n); err != nil {
 		return err
 	}
 	for svc := range t.services {
@@ -362,11 +397,11 @@ func (s *Store) runBatch(ctx context.Context, batch []*pendingWrite) ([]error, *
 		return nil, nil, fmt.Errorf("%s: begin: %w", s.d.Name, err)
 	}
 	defer func() { _ = t.Rollback() }()
-	all := &wtx{rebound: rebound{t, s.d.Rebind}, ctx: ctx}
+	all := &wtx{rebound: rebound{t, s.d.Rebind}, ctx: ctx, lastInsertID: s.d.LastInsertID}
 	errs := make([]error, len(batch))
 	single := len(batch) == 1
 	for i, w := range batch {
-		tx := &wtx{rebound: all.rebound, ctx: ctx, batch: all}
+		tx := &wtx{rebound: all.rebound, ctx: ctx, batch: all, lastInsertID: s.d.LastInsertID}
 		if !single {
 			if _, err := t.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				return nil, nil, fmt.Errorf("%s: savepoint: %w", s.d.Name, err)

@@ -28,8 +28,9 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 	}
 	var out []*deploydb.Flow
 	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor).Scan(&a.ID)
+		var err error
+		a.ID, err = tx.insert(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Group, a.Name, a.Version, a.SourceURL, ms(now), actor)
 		if s.isUnique(err) {
 			return deploydb.Errorf(deploydb.ECONFLICT, "artifact %s:%s already exists", a.Module(), a.Version)
 		} else if err != nil {
@@ -95,8 +96,9 @@ func (s *Store) compileCDEvents(cfg *deploydb.Config) {
 // and fills in their ids.
 func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
 	tx.changedService(f.Service)
-	if err := tx.QueryRowContext(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt)).Scan(&f.ID); err != nil {
+	var err error
+	if f.ID, err = tx.insert(ctx, `INSERT INTO flows (artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		f.Artifact.ID, f.Service, f.Pipeline, f.Reason, f.Status, f.ConfigChecksum, ms(f.CreatedAt), ms(f.UpdatedAt)); err != nil {
 		return fmt.Errorf("store: insert flow: %w", err)
 	}
 	for i := range f.Deployments {
@@ -112,15 +114,16 @@ func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
 // insertDeployment inserts a new deployment with its promotion results and
 // fills in their ids.
 func insertDeployment(ctx context.Context, tx *wtx, d *deploydb.Deployment) error {
-	if err := tx.QueryRowContext(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt)).Scan(&d.ID); err != nil {
+	var err error
+	if d.ID, err = tx.insert(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt)); err != nil {
 		return fmt.Errorf("store: insert deployment: %w", err)
 	}
 	for j := range d.Promotions {
 		r := &d.Promotions[j]
 		r.Deployment = d.ID
-		if err := tx.QueryRowContext(ctx, `INSERT INTO promotion_results (deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy, ms(r.CreatedAt), ms(r.UpdatedAt)).Scan(&r.ID); err != nil {
+		if r.ID, err = tx.insert(ctx, `INSERT INTO promotion_results (deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy, ms(r.CreatedAt), ms(r.UpdatedAt)); err != nil {
 			return fmt.Errorf("store: insert promotion result: %w", err)
 		}
 	}
@@ -158,7 +161,10 @@ func (s *Store) ReportPromotion(ctx context.Context, cfg *deploydb.Config, r dep
 // database is read first, outside the transaction (preread), and read
 // again inside only if a commit since changed the service.
 func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a deploydb.Action, fn func(p *engine.Plan) error) error {
-	pre := s.preread(ctx, id)
+	var pre *prereadPlan
+	if s.d.OneProcess {
+		pre = s.preread(ctx, id)
+	}
 	return s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		p, err := s.planOfDeployment(ctx, tx, cfg, id, pre)
 		if err != nil {
@@ -179,9 +185,11 @@ func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a de
 // one lookup says whether a commit changed the service since
 // (status_services: every write to a flow, deployment, promotion result
 // or cell of a service notes it, changedService), and only then are they
-// read again. Writers are serialized, PostgreSQL's too (the write lock),
-// and each commit that changes a service stores a version above every
-// one a read before it saw, so an unchanged number means unchanged rows.
+// read again. Writers are serialized, and each commit that changes a
+// service stores a version above every one a read before it saw, so an
+// unchanged number means unchanged rows, provided that every process
+// writing the database notes every service it changes: so only where one
+// process does (Driver.OneProcess, SQLite).
 
 // prereadPlan is the database's part of a plan, read before the write
 // transaction, and the status version it was read at.
@@ -539,8 +547,9 @@ func updateEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment, now de
 }
 
 func (s *Store) insertEvent(ctx context.Context, tx *wtx, ev *deploydb.Event) (int64, error) {
-	if err := tx.QueryRowContext(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt)).Scan(&ev.ID); err != nil {
+	var err error
+	if ev.ID, err = tx.insert(ctx, `INSERT INTO events (type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.Type, ev.Service, ev.Environment, nullID(ev.Artifact), nullID(ev.Flow), nullID(ev.Deployment), ev.Status, ev.Detail, ev.Actor, ev.Reason, ms(ev.CreatedAt)); err != nil {
 		return 0, fmt.Errorf("store: insert event: %w", err)
 	}
 	tx.recorded = true
