@@ -31,7 +31,7 @@ func (s *Store) CancelFlow(ctx context.Context, cfg *deploydb.Config, id int64, 
 		if err != nil {
 			return err
 		}
-		p, err := s.loadPlan(ctx, tx, cfg, f.Service, f)
+		p, err := s.loadPlan(ctx, tx, cfg, f.Service, nil, f)
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (s *Store) Hotfix(ctx context.Context, cfg *deploydb.Config, r deploydb.Hot
 		}
 		// The plan is loaded before the new flow exists, so that Adopt adds
 		// the only copy of it.
-		p, err := s.loadPlan(ctx, tx, cfg, r.Service)
+		p, err := s.loadPlan(ctx, tx, cfg, r.Service, nil)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func (s *Store) reschedule(ctx context.Context, tx *wtx, cfg *deploydb.Config, e
 		return err
 	}
 	for _, svc := range services {
-		p, err := s.loadPlan(ctx, tx, cfg, svc)
+		p, err := s.loadPlan(ctx, tx, cfg, svc, nil)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,10 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 	if err != nil {
 		return nil, nil, err
 	}
+	var pre map[string]*prereadPlan
+	if s.d.OneProcess {
+		pre = s.prereadServices(ctx, flows)
+	}
 	var out []*deploydb.Flow
 	err = s.writeUnder(ctx, cfg, func(tx *wtx) error {
 		var err error
@@ -45,7 +49,7 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 			if err := insertFlow(ctx, tx, f); err != nil {
 				return err
 			}
-			p, err := s.loadPlan(ctx, tx, cfg, f.Service, f)
+			p, err := s.loadPlan(ctx, tx, cfg, f.Service, pre[f.Service], f)
 			if err != nil {
 				return err
 			}
@@ -221,6 +225,28 @@ func (s *Store) preread(ctx context.Context, id int64) *prereadPlan {
 	return pre
 }
 
+// prereadServices reads the plan data of the services of flows, as
+// preread does for a report: for a publish, whose new flows join them.
+// Those it cannot read are missing.
+func (s *Store) prereadServices(ctx context.Context, flows []*deploydb.Flow) map[string]*prereadPlan {
+	out := map[string]*prereadPlan{}
+	_ = s.snapshot(ctx, func(q querier) error {
+		var version int64
+		if err := q.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&version); err != nil {
+			return err
+		}
+		for _, f := range flows {
+			data, err := readPlanData(ctx, q, f.Service, 0)
+			if err != nil {
+				return err
+			}
+			out[f.Service] = &prereadPlan{version: version, data: data}
+		}
+		return nil
+	})
+	return out
+}
+
 // unchangedSince reports whether no commit since status version v, and
 // no write before this one in its batch, changed service.
 func (t *wtx) unchangedSince(ctx context.Context, service string, v int64) (bool, error) {
@@ -328,11 +354,24 @@ func planFlows(ctx context.Context, q querier, service string) ([]*deploydb.Flow
 
 // loadPlan loads the plan of one service: its flows in progress, the flows
 // holding one of its environments, the given extra flows, the locks and
-// freezes in force and its last known good artifacts.
-func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, extra ...*deploydb.Flow) (*engine.Plan, error) {
-	data, err := readPlanData(ctx, tx, service, 0)
-	if err != nil {
-		return nil, err
+// freezes in force and its last known good artifacts; the data from pre
+// when nothing changed the service since it was read (nil: none).
+func (s *Store) loadPlan(ctx context.Context, tx *wtx, cfg *deploydb.Config, service string, pre *prereadPlan, extra ...*deploydb.Flow) (*engine.Plan, error) {
+	var data *planData
+	if pre != nil {
+		ok, err := tx.unchangedSince(ctx, service, pre.version)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			data = pre.data
+		}
+	}
+	if data == nil {
+		var err error
+		if data, err = readPlanData(ctx, tx, service, 0); err != nil {
+			return nil, err
+		}
 	}
 	have := map[int64]bool{}
 	for _, f := range data.flows {
