@@ -367,6 +367,10 @@ func history(ctx context.Context, o Options, cfg *deploydb.Config, m *Model, opt
 		logf("%s: history from the cache (%s)", label, base+".db")
 	}
 	removeDB(db)
+	if o.GenerateOnly {
+		// Not served: a 10m history is 30 GB, and the disk may hold one.
+		return man, generated, nil
+	}
 	if o.LinkCache {
 		// The run's writes go into the kept history.
 		if err := os.Link(base+".db", db); err != nil {
