@@ -37,7 +37,7 @@ func (s *Store) FindEvents(ctx context.Context, f deploydb.EventFilter) (_ []*de
 	}
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT id, type, service, environment, coalesce(artifact_id, 0), coalesce(flow_id, 0), coalesce(deployment_id, 0), status, detail, actor, reason, created_at FROM events`+
-		whereClause(where)+` ORDER BY id LIMIT ?`, args...)
+		whereClause(where)+` ORDER BY id LIMIT ?+0`, args...) // ?+0: read.go limitClause
 	if err != nil {
 		return nil, fmt.Errorf("store: find events: %w", err)
 	}

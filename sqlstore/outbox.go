@@ -58,7 +58,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) (_ 
 // dueHeads is the query of DueDeliveries.
 const dueHeads = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND ` + queueHead + `
-		ORDER BY d.next_attempt_at, d.id LIMIT ?`
+		ORDER BY d.next_attempt_at, d.id LIMIT ?+0` // ?+0: read.go limitClause
 
 // queueHead is true of a pending delivery d when no delivery queued before
 // it to its hook (or its URL, before hooks had names) about its deployment

@@ -352,8 +352,14 @@ func limitClause(p deploydb.Page, args *[]any) string {
 		return ""
 	}
 	*args = append(*args, p.Size, p.Offset())
-	return ` LIMIT ? OFFSET ?`
+	return ` LIMIT ?+0 OFFSET ?+0`
 }
+
+// A LIMIT or OFFSET of ?+0, not ?: SQLite plans a query anew (reprepare)
+// whenever the value bound to a bare ? LIMIT changes, as the planner may
+// use it; an expression it evaluates as it runs. The dispatcher's claim,
+// whose limit is its free workers, spent more time planning than running
+// (outbox.go dueHeads).
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
