@@ -312,3 +312,17 @@ func TestQueueBacklog(t *testing.T) {
 		t.Errorf("redeliver events: %+v", evs)
 	}
 }
+
+// TestWarmCache: every statement WarmCache runs names tables and indexes
+// a store's schema has, and runs.
+func TestWarmCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := WarmCache(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+}
