@@ -138,7 +138,7 @@ func TestSQLiteLimitSettings(t *testing.T) {
 	defer lim.Close()
 	pragmas := func(db *sql.DB) map[string]string {
 		out := map[string]string{}
-		for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "busy_timeout", "query_only"} {
+		for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "busy_timeout", "query_only", "cache_size"} {
 			var v string
 			if err := db.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err != nil {
 				t.Fatal(err)

@@ -42,6 +42,13 @@ func TestOpenSettings(t *testing.T) {
 				if mode != "wal" || sync != 2 || fk != 1 {
 					t.Errorf("%s: journal_mode=%s synchronous=%d foreign_keys=%d, want wal, 2 (FULL), 1", pool.name, mode, sync, fk)
 				}
+				var cache int
+				if err := pool.q.QueryRowContext(t.Context(), `PRAGMA cache_size`).Scan(&cache); err != nil {
+					t.Fatal(err)
+				}
+				if want := -cacheKiB(pool.name == "writer"); cache != want {
+					t.Errorf("%s: cache_size=%d, want %d (KiB)", pool.name, cache, want)
+				}
 				if pool.name == "writer" {
 					var temp int
 					if err := pool.q.QueryRowContext(t.Context(), `PRAGMA temp_store`).Scan(&temp); err != nil {
