@@ -96,6 +96,12 @@ func (r response) problem(t *testing.T) httpapi.Problem {
 
 func (s *testServer) do(t *testing.T, method, path string, body any) response {
 	t.Helper()
+	return s.doWith(t, method, path, body, nil)
+}
+
+// doWith is do with the request headers of header besides.
+func (s *testServer) doWith(t *testing.T, method, path string, body any, header http.Header) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -116,6 +122,9 @@ func (s *testServer) do(t *testing.T, method, path string, body any) response {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

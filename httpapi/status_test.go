@@ -172,21 +172,7 @@ func TestStatusKept(t *testing.T) {
 // conditional sends GET path to srv with If-None-Match: inm.
 func conditional(t *testing.T, srv *testServer, path, inm string) response {
 	t.Helper()
-	req, err := http.NewRequest("GET", srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("If-None-Match", inm)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return srv.doWith(t, "GET", path, nil, http.Header{"If-None-Match": {inm}})
 }
 
 // countingStore is a real store that notes the FindStatus calls it serves.

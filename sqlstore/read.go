@@ -347,6 +347,12 @@ func whereClause(where []string) string {
 
 // limitClause returns the LIMIT/OFFSET of a page and appends its arguments;
 // a zero page selects everything.
+//
+// A LIMIT or OFFSET of ?+0, not ?: SQLite plans a query anew (reprepare)
+// whenever the value bound to a bare ? LIMIT changes, as the planner may
+// use it; an expression it evaluates as it runs. The dispatcher's claim,
+// whose limit is its free workers, spent more time planning than running
+// (outbox.go dueHeads).
 func limitClause(p deploydb.Page, args *[]any) string {
 	if p.Size <= 0 {
 		return ""
@@ -354,12 +360,6 @@ func limitClause(p deploydb.Page, args *[]any) string {
 	*args = append(*args, p.Size, p.Offset())
 	return ` LIMIT ?+0 OFFSET ?+0`
 }
-
-// A LIMIT or OFFSET of ?+0, not ?: SQLite plans a query anew (reprepare)
-// whenever the value bound to a bare ? LIMIT changes, as the planner may
-// use it; an expression it evaluates as it runs. The dispatcher's claim,
-// whose limit is its free workers, spent more time planning than running
-// (outbox.go dueHeads).
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")

@@ -198,52 +198,63 @@ func (s *Store) change(ctx context.Context, cfg *deploydb.Config, id int64, a de
 // prereadPlan is the database's part of a plan, read before the write
 // transaction, and the status version it was read at.
 type prereadPlan struct {
-	deployment int64
-	version    int64
-	data       *planData
+	version int64
+	data    *planData
 }
 
-// preread reads the plan data of the service of deployment id outside any
-// write transaction. nil when it cannot: the write then reads in its
-// transaction, and reports what went wrong from there.
-func (s *Store) preread(ctx context.Context, id int64) *prereadPlan {
-	pre := &prereadPlan{deployment: id}
+// readAhead runs read in a read transaction outside any write, and returns
+// the status version it saw; false when it failed (the write then reads
+// in its transaction, and reports what went wrong from there).
+func (s *Store) readAhead(ctx context.Context, read func(q querier) error) (int64, bool) {
+	var version int64
 	err := s.snapshot(ctx, func(q querier) error {
-		if err := q.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&pre.version); err != nil {
+		if err := q.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&version); err != nil {
 			return err
 		}
+		return read(q)
+	})
+	return version, err == nil
+}
+
+// preread reads the plan data of the service of deployment id ahead of its
+// write; nil when it cannot.
+func (s *Store) preread(ctx context.Context, id int64) *prereadPlan {
+	var data *planData
+	version, ok := s.readAhead(ctx, func(q querier) error {
 		service, flowID, err := deploymentFlow(ctx, q, id)
 		if err != nil {
 			return err
 		}
-		pre.data, err = readPlanData(ctx, q, service, flowID)
+		data, err = readPlanData(ctx, q, service, flowID)
 		return err
 	})
-	if err != nil {
+	if !ok {
 		return nil
 	}
-	return pre
+	return &prereadPlan{version: version, data: data}
 }
 
 // prereadServices reads the plan data of the services of flows, as
 // preread does for a report: for a publish, whose new flows join them.
-// Those it cannot read are missing.
+// Empty when it cannot.
 func (s *Store) prereadServices(ctx context.Context, flows []*deploydb.Flow) map[string]*prereadPlan {
-	out := map[string]*prereadPlan{}
-	_ = s.snapshot(ctx, func(q querier) error {
-		var version int64
-		if err := q.QueryRowContext(ctx, `SELECT n FROM status_version WHERE id = 1`).Scan(&version); err != nil {
-			return err
-		}
+	data := map[string]*planData{}
+	version, ok := s.readAhead(ctx, func(q querier) error {
 		for _, f := range flows {
-			data, err := readPlanData(ctx, q, f.Service, 0)
+			d, err := readPlanData(ctx, q, f.Service, 0)
 			if err != nil {
 				return err
 			}
-			out[f.Service] = &prereadPlan{version: version, data: data}
+			data[f.Service] = d
 		}
 		return nil
 	})
+	out := map[string]*prereadPlan{}
+	if ok {
+		for svc, d := range data {
+			out[svc] = &prereadPlan{version: version, data: d}
+		}
+	}
 	return out
 }
 
@@ -278,7 +289,7 @@ func deploymentFlow(ctx context.Context, q querier, id int64) (service string, f
 // planOfDeployment returns the plan of the service of deployment id,
 // from pre when nothing changed the service since it was read.
 func (s *Store) planOfDeployment(ctx context.Context, tx *wtx, cfg *deploydb.Config, id int64, pre *prereadPlan) (*engine.Plan, error) {
-	if pre != nil && pre.deployment == id {
+	if pre != nil {
 		ok, err := tx.unchangedSince(ctx, pre.data.service, pre.version)
 		if err != nil {
 			return nil, err
