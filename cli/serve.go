@@ -86,7 +86,7 @@ Each flag falls back to its environment variable, then to its default.`,
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file")
 	f.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	f.DurationVar(&hookTimeout, "webhook-timeout", webhook.DefaultTimeout, "give up on a webhook call after this long (it is retried)")
-	f.DurationVar(&hookLease, "webhook-lease", webhook.DefaultLease, "how long a delivery being attempted stays this server's; after a crash, another replica retries it this much later")
+	f.DurationVar(&hookLease, "webhook-lease", webhook.DefaultLease, "how long a delivery being attempted stays this server's; after a crash, another replica retries it this much later (SQLite: a call whose attempt could not be recorded waits this long)")
 	f.StringVar(&logFormat, "log-format", LogJSON, "log as JSON lines (json) or key=value lines for people (text)")
 	f.StringVar(&logLevel, "log-level", "info", "the least level logged: debug (adds a line per request), info, warn or error")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deploydb/deploydb"
@@ -52,12 +55,22 @@ func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]*
 // names keep their order per (url, deployment).
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) (_ []*deploydb.Delivery, err error) {
 	defer s.classify(&err)
+	if s.d.OneProcess {
+		return s.queryDeliveries(ctx, dueHeadsUnclaimed, now.UnixMilli(), s.claims.list(now), limit)
+	}
 	return s.queryDeliveries(ctx, dueHeads, now.UnixMilli(), limit)
 }
 
 // dueHeads is the query of DueDeliveries.
 const dueHeads = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND ` + queueHead + `
+		ORDER BY d.next_attempt_at, d.id LIMIT ?+0` // ?+0: read.go limitClause
+
+// dueHeadsUnclaimed is dueHeads without the deliveries claimed in memory
+// (claims), given as a JSON array of ids: one statement text whatever
+// their number, so that it is prepared once.
+const dueHeadsUnclaimed = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.id NOT IN (SELECT value FROM json_each(?)) AND ` + queueHead + `
 		ORDER BY d.next_attempt_at, d.id LIMIT ?+0` // ?+0: read.go limitClause
 
 // queueHead is true of a pending delivery d when no delivery queued before
@@ -75,11 +88,20 @@ const queueHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 			WHERE e.status = 'pending' AND e.hook = d.hook AND e.deployment_id IS NULL AND e.id < d.id
 			AND (d.hook <> '' OR e.url = d.url)))`
 
-// ClaimDeliveries implements deploydb.Store. A claim moves the delivery's
-// next attempt to the end of the lease, so that it is not due for anyone
-// meanwhile; a claimed delivery is still pending, so what is queued behind
-// it stays behind it. The write lock makes two claims of one delivery
-// impossible.
+// ClaimDeliveries implements deploydb.Store. A claimed delivery is still
+// pending, so what is queued behind it stays behind it.
+//
+// Where one process writes the database (Driver.OneProcess, SQLite), the
+// claims are kept in memory (claims): a claim is then a read, and takes
+// nothing from the one writer that every state change waits for. (As
+// write transactions of their own, claims held the writer about 15 % of
+// the time under deploydb-bench's mixed writes, and each paid a commit.)
+// After a crash there is no claim to wait out: what was claimed is due at
+// once.
+//
+// Otherwise a claim moves the delivery's next attempt to the end of the
+// lease, so that it is not due for any process meanwhile; the write lock
+// makes two claims of one delivery impossible.
 //
 // A claim is a write transaction of its own, not one of write's group
 // commits: a claim waiting its turn behind the batch that was starting
@@ -90,6 +112,9 @@ const queueHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e
 // soon as the batch running lets go of it.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) (_ []*deploydb.Delivery, err error) {
 	defer s.classify(&err)
+	if s.d.OneProcess {
+		return s.claimInMemory(ctx, now, limit, lease)
+	}
 	// Dispatchers look after every commit that wakes them: most of the
 	// time nothing is due, and a read says so without taking the write
 	// lock that every state change waits for.
@@ -153,6 +178,13 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) (err error) 
 	if len(ids) == 0 {
 		return nil
 	}
+	if s.d.OneProcess {
+		// The claims are in memory; the deliveries were due when they
+		// were claimed, and still are.
+		s.claims.release(ids...)
+		s.wake()
+		return nil
+	}
 	now := s.now()
 	return s.write(ctx, func(tx *wtx) error {
 		for _, id := range ids {
@@ -172,13 +204,30 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) (err error) 
 func (s *Store) NextDeliveryAt(ctx context.Context) (_ time.Time, err error) {
 	defer s.classify(&err)
 	var next int64
-	err = s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
+	var lapse int64 // the first claim in memory to lapse, 0 if none
+	if s.d.OneProcess {
+		// What this process has claimed is due again only should its
+		// claim lapse, as a claim in the database would be.
+		var held string
+		held, lapse = s.claims.held(s.Now())
+		err = s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
+		WHERE d.status = 'pending' AND d.id NOT IN (SELECT value FROM json_each(?)) AND `+queueHead+`
+		ORDER BY d.next_attempt_at LIMIT 1`, held).Scan(&next)
+	} else {
+		err = s.r.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM webhook_deliveries d
 		WHERE d.status = 'pending' AND `+queueHead+`
 		ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, nil
+		next, err = 0, nil
 	} else if err != nil {
 		return time.Time{}, fmt.Errorf("store: next delivery: %w", err)
+	}
+	if lapse != 0 && (next == 0 || lapse < next) {
+		next = lapse
+	}
+	if next == 0 {
+		return time.Time{}, nil
 	}
 	return time.UnixMilli(next), nil
 }
@@ -205,6 +254,15 @@ func (s *Store) OutboxStats(ctx context.Context) (deploydb.OutboxStats, error) {
 func (s *Store) RecordAttempt(ctx context.Context, r deploydb.AttemptResult) (err error) {
 	defer s.classify(&err)
 	a := r.Attempt
+	if s.d.OneProcess {
+		// The attempt ends the claim once it is committed: a claim
+		// reading the outbox after that finds it recorded.
+		defer func() {
+			if err == nil {
+				s.claims.release(a.Delivery)
+			}
+		}()
+	}
 	return s.write(ctx, func(tx *wtx) error {
 		newStatus := deploydb.DeliveryPending
 		if r.Done {
@@ -338,6 +396,84 @@ func decodeHeaders(s string) ([]deploydb.HookHeader, error) {
 	var out []deploydb.HookHeader
 	for _, p := range pairs {
 		out = append(out, deploydb.HookHeader{Name: p[0], Value: p[1]})
+	}
+	return out, nil
+}
+
+// claims are the deliveries claimed by the dispatchers of a store whose
+// database one process writes (Driver.OneProcess): a map in memory takes
+// the place of the lease in the database.
+//
+// A claim reads the outbox and notes what it takes with mu held, and an
+// attempt's claim ends (release) only after the attempt is committed.
+// So a claim either sees a delivery still claimed, or reads the outbox
+// after its attempt was committed: two claims never get one delivery for
+// one attempt.
+type claims struct {
+	mu    sync.Mutex
+	until map[int64]int64 // delivery → when its claim lapses (Unix ms)
+}
+
+// list returns the deliveries claimed at now, as a JSON array for
+// json_each.
+func (c *claims) list(now time.Time) string {
+	l, _ := c.held(now)
+	return l
+}
+
+// held returns the deliveries claimed at now, as a JSON array for
+// json_each, and when the first of those claims lapses (Unix ms, 0 if
+// there is none).
+func (c *claims) held(now time.Time) (string, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.heldLocked(now.UnixMilli())
+}
+
+func (c *claims) heldLocked(now int64) (string, int64) {
+	var first int64
+	b := make([]byte, 0, 2+len(c.until)*8)
+	b = append(b, '[')
+	for id, until := range c.until {
+		if until <= now {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+		if first == 0 || until < first {
+			first = until
+		}
+	}
+	return string(append(b, ']')), first
+}
+
+// release ends the claims on ids.
+func (c *claims) release(ids ...int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		delete(c.until, id)
+	}
+}
+
+// claimInMemory is ClaimDeliveries for a store whose database one process
+// writes: the due heads not claimed already, read outside any write, and
+// claimed in memory until now + lease.
+func (s *Store) claimInMemory(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*deploydb.Delivery, error) {
+	c := &s.claims
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := now.UnixMilli()
+	maps.DeleteFunc(c.until, func(_, until int64) bool { return until <= t })
+	held, _ := c.heldLocked(t)
+	out, err := s.queryDeliveries(ctx, dueHeadsUnclaimed, t, held, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim deliveries: %w", err)
+	}
+	for _, d := range out {
+		c.until[d.ID] = now.Add(lease).UnixMilli()
 	}
 	return out, nil
 }

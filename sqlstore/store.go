@@ -91,6 +91,8 @@ type Store struct {
 	waiting []*pendingWrite // writes waiting for the next batch, in arrival order
 	leading bool            // a caller is committing batches
 
+	claims claims // the dispatchers' claims, where one process writes (outbox.go)
+
 	events broadcast   // closed after each commit that recorded events (events.go)
 	counts eventCounts // events this store's commits recorded, by type (events.go)
 
@@ -103,7 +105,7 @@ func New(d Driver) *Store {
 	if d.Rebind == nil {
 		d.Rebind = func(q string) string { return q }
 	}
-	s := &Store{Now: time.Now, d: d, ready: make(chan struct{}, 1)}
+	s := &Store{Now: time.Now, d: d, ready: make(chan struct{}, 1), claims: claims{until: map[int64]int64{}}}
 	s.r = rebound{d.Reads, d.Rebind}
 	return s
 }
