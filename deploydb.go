@@ -481,11 +481,12 @@ type Store interface {
 	// (url, deployment), oldest first.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
 	// ClaimDeliveries is DueDeliveries for a dispatcher that will attempt
-	// them: in one write, each returned delivery is claimed until now +
-	// lease (it is not due again before then), so that with several
-	// processes on one database each delivery is attempted by one at a
-	// time, and one that dies mid-attempt leaves it to another once the
-	// claim lapses.
+	// them: each returned delivery is claimed until now + lease (it is not
+	// due again before then, unless ReleaseDeliveries or RecordAttempt ends
+	// the claim), so that with several processes on one database each
+	// delivery is attempted by one at a time, and one that dies
+	// mid-attempt leaves it to another once the claim lapses. A store
+	// that one process writes may keep the claims in memory.
 	ClaimDeliveries(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]*Delivery, error)
 	// ReleaseDeliveries ends the claims on the pending deliveries ids
 	// (attempts cut short by a shutdown): they are due again at once.

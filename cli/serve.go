@@ -32,7 +32,10 @@ behind a proxy that terminates TLS.
 
 A webhook call may take --webhook-timeout. A delivery an attempt is under
 way for is claimed for --webhook-lease: should this server die mid-attempt,
-another replica on the database attempts it once the lease lapses.
+another replica on the database attempts it once the lease lapses. On
+SQLite, one server's claims are kept in its memory: after a crash it makes
+the calls again as it starts, and a call whose attempt could not be
+recorded is made again when its lease lapses.
 
 The server logs to stderr, one JSON object a line (--log-format json, for
 log collectors), or key=value lines for people at a terminal (--log-format

@@ -125,13 +125,20 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, l
 	if !due {
 		return []*deploydb.Delivery{}, nil
 	}
+	return s.claimInTx(ctx, now, lease, dueHeads, now.UnixMilli(), limit)
+}
+
+// claimInTx claims the deliveries that query (dueHeads or
+// dueHeadsUnclaimed) finds with args, in a write transaction of its own,
+// until now + lease.
+func (s *Store) claimInTx(ctx context.Context, now time.Time, lease time.Duration, query string, args ...any) ([]*deploydb.Delivery, error) {
 	t, err := s.d.BeginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %s: begin: %w", s.d.Name, err)
 	}
 	defer func() { _ = t.Rollback() }()
 	tx := rebound{t, s.d.Rebind}
-	out, err := dueIn(ctx, tx, now, limit)
+	out, err := dueIn(ctx, tx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", err)
 	}
@@ -140,12 +147,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, l
 	}
 	// One statement for the whole claim: a round trip per delivery
 	// is what a PostgreSQL claim spent most of its time on.
-	args := make([]any, 0, len(out)+1)
-	args = append(args, now.Add(lease).UnixMilli())
+	ids := make([]any, 0, len(out)+1)
+	ids = append(ids, now.Add(lease).UnixMilli())
 	for _, d := range out {
-		args = append(args, d.ID)
+		ids = append(ids, d.ID)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(out)), ", ")+`)`, args...); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(out)), ", ")+`)`, ids...); err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", err)
 	}
 	if err := t.Commit(); err != nil {
@@ -155,8 +162,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int, l
 }
 
 // dueIn reads the due heads in the claim's write transaction.
-func dueIn(ctx context.Context, tx querier, now time.Time, limit int) ([]*deploydb.Delivery, error) {
-	rows, err := tx.QueryContext(ctx, dueHeads, now.UnixMilli(), limit)
+func dueIn(ctx context.Context, tx querier, query string, args ...any) ([]*deploydb.Delivery, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +186,9 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, ids []int64) (err error) 
 		return nil
 	}
 	if s.d.OneProcess {
-		// The claims are in memory; the deliveries were due when they
-		// were claimed, and still are.
+		// Claims in memory end here; one made in the database while
+		// writes were failing (claimInMemory) ends below.
 		s.claims.release(ids...)
-		s.wake()
-		return nil
 	}
 	now := s.now()
 	return s.write(ctx, func(tx *wtx) error {
@@ -468,8 +473,20 @@ func (s *Store) claimInMemory(ctx context.Context, now time.Time, limit int, lea
 	t := now.UnixMilli()
 	maps.DeleteFunc(c.until, func(_, until int64) bool { return until <= t })
 	held, _ := c.heldLocked(t)
-	out, err := s.queryDeliveries(ctx, dueHeadsUnclaimed, t, held, limit)
-	if err != nil {
+	var out []*deploydb.Delivery
+	var err error
+	if s.writesDown.Load() {
+		// The last write failed for want of a database that takes them
+		// (a full disk, an I/O error): an attempt now could not be
+		// recorded, and would be made again every lease for as long as
+		// that lasts. A claim that writes tells when writes work again.
+		if out, err = s.claimInTx(ctx, now, lease, dueHeadsUnclaimed, t, held, limit); err != nil {
+			return nil, err
+		}
+		if len(out) > 0 {
+			s.writesDown.Store(false) // it committed
+		}
+	} else if out, err = s.queryDeliveries(ctx, dueHeadsUnclaimed, t, held, limit); err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", err)
 	}
 	for _, d := range out {

@@ -92,6 +92,10 @@ type Store struct {
 	leading bool            // a caller is committing batches
 
 	claims claims // the dispatchers' claims, where one process writes (outbox.go)
+	// writesDown is set when a batch failed because the database takes
+	// no writes now (Driver.Unavailable: a full disk, an I/O error), and
+	// cleared by the next commit.
+	writesDown atomic.Bool
 
 	events broadcast   // closed after each commit that recorded events (events.go)
 	counts eventCounts // events this store's commits recorded, by type (events.go)
@@ -368,6 +372,11 @@ func (s *Store) commitBatch(batch []*pendingWrite) {
 		defer stop()
 	}
 	errs, tx, err := s.runBatch(ctx, live)
+	if err == nil {
+		s.writesDown.Store(false)
+	} else if s.d.Unavailable != nil && s.d.Unavailable(err) != "" {
+		s.writesDown.Store(true)
+	}
 	for i, w := range live {
 		switch {
 		case err != nil:

@@ -7,10 +7,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -253,5 +257,74 @@ func checkIntegrity(t *testing.T, file string) {
 	var ok string
 	if err := db.QueryRowContext(t.Context(), `PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
 		t.Errorf("%s: integrity_check: %q %v", file, ok, err)
+	}
+}
+
+// TestSQLiteDiskFullHoldsCalls: a call whose attempt cannot be recorded
+// because the disk filled while it was under way is not made again and
+// again while writes fail. (On SQLite the dispatcher's claims are kept in
+// memory, a read that works on a full disk: without a check of the
+// writes, each lapsed claim sent the call again, every lease, none of it
+// recorded.) Once writes work again it is made again, with the same
+// webhook-id, and recorded.
+func TestSQLiteDiskFullHoldsCalls(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "deploydb.db")
+	var mu sync.Mutex
+	calls := map[string]int{}
+	first, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		calls[r.Header.Get("Webhook-Id")]++
+		mu.Unlock()
+		once.Do(func() { close(first); <-gate })
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(recv.Close)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls["dd_1"]
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"services/billing.yml":   "artifacts: [com.example:billing]\npipelines: [standard]\n",
+		"environments/integ.yml": "description: Integration\n",
+		"pipelines/standard.yml": "environments:\n  integ: {}\n",
+		"webhook/all.yml":        "hooks:\n  - {name: all, url: '${env:HOOK}/all', events: [deployment.created]}\n",
+	})
+	srv := spawn(t, dir, file, map[string]string{"HOOK": recv.URL}, "--webhook-timeout", "1s", "--webhook-lease", "2s")
+	c := api{t: t, url: srv.URL}
+	c.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, nil)
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no call\n%s", srv.logs)
+	}
+	// The disk fills while the call is under way: its attempt cannot be
+	// recorded. The claim lapses after 2 s; watch for two leases more.
+	unlimited := setFileSizeLimit(t, srv.cmd.Process.Pid, 1)
+	close(gate)
+	time.Sleep(6 * time.Second)
+	if n := count(); n != 1 {
+		t.Errorf("dd_1 was called %d times while the disk was full (none of them recorded), want 1", n)
+	}
+	setFileSizeLimit(t, srv.cmd.Process.Pid, unlimited)
+	// Writes work again: the call is made again and recorded.
+	var got []deploydb.Delivery
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		c.call("GET", "/api/webhook-deliveries", nil, 200, &got)
+		if len(got) == 1 && got[0].Status == deploydb.DeliveryDelivered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the disk had room again, deliveries %+v, want the one delivered\n%s", got, srv.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("dd_1 was called %d times, want 2: the one not recorded and the one after", n)
 	}
 }
