@@ -124,6 +124,17 @@ func (r *Receiver) first(id string) (bool, func(Call), func(time.Time)) {
 	return true, r.onDep, r.onAny
 }
 
+// Forget forgets the Webhook-Ids seen so far, before the calls of
+// another database, whose delivery ids (and so Webhook-Ids) start over:
+// remembered, a call of the next database was taken for a repeat of the
+// last one's and went unmeasured, and the orchestrator loop driven by the
+// calls stalled.
+func (r *Receiver) Forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.seen)
+}
+
 // OnCall sets what the receiver does with each first attempt of the
 // orchestrator hook from now on (nil: nothing). fn must not block.
 func (r *Receiver) OnCall(fn func(Call)) {

@@ -300,6 +300,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 		so := ServerOptions{Bin: o.Bin, Config: cfgDir, Database: db, Log: filepath.Join(o.Dir, "deploydb-"+label+".log"), Env: env}
+		// Webhook-Ids name deliveries of one database: those of the
+		// last history's are no repeats of this one's.
+		rcv.Forget()
 		if err := measureScale(ctx, o, sr, so, tokens, rcv, m, logf); err != nil {
 			return r, err
 		}
