@@ -26,6 +26,7 @@ import (
 	"github.com/deploydb/deploydb/httpapi"
 	"github.com/deploydb/deploydb/postgres"
 	"github.com/deploydb/deploydb/sqlite"
+	"github.com/deploydb/deploydb/web"
 	"github.com/deploydb/deploydb/webhook"
 )
 
@@ -142,6 +143,7 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	mux.Handle("GET /metrics", metricsHandler(reg, logger))
 	api := httpapi.NewServer(logger, store, holder.Current).WithReloader(holder).WithMetrics(reg)
 	mountProfiler(api)
+	web.New(logger, api, store, holder.Current).Mount()
 	mux.Handle("/", api)
 	srv := &http.Server{
 		Handler:           mux,

@@ -1,0 +1,99 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/deploydb/deploydb"
+)
+
+// matrixView is the data of the matrix page.
+type matrixView struct {
+	Environments []deploydb.MatrixEnvironment
+	Rows         []matrixRow
+	// Filter is the service filter (a part of the name), Total the
+	// services there are.
+	Filter string
+	Total  int
+	// Span is the number of columns, the service's included.
+	Span int
+}
+
+type matrixRow struct {
+	Service  string
+	Pipeline string
+	// Cells has one per column, in the columns' order; an environment
+	// outside the service's pipeline has an empty one.
+	Cells []cellView
+}
+
+// cellView is one cell as the page shows it: what runs there and how it
+// went, in words (State) as well as in colour (Class).
+type cellView struct {
+	InPipeline bool
+	// Version is the version running there, "" when none.
+	Version    string
+	Deployment int64
+	// State says how the last deployment there went, Class its colour.
+	State, Class string
+	Since        deploydb.Time
+	// InFlight is the deployment under way there, if any.
+	InFlight *deploydb.MatrixDeployment
+	Locked   bool
+}
+
+// matrix renders / : the service × environment matrix.
+func (u *UI) matrix(r *http.Request) (string, view, error) {
+	ctx, cancel := withTimeout(r)
+	defer cancel()
+	m, err := u.api.Matrix(ctx, r)
+	if err != nil {
+		return "", view{}, err
+	}
+	filter := strings.TrimSpace(r.URL.Query().Get("service"))
+	v := matrixView{Environments: m.Environments, Filter: filter, Total: len(m.Services), Span: len(m.Environments) + 1}
+	for _, s := range m.Services {
+		if filter != "" && !strings.Contains(s.Service, filter) {
+			continue
+		}
+		v.Rows = append(v.Rows, rowOf(m.Environments, s))
+	}
+	return "matrix", view{Title: "Status", Nav: "status", Data: v}, nil
+}
+
+// rowOf returns the matrix row of s under the columns envs.
+func rowOf(envs []deploydb.MatrixEnvironment, s deploydb.MatrixService) matrixRow {
+	row := matrixRow{Service: s.Service, Pipeline: s.Pipeline, Cells: make([]cellView, len(envs))}
+	for i, e := range envs {
+		if c := s.Cell(e.Name); c != nil {
+			row.Cells[i] = cellOf(*c)
+		}
+	}
+	return row
+}
+
+// cellOf says what a cell shows.
+func cellOf(c deploydb.MatrixCell) cellView {
+	v := cellView{InPipeline: true, InFlight: c.InFlight, Locked: c.Locked, State: "nothing deployed", Class: "none"}
+	if c.Current != nil {
+		v.Version, v.Deployment, v.Since = c.Current.Artifact.Version, c.Current.ID, c.CurrentSince
+		switch c.Current.Status {
+		case deploydb.DeploymentSuccess:
+			v.State, v.Class = "verified", "ok"
+		default:
+			v.State, v.Class = "deployed, not verified yet", "pending"
+		}
+		if c.Current.Reason == deploydb.ReasonRollback {
+			v.State += " (rollback)"
+		}
+	}
+	if c.LastAttempt != nil {
+		// The latest deployment failed before it completed: what runs
+		// there is uncertain.
+		v.State, v.Class = "failed: "+c.LastAttempt.Artifact.Version, "failed"
+		if v.Since.IsZero() || c.LastAttempt.UpdatedAt.After(v.Since.Time) {
+			v.Since = c.LastAttempt.UpdatedAt
+		}
+	}
+	return v
+}

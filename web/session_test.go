@@ -1,0 +1,246 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/config"
+	"github.com/deploydb/deploydb/httpapi"
+	"github.com/deploydb/deploydb/sqlite"
+	"github.com/deploydb/deploydb/web"
+)
+
+// Token secrets of newSiteWithTokens.
+const (
+	readerSecret = "reader-secret-1"
+	aliceSecret  = "alice-secret-1" // promotions:write, release-managers
+	bobSecret    = "bob-secret-1"   // promotions:write, no group
+)
+
+// newSiteWithTokens is newSite with API tokens configured: nobody reads
+// without one.
+func newSiteWithTokens(t *testing.T) *site {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "examples", "config"))); err != nil {
+		t.Fatal(err)
+	}
+	tokens := "tokens:\n" +
+		"  - {name: reader, sha256: " + deploydb.HashSecret(readerSecret) + ", scopes: [read]}\n" +
+		"  - {name: alice, sha256: " + deploydb.HashSecret(aliceSecret) + ", scopes: [read, \"promotions:write\"], groups: [release-managers]}\n" +
+		"  - {name: bob, sha256: " + deploydb.HashSecret(bobSecret) + ", scopes: [read, \"promotions:write\"]}\n"
+	if err := os.MkdirAll(filepath.Join(dir, "auth"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auth", "tokens.yml"), []byte(tokens), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	current := func() *deploydb.Config { return cfg }
+	api := httpapi.NewServer(logger, store, current)
+	web.New(logger, api, store, current).Mount()
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return &site{Server: srv, store: store, cfg: cfg}
+}
+
+// post sends a form as a browser on the site's own pages does, without
+// following a redirect.
+func (s *site) post(t *testing.T, path string, form url.Values, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", s.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	c := *s.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSignIn(t *testing.T) {
+	s := newSiteWithTokens(t)
+
+	// Without a token nothing is read: 401, in HTML, with a way in.
+	status, _, page := s.get(t, "/services/billing")
+	if status != http.StatusUnauthorized || !strings.Contains(page, `<a href="/signin?next=%2fservices%2fbilling">Sign in with a token</a>`) {
+		t.Fatalf("GET /services/billing without a token = %d:\n%s", status, page)
+	}
+
+	// An unknown token is refused, saying so; no cookie.
+	resp := s.post(t, "/signin", url.Values{"token": {"nope"}, "next": {"/services/billing"}})
+	if page := body(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "Unknown API token.") || len(resp.Cookies()) != 0 {
+		t.Errorf("sign in with an unknown token = %d, cookies %v:\n%s", resp.StatusCode, resp.Cookies(), page)
+	}
+
+	// A known one: kept in a session cookie, and back to the page.
+	resp = s.post(t, "/signin", url.Values{"token": {readerSecret}, "next": {"/services/billing"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/services/billing" {
+		t.Fatalf("sign in = %d to %q, want 303 to /services/billing", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies %v, want the session's", cookies)
+	}
+	c := cookies[0]
+	if c.Name != web.SessionCookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.MaxAge != 0 || !c.Expires.IsZero() || c.Path != "/" {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, for the browser session, not Secure over plain HTTP", c)
+	}
+	status, _, page = s.get(t, "/services/billing", "Cookie", c.Name+"="+c.Value)
+	if status != 200 || !strings.Contains(page, "signed in as reader") {
+		t.Errorf("GET /services/billing signed in = %d:\n%s", status, page)
+	}
+
+	// Signing out drops the cookie.
+	resp = s.post(t, "/signout", nil, "Cookie", c.Name+"="+c.Value)
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("sign out = %d, cookies %v: want the session's deleted", resp.StatusCode, resp.Cookies())
+	}
+
+	// A sign-in never sends the browser to another site.
+	for _, next := range []string{"//evil.example/", "https://evil.example/", `/\evil.example`, "services"} {
+		resp = s.post(t, "/signin", url.Values{"token": {readerSecret}, "next": {next}})
+		if loc := resp.Header.Get("Location"); loc != "/" {
+			t.Errorf("sign in with next %q went to %q, want /", next, loc)
+		}
+	}
+
+	// Another site's page cannot sign a browser in (or do anything).
+	resp = s.post(t, "/signin", url.Values{"token": {readerSecret}}, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+	if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Errorf("cross-site sign in = %d, cookies %v: want 403", resp.StatusCode, resp.Cookies())
+	}
+}
+
+// cookie signs in with secret and returns the session cookie's header.
+func (s *site) cookie(t *testing.T, secret string) []string {
+	t.Helper()
+	resp := s.post(t, "/signin", url.Values{"token": {secret}})
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("sign in = %d", resp.StatusCode)
+	}
+	c := resp.Cookies()[0]
+	return []string{"Cookie", c.Name + "=" + c.Value}
+}
+
+// toProd drives a flow of billing to its prod deployment COMPLETED, where
+// release-approval (manual, release-managers) waits.
+func (s *site) toProd(t *testing.T, version string) *deploydb.Flow {
+	t.Helper()
+	fl := s.publish(t, "billing", version)
+	for i, d := range fl.Deployments {
+		s.report(t, d.ID, deploydb.DeploymentStarted)
+		s.report(t, d.ID, deploydb.DeploymentCompleted)
+		if i < 2 {
+			if _, err := s.store.ReportPromotion(t.Context(), s.cfg, deploydb.PromotionReport{Deployment: d.ID, Promotion: "smoke", Status: deploydb.PromotionSuccess, Actor: "tests"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return fl
+}
+
+func TestApprovals(t *testing.T) {
+	s := newSiteWithTokens(t)
+	fl := s.toProd(t, "1.0.0")
+	prod := fl.Deployments[2].ID
+	action := "/approvals/" + strconv.FormatInt(prod, 10) + "/release-approval"
+
+	// A reader sees what waits, and that it is not theirs to decide.
+	reader := s.cookie(t, readerSecret)
+	status, _, page := s.get(t, "/approvals", reader...)
+	if status != 200 || !strings.Contains(page, "release-approval") || !strings.Contains(page, "group release-managers") || !strings.Contains(page, "not for reader") || strings.Contains(page, `action="`+action+`"`) {
+		t.Fatalf("GET /approvals as reader = %d:\n%s", status, page)
+	}
+	// Nor can they post it.
+	resp := s.post(t, action, url.Values{"decision": {"approve"}}, reader...)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("approve as reader = %d, want 403", resp.StatusCode)
+	}
+	// bob may report promotions, but is not a release manager.
+	bob := s.cookie(t, bobSecret)
+	resp = s.post(t, action, url.Values{"decision": {"approve"}}, bob...)
+	if page := body(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "release-managers") {
+		t.Errorf("approve as bob = %d, want 403 naming the group:\n%s", resp.StatusCode, page)
+	}
+	// Without a token at all: 401.
+	if resp := s.post(t, action, url.Values{"decision": {"approve"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("approve without a token = %d, want 401", resp.StatusCode)
+	}
+	if d, err := s.store.FindDeployment(t.Context(), prod); err != nil || d.Status != deploydb.DeploymentCompleted {
+		t.Fatalf("after the refusals the deployment is %v (%v), want still COMPLETED", d.Status, err)
+	}
+
+	// alice is: she gets the buttons, and her approval verifies it.
+	alice := s.cookie(t, aliceSecret)
+	_, _, page = s.get(t, "/approvals", alice...)
+	if !strings.Contains(page, `<form class="decide" method="post" action="`+action+`">`) {
+		t.Fatalf("alice has no approve button:\n%s", page)
+	}
+	resp = s.post(t, action, url.Values{"decision": {"approve"}}, alice...)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/approvals" {
+		t.Fatalf("approve as alice = %d:\n%s", resp.StatusCode, body(t, resp))
+	}
+	if d, err := s.store.FindDeployment(t.Context(), prod); err != nil || d.Status != deploydb.DeploymentSuccess {
+		t.Fatalf("after alice's approval the deployment is %v (%v), want SUCCESS", d.Status, err)
+	}
+	_, _, page = s.get(t, "/approvals", alice...)
+	if !strings.Contains(page, "Nothing waits for a decision.") {
+		t.Errorf("the approval is still listed")
+	}
+	_, _, page = s.get(t, "/flows/"+strconv.FormatInt(fl.ID, 10), alice...)
+	if !strings.Contains(page, `release-approval: success <span class="note">by alice</span>`) {
+		t.Errorf("the flow does not say who approved")
+	}
+
+	// Rejecting fails the next one.
+	fl2 := s.toProd(t, "1.1.0")
+	action2 := "/approvals/" + strconv.FormatInt(fl2.Deployments[2].ID, 10) + "/release-approval"
+	if resp := s.post(t, action2, url.Values{"decision": {"reject"}}, alice...); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reject as alice = %d", resp.StatusCode)
+	}
+	if d, err := s.store.FindDeployment(t.Context(), fl2.Deployments[2].ID); err != nil || d.Status != deploydb.DeploymentFailed {
+		t.Errorf("after the rejection the deployment is %v (%v), want FAILED", d.Status, err)
+	}
+	// A decision that is neither: 400, nothing changes.
+	if resp := s.post(t, action2, url.Values{"decision": {"maybe"}}, alice...); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("decision maybe = %d, want 400", resp.StatusCode)
+	}
+}

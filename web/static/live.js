@@ -1,0 +1,34 @@
+// Keeps a page live: on each event from the server's event stream it
+// fetches the page again and swaps in the parts marked data-live. The page
+// reads the same without it. No library, no build step.
+(function () {
+  "use strict";
+  var parts = document.querySelectorAll("[data-live]");
+  if (!parts.length || !window.EventSource || !window.fetch) return;
+  var pending = false, running = false;
+  function refresh() {
+    if (running) { pending = true; return; }
+    running = true; pending = false;
+    fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        parts.forEach(function (el) {
+          var next = doc.getElementById(el.id);
+          if (next && next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
+        });
+        document.body.setAttribute("data-refreshed", String(Date.now()));
+      })
+      .catch(function () {})
+      .finally(function () {
+        running = false;
+        if (pending) setTimeout(refresh, 250);
+      });
+  }
+  var es = new EventSource("/api/events/stream");
+  // Server-sent events of a named type reach only that type's listeners:
+  // the page names the types (meta deploydb-events).
+  var meta = document.querySelector('meta[name="deploydb-events"]');
+  (meta ? meta.content.split(" ") : []).forEach(function (t) { es.addEventListener(t, refresh); });
+  es.onmessage = refresh;
+}());
