@@ -51,3 +51,7 @@ func (s *Server) MountPage(pattern string, h http.Handler) {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// DeliveryViewOf returns d as the API shows it: its URL and hook name
+// without what may be secret.
+func DeliveryViewOf(d *deploydb.Delivery) DeliveryView { return deliveryView(d) }

@@ -9,9 +9,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/config"
@@ -25,6 +27,7 @@ const (
 	readerSecret = "reader-secret-1"
 	aliceSecret  = "alice-secret-1" // promotions:write, release-managers
 	bobSecret    = "bob-secret-1"   // promotions:write, no group
+	opsSecret    = "ops-secret-1"   // admin
 )
 
 // newSiteWithTokens is newSite with API tokens configured: nobody reads
@@ -38,7 +41,8 @@ func newSiteWithTokens(t *testing.T) *site {
 	tokens := "tokens:\n" +
 		"  - {name: reader, sha256: " + deploydb.HashSecret(readerSecret) + ", scopes: [read]}\n" +
 		"  - {name: alice, sha256: " + deploydb.HashSecret(aliceSecret) + ", scopes: [read, \"promotions:write\"], groups: [release-managers]}\n" +
-		"  - {name: bob, sha256: " + deploydb.HashSecret(bobSecret) + ", scopes: [read, \"promotions:write\"]}\n"
+		"  - {name: bob, sha256: " + deploydb.HashSecret(bobSecret) + ", scopes: [read, \"promotions:write\"]}\n" +
+		"  - {name: ops, sha256: " + deploydb.HashSecret(opsSecret) + ", scopes: [admin]}\n"
 	if err := os.MkdirAll(filepath.Join(dir, "auth"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -242,5 +246,64 @@ func TestApprovals(t *testing.T) {
 	// A decision that is neither: 400, nothing changes.
 	if resp := s.post(t, action2, url.Values{"decision": {"maybe"}}, alice...); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("decision maybe = %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestDeliveries(t *testing.T) {
+	s := newSiteWithTokens(t)
+	s.publish(t, "billing", "1.0.0")
+	// The example's hooks call 127.0.0.1:9999; one call is given up on
+	// (the receiver said 410), as the dispatcher records it.
+	now := time.Now()
+	due, err := s.store.ClaimDeliveries(t.Context(), now, 1, time.Minute)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("claim: %v, %d deliveries", err, len(due))
+	}
+	failed := due[0]
+	if err := s.store.RecordAttempt(t.Context(), deploydb.AttemptResult{
+		Attempt: deploydb.Attempt{Delivery: failed.ID, StatusCode: 410, Error: "HTTP 410 Gone: the receiver asked to stop this delivery", CreatedAt: deploydb.NewTime(now)},
+		Done:    true, Status: deploydb.DeliveryFailed, NextAttemptAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(failed.ID, 10)
+	action := "/deliveries/" + id + "/redeliver"
+
+	reader := s.cookie(t, readerSecret)
+	status, _, page := s.get(t, "/deliveries", reader...)
+	if status != 200 || !strings.Contains(page, "HTTP 410 Gone") || !strings.Contains(page, "an admin token may redeliver") || strings.Contains(page, `action="`+action+`"`) {
+		t.Fatalf("GET /deliveries as reader = %d:\n%s", status, page)
+	}
+	if resp := s.post(t, action, url.Values{}, reader...); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("redeliver as reader = %d, want 403", resp.StatusCode)
+	}
+
+	ops := s.cookie(t, opsSecret)
+	_, _, page = s.get(t, "/deliveries", ops...)
+	if !strings.Contains(page, `<form class="decide" method="post" action="`+action+`">`) || !strings.Contains(page, `<label class="sr" for="reason-`+id+`">`) {
+		t.Fatalf("ops has no redeliver button:\n%s", page)
+	}
+	resp := s.post(t, action, url.Values{"reason": {"receiver fixed"}}, ops...)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/deliveries?redelivered="+id {
+		t.Fatalf("redeliver as ops = %d:\n%s", resp.StatusCode, body(t, resp))
+	}
+	ds, err := s.store.FindDeliveries(t.Context(), deploydb.DeliveryFilter{Status: deploydb.DeliveryPending, Page: deploydb.Page{Size: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(ds, func(d *deploydb.Delivery) bool { return d.ID == failed.ID }) {
+		t.Errorf("delivery %d is not pending again", failed.ID)
+	}
+	evs, err := s.store.FindEvents(t.Context(), deploydb.EventFilter{Type: deploydb.EventOperatorRedeliver})
+	if err != nil || len(evs) != 1 || evs[0].Actor != "ops" || evs[0].Reason != "receiver fixed" {
+		t.Errorf("the redelivery was not recorded as ops's, with the reason: %v %+v", err, evs)
+	}
+	_, _, page = s.get(t, "/deliveries?redelivered="+id, ops...)
+	if !strings.Contains(page, "Delivery "+id+" is queued again.") || !strings.Contains(page, "No failed deliveries.") {
+		t.Errorf("after the redelivery:\n%s", page)
+	}
+	// Pending already: refused, saying so.
+	if resp := s.post(t, action, url.Values{}, ops...); resp.StatusCode != http.StatusConflict || !strings.Contains(body(t, resp), "pending already") {
+		t.Errorf("redeliver a pending delivery = %d, want 409", resp.StatusCode)
 	}
 }

@@ -61,6 +61,8 @@ func (u *UI) Mount() {
 	u.api.MountPage("GET /environments/{name}", u.page(u.environment))
 	u.api.MountPage("GET /approvals", u.page(u.approvals))
 	u.api.MountPage("POST /approvals/{deployment}/{promotion}", http.HandlerFunc(u.decide))
+	u.api.MountPage("GET /deliveries", u.page(u.deliveries))
+	u.api.MountPage("POST /deliveries/{id}/redeliver", http.HandlerFunc(u.redeliver))
 	u.api.MountPage("GET /signin", http.HandlerFunc(u.signInPage))
 	u.api.MountPage("POST /signin", http.HandlerFunc(u.signIn))
 	u.api.MountPage("POST /signout", http.HandlerFunc(u.signOut))
