@@ -57,6 +57,10 @@ type ServeOptions struct {
 	LogFormat string
 	// LogLevel is the least level logged; debug adds a line per request.
 	LogLevel slog.Level
+	// Demo runs the demo (package demo) beside the server: its own
+	// configuration when Config is "", a database in a temporary
+	// directory when Database is "".
+	Demo bool
 }
 
 // Log formats of serve --log-format.
@@ -375,6 +379,12 @@ func (a *app) setting(cmd *cobra.Command, flag, envVar string) string {
 		return v
 	}
 	return f.DefValue
+}
+
+// given reports whether flag was set on the command line or by its
+// environment variable.
+func (a *app) given(cmd *cobra.Command, flag, envVar string) bool {
+	return cmd.Flags().Lookup(flag).Changed || a.env.Getenv(envVar) != ""
 }
 
 // call is one client command's connection to the server.

@@ -15,6 +15,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var tlsCert, tlsKey string
 	var hookTimeout, hookLease time.Duration
 	var logFormat, logLevel string
+	var demo bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DeployDB server",
@@ -41,10 +42,18 @@ The server logs to stderr, one JSON object a line (--log-format json, for
 log collectors), or key=value lines for people at a terminal (--log-format
 text). Every line about an HTTP request carries its request_id, the
 X-Request-Id of the response. --log-level debug adds a line per request.
-Prometheus metrics are served on /metrics.
+Prometheus metrics are served on /metrics, the web UI on /.
+
+With --demo it also runs the demo: eight services moving through dev,
+integ, staging and prod, driven every few seconds by a simulated CI,
+orchestrator, test jobs and release manager, so that the web UI shows the
+whole system moving. It uses a configuration of its own (unless --config is
+given) and a database in a temporary directory, removed when it stops
+(unless --database is given); it logs a token to sign in with and approve.
 
 Each flag falls back to its environment variable, then to its default.`,
-		Example: `  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
+		Example: `  deploydb serve --demo                    # then open http://127.0.0.1:8080/
+  deploydb serve --config ./config --database ./deploydb.db --listen 127.0.0.1:8080
   deploydb serve --listen :8443 --tls-cert cert.pem --tls-key key.pem   # with tokens in ./config/auth/tokens.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,7 +78,7 @@ Each flag falls back to its environment variable, then to its default.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usagef("--log-level must be debug, info, warn or error, not %q", logLevel)
 			}
-			return a.env.Serve(cmd.Context(), ServeOptions{
+			opts := ServeOptions{
 				Config:   a.setting(cmd, "config", EnvConfig),
 				Database: a.setting(cmd, "database", EnvDatabase),
 				Listen:   a.setting(cmd, "listen", EnvListen),
@@ -81,7 +90,18 @@ Each flag falls back to its environment variable, then to its default.`,
 				WebhookLease:      hookLease,
 				LogFormat:         logFormat,
 				LogLevel:          level,
-			})
+				Demo:              demo,
+			}
+			if demo {
+				// The demo's own, unless asked for by flag or environment.
+				if !a.given(cmd, "config", EnvConfig) {
+					opts.Config = ""
+				}
+				if !a.given(cmd, "database", EnvDatabase) {
+					opts.Database = ""
+				}
+			}
+			return a.env.Serve(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
@@ -92,6 +112,7 @@ Each flag falls back to its environment variable, then to its default.`,
 	f.DurationVar(&hookLease, "webhook-lease", webhook.DefaultLease, "how long a delivery being attempted stays this server's; after a crash, another replica retries it this much later (SQLite: a call whose attempt could not be recorded waits this long)")
 	f.StringVar(&logFormat, "log-format", LogJSON, "log as JSON lines (json) or key=value lines for people (text)")
 	f.StringVar(&logLevel, "log-level", "info", "the least level logged: debug (adds a line per request), info, warn or error")
+	f.BoolVar(&demo, "demo", false, "also run the demo: its own configuration and a temporary database, with a simulated CI, orchestrator and test jobs")
 	f.String("config", DefaultConfig, "model configuration directory (env "+EnvConfig+")")
 	f.String("database", DefaultDatabase, "SQLite file path, or PostgreSQL URL postgres://... (env "+EnvDatabase+")")
 	f.String("listen", DefaultListen, "address to serve HTTP on (env "+EnvListen+")")

@@ -55,6 +55,13 @@ func launch(t *testing.T, configDir, database string, env map[string]string) *se
 // more says otherwise.
 func launchArgs(t *testing.T, configDir, database string, env map[string]string, more ...string) *server {
 	t.Helper()
+	return launchServe(t, env, append([]string{"--config", configDir, "--database", database}, more...)...)
+}
+
+// launchServe runs `deploydb serve` with args (and --log-format text,
+// unless args say otherwise) and returns once it is ready.
+func launchServe(t *testing.T, env map[string]string, more ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	logs := &lockedBuffer{}
@@ -75,7 +82,7 @@ func launchArgs(t *testing.T, configDir, database string, env map[string]string,
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		args := append([]string{"serve", "--config", configDir, "--database", database, "--log-format", "text"}, more...)
+		args := append([]string{"serve", "--log-format", "text"}, more...)
 		done <- run(ctx, args, getenv, strings.NewReader(""), io.Discard, pw)
 		pw.Close()
 	}()

@@ -23,6 +23,7 @@ import (
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/cli"
 	"github.com/deploydb/deploydb/config"
+	"github.com/deploydb/deploydb/demo"
 	"github.com/deploydb/deploydb/httpapi"
 	"github.com/deploydb/deploydb/postgres"
 	"github.com/deploydb/deploydb/sqlite"
@@ -109,6 +110,17 @@ func loopback(ctx context.Context, host string) bool {
 // serve runs the server until ctx is done, then shuts down cleanly.
 func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) string, stderr io.Writer) error {
 	logger := newLogger(stderr, opts.LogFormat, opts.LogLevel)
+
+	var sim *demo.Sim
+	if opts.Demo {
+		var cleanup func()
+		var err error
+		sim, cleanup, err = prepareDemo(ctx, &opts, &getenv, logger)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+	}
 
 	// The holder keeps the config in force; SIGHUP and POST
 	// /api/config/reload replace it, never with one that does not load.
@@ -211,6 +223,18 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	logger.Info("deploydb ready", "url", scheme+"://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", shownDatabase(opts.Database))
+	if sim != nil {
+		sim.URL = scheme + "://" + ln.Addr().String()
+		logger.Info("demo: running; open the web UI, and sign in with the token to approve and redeliver",
+			"url", sim.URL+"/", "signin", sim.URL+"/signin", "token", sim.Tokens[demo.You])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sim.Run(dctx); err != nil {
+				logger.Error("demo stopped", "err", err)
+			}
+		}()
+	}
 
 	// SIGHUP reloads the config, as configuration management expects.
 	hup := make(chan os.Signal, 1)
@@ -247,4 +271,43 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 		err = nil
 	}
 	return err
+}
+
+// prepareDemo readies serve --demo: the demo's configuration (unless
+// opts.Config names one) in a temporary directory, a database there
+// (unless opts.Database names one), and the listener of the demo's
+// orchestrator, whose URL *getenv then gives the configuration. cleanup
+// removes the directory.
+func prepareDemo(ctx context.Context, opts *cli.ServeOptions, getenv *func(string) string, logger *slog.Logger) (*demo.Sim, func(), error) {
+	dir, err := os.MkdirTemp("", "deploydb-demo-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	tokens := demo.Tokens{}
+	if opts.Config == "" {
+		opts.Config = filepath.Join(dir, "config")
+		if tokens, err = demo.WriteConfig(opts.Config); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	if opts.Database == "" {
+		opts.Database = filepath.Join(dir, "deploydb.db")
+	}
+	ln, err := demo.Listen(ctx)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	outer := *getenv
+	orchestrator := "http://" + ln.Addr().String()
+	*getenv = func(name string) string {
+		if name == demo.EnvOrchestrator {
+			return orchestrator
+		}
+		return outer(name)
+	}
+	logger.Info("demo: configuration and database in a temporary directory, removed at exit", "config", opts.Config, "database", shownDatabase(opts.Database))
+	return &demo.Sim{Tokens: tokens, Logger: logger, Orchestrator: ln}, func() { _ = ln.Close(); cleanup() }, nil
 }
