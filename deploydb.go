@@ -422,6 +422,10 @@ type Store interface {
 	// counts behind the metric of state transitions. Types not recorded
 	// yet are absent.
 	EventsRecorded() map[EventType]int64
+	// LastEventID returns the id of the latest event recorded, 0 if none:
+	// where a reader that has the state as of now starts following the
+	// log.
+	LastEventID(ctx context.Context) (int64, error)
 
 	// CancelFlow cancels a flow: its deployments that have not completed
 	// become CANCELLED. Returns ENOTFOUND, or ECONFLICT when the flow is

@@ -55,3 +55,9 @@ func (s *Server) MountPage(pattern string, h http.Handler) {
 // DeliveryViewOf returns d as the API shows it: its URL and hook name
 // without what may be secret.
 func DeliveryViewOf(d *deploydb.Delivery) DeliveryView { return deliveryView(d) }
+
+// StreamEvents answers r with the event log live, as GET
+// /api/events/stream does (Server-Sent Events), for a caller Admit let in.
+func (s *Server) StreamEvents(w http.ResponseWriter, r *http.Request) error {
+	return s.streamEvents(w, r)
+}

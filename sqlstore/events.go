@@ -132,3 +132,13 @@ func (b *broadcast) notify() {
 		b.ch = nil
 	}
 }
+
+// LastEventID implements deploydb.Store: the primary key's last entry.
+func (s *Store) LastEventID(ctx context.Context) (_ int64, err error) {
+	defer s.classify(&err)
+	var id int64
+	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM events`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("store: last event: %w", err)
+	}
+	return id, nil
+}

@@ -182,6 +182,28 @@ func testEventLog(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("LastEventID", func(t *testing.T) {
+		// What a live page follows the log from: the latest event,
+		// 0 before any.
+		f := newFixture(t, open)
+		last := func() int64 {
+			t.Helper()
+			id, err := f.s.LastEventID(f.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		before := last()
+		if want := f.lastEvent(); before != want {
+			t.Fatalf("LastEventID = %d, want %d (the log's last)", before, want)
+		}
+		f.publishOne("billing", "1.0.0")
+		after := last()
+		if after <= before || after != f.lastEvent() {
+			t.Errorf("after a publication LastEventID = %d (was %d), want the log's last, %d", after, before, f.lastEvent())
+		}
+	})
 	t.Run("EventsCommitted", func(t *testing.T) {
 		f := newFixture(t, open)
 		first, second := f.s.EventsCommitted(), f.s.EventsCommitted()

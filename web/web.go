@@ -59,6 +59,7 @@ func (u *UI) Mount() {
 	u.api.MountPage("GET /services/{name}", u.page(u.service))
 	u.api.MountPage("GET /flows/{id}", u.page(u.flow))
 	u.api.MountPage("GET /environments/{name}", u.page(u.environment))
+	u.api.MountPage("GET /live", http.HandlerFunc(u.live))
 	u.api.MountPage("GET /approvals", u.page(u.approvals))
 	u.api.MountPage("POST /approvals/{deployment}/{promotion}", http.HandlerFunc(u.decide))
 	u.api.MountPage("GET /deliveries", u.page(u.deliveries))
@@ -97,6 +98,9 @@ type view struct {
 	Nav string
 	// Caller is who reads the page.
 	Caller *deploydb.Caller
+	// After is the latest event when the page was read: its script
+	// follows the log from there.
+	After int64
 	// Data is the page's own.
 	Data any
 }
@@ -112,11 +116,19 @@ func (u *UI) page(fn func(r *http.Request) (string, view, error)) http.Handler {
 			u.fail(w, r, err)
 			return
 		}
+		// Read before the page's data, so that what the page shows is
+		// at least as new: an event the page missed cannot be before it.
+		after, err := u.store.LastEventID(ar.Context())
+		if err != nil {
+			u.fail(w, ar, err)
+			return
+		}
 		name, v, err := fn(ar)
 		if err != nil {
 			u.fail(w, ar, err)
 			return
 		}
+		v.After = after
 		v.Caller = httpapi.CallerOf(ar)
 		u.render(w, ar, http.StatusOK, name, v)
 	})
@@ -236,5 +248,19 @@ func statusClass(status any) string {
 		return "none"
 	default:
 		return "pending"
+	}
+}
+
+// live answers GET /live: the event stream (GET /api/events/stream) for
+// the pages' script, admitted as the pages are, by the session cookie too
+// (EventSource cannot send an Authorization header).
+func (u *UI) live(w http.ResponseWriter, r *http.Request) {
+	ar, err := u.api.Admit(withSession(r), deploydb.ScopeRead)
+	if err != nil {
+		http.Error(w, deploydb.ErrorMessage(err), httpapi.StatusOf(err))
+		return
+	}
+	if err := u.api.StreamEvents(w, ar); err != nil {
+		http.Error(w, deploydb.ErrorMessage(err), httpapi.StatusOf(err))
 	}
 }

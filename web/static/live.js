@@ -25,10 +25,18 @@
         if (pending) setTimeout(refresh, 250);
       });
   }
-  var es = new EventSource("/api/events/stream");
+  // /live is the event stream (GET /api/events/stream) under the
+  // session's token.
+  var after = document.querySelector('meta[name="deploydb-after"]');
+  var es = new EventSource("/live?after=" + encodeURIComponent(after ? after.content : "0"));
+  es.onopen = function () { document.documentElement.setAttribute("data-live-state", "open"); };
+  es.onerror = function () { document.documentElement.setAttribute("data-live-state", "retrying"); };
   // Server-sent events of a named type reach only that type's listeners:
   // the page names the types (meta deploydb-events).
   var meta = document.querySelector('meta[name="deploydb-events"]');
   (meta ? meta.content.split(" ") : []).forEach(function (t) { es.addEventListener(t, refresh); });
   es.onmessage = refresh;
+  // Leaving the page ends its stream at once, rather than leaving the
+  // connection to time out (browsers keep few per server).
+  window.addEventListener("pagehide", function () { es.close(); });
 }());
