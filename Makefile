@@ -16,6 +16,14 @@ build: ## Build bin/deploydb
 run: ## Run DeployDB on ./deploydb.db with the example config
 	$(GO) run ./cmd/deploydb serve --config examples/config
 
+.PHONY: demo
+demo: ## Run DeployDB with its demo (simulated CI, orchestrator and tests); open http://127.0.0.1:8080/
+	$(GO) run ./cmd/deploydb serve --demo --log-format text
+
+.PHONY: screenshots
+screenshots: ## Take docs/screenshots from the demo in a headless Chromium (about 2 minutes)
+	DEPLOYDB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -timeout 10m ./cmd/deploydb
+
 .PHONY: test
 test: ## Run every test with the race detector (the README's test command)
 	$(GO) test -race -count=1 ./...

@@ -235,14 +235,58 @@ func cellDeployment(d *deploydb.Deployment) *CellDeployment {
 // environmentOrder returns every environment, those of pipelines first in
 // pipeline order.
 func environmentOrder(cfg *deploydb.Config) []string {
-	var out []string
+	// Every pipeline's order holds: an environment comes after those
+	// before it in any pipeline (dev, integ, prod and dev, integ,
+	// staging, prod give dev, integ, staging, prod). Among those free to
+	// come next, the one seen first, reading the longest pipelines first
+	// (then by name); should two pipelines disagree (a cycle), the one
+	// seen first of those left.
+	pipelines := sorted(cfg.Pipelines)
+	sort.SliceStable(pipelines, func(i, j int) bool { return len(pipelines[i].Environments) > len(pipelines[j].Environments) })
+	var names []string
 	seen := map[string]bool{}
-	for _, p := range sorted(cfg.Pipelines) {
-		for _, st := range p.Environments {
+	after := map[string][]string{}
+	before := map[string]int{} // how many environments must come first
+	edge := map[[2]string]bool{}
+	for _, p := range pipelines {
+		for i, st := range p.Environments {
 			if !seen[st.Environment] {
 				seen[st.Environment] = true
-				out = append(out, st.Environment)
+				names = append(names, st.Environment)
 			}
+			if i == 0 {
+				continue
+			}
+			a, b := p.Environments[i-1].Environment, st.Environment
+			if a != b && !edge[[2]string{a, b}] {
+				edge[[2]string{a, b}] = true
+				after[a] = append(after[a], b)
+				before[b]++
+			}
+		}
+	}
+	out := make([]string, 0, len(cfg.Environments))
+	placed := map[string]bool{}
+	for len(out) < len(names) {
+		next := ""
+		for _, n := range names {
+			if !placed[n] && before[n] == 0 {
+				next = n
+				break
+			}
+		}
+		if next == "" { // pipelines that disagree
+			for _, n := range names {
+				if !placed[n] {
+					next = n
+					break
+				}
+			}
+		}
+		placed[next] = true
+		out = append(out, next)
+		for _, b := range after[next] {
+			before[b]--
 		}
 	}
 	var rest []string

@@ -225,3 +225,40 @@ func TestStatusReads(t *testing.T) {
 	s.must(t, 201, "POST", "/api/environments/pre-prod/lock", map[string]any{"reason": "maintenance"})
 	want("locked", []string{})
 }
+
+// TestStatusEnvironmentOrder: the matrix's columns keep the order of every
+// pipeline, however many there are and whatever their names: fast (dev,
+// integ, prod) sorts before standard (dev, integ, staging, prod), and
+// staging still comes before prod.
+func TestStatusEnvironmentOrder(t *testing.T) {
+	s := newServer(t)
+	stage := func(names ...string) []deploydb.PipelineStage {
+		var out []deploydb.PipelineStage
+		for _, n := range names {
+			out = append(out, deploydb.PipelineStage{Environment: n, Promotions: []string{}})
+			s.cfg.Environments[n] = &deploydb.Environment{Ident: n, Webhook: deploydb.Webhook{}}
+		}
+		return out
+	}
+	s.cfg.Environments = map[string]*deploydb.Environment{"zz-spare": {Ident: "zz-spare", Webhook: deploydb.Webhook{}}, "aa-spare": {Ident: "aa-spare", Webhook: deploydb.Webhook{}}}
+	s.cfg.Pipelines = map[string]*deploydb.Pipeline{
+		"fast":     {Ident: "fast", Environments: stage("dev", "integ", "prod")},
+		"standard": {Ident: "standard", Environments: stage("dev", "integ", "staging", "prod")},
+		"hotfix":   {Ident: "hotfix", Environments: stage("hotfix", "prod")},
+	}
+	s.cfg.Services["faas"].Pipelines = []string{"standard"}
+	var st struct {
+		Environments []struct{ Name string }
+	}
+	s.do(t, "GET", "/api/status", nil).json(t, &st)
+	var got []string
+	for _, e := range st.Environments {
+		got = append(got, e.Name)
+	}
+	// hotfix has no environment before it: it comes as soon as it may,
+	// after those seen before it in the longest pipeline.
+	want := []string{"dev", "integ", "staging", "hotfix", "prod", "aa-spare", "zz-spare"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+}

@@ -3,9 +3,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,107 +11,74 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/internal/browsertest"
 )
 
-// The browser tests drive the UI in a real headless Chromium (Debian's
-// chromium package; .ci/run installs it). Without one they skip, saying
-// so. With DEPLOYDB_SCREENSHOTS=DIR they also write a screenshot of each
-// page there (make screenshots: docs/screenshots).
+// The browser tests drive the UI in a real headless Chromium
+// (internal/browsertest). With DEPLOYDB_SCREENSHOTS=DIR they also write a
+// screenshot of each page there.
 
-// chromium returns the path of the Chromium to drive, or skips t.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("DEPLOYDB_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("DEPLOYDB_REQUIRE_BROWSER") != "" {
-		t.Fatal("no Chromium to drive, and DEPLOYDB_REQUIRE_BROWSER is set (CI): install Debian's chromium package, or set DEPLOYDB_CHROMIUM")
-	}
-	t.Skip("no Chromium to drive (install Debian's chromium package, or set DEPLOYDB_CHROMIUM): the browser tests skip")
-	return ""
-}
-
-// browser starts a headless Chromium and returns a context to drive one
-// tab of it; it ends with the test.
+// browser starts a Chromium for the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1400, 900),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
+	return browsertest.Start(t, 90*time.Second)
 }
 
-// do runs the browser steps, failing t on an error.
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
+var (
+	do         = browsertest.Do
+	text       = browsertest.Text
+	poll       = browsertest.Poll
+	screenshot = browsertest.Screenshot
+)
 
-// get runs an action that returns a value, failing t on an error.
 func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
+	return browsertest.Get(t, ctx, what, a)
 }
 
-// text returns the visible text of the first element sel matches.
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	return get(t, ctx, "the text of "+sel, chromedp.Text(chromedp.CSS(sel)))
-}
+// a11yCheck is what accessible finds wrong with the page: form controls
+// without a label, buttons without a name, text whose contrast with its
+// background is below WCAG AA (4.5:1), no lang, no h1.
+const a11yCheck = `(() => {
+  const problems = [];
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+    const labelled = (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.getAttribute("aria-label") || el.closest("label");
+    if (!labelled) problems.push("no label: " + el.outerHTML.slice(0, 80));
+  }
+  for (const b of document.querySelectorAll("button, a")) {
+    if (!(b.textContent.trim() || b.getAttribute("aria-label"))) problems.push("no name: " + b.outerHTML.slice(0, 80));
+  }
+  const rgb = c => c.match(/[\d.]+/g).map(Number);
+  const lum = c => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const m = rgb(c);
+    return 0.2126 * f(m[0]) + 0.7152 * f(m[1]) + 0.0722 * f(m[2]);
+  };
+  const bg = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && c !== "transparent" && !(rgb(c).length === 4 && rgb(c)[3] === 0)) return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  for (const el of document.querySelectorAll("body *")) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const s = getComputedStyle(el);
+    if (s.visibility === "hidden" || s.display === "none" || el.closest(".skip, .sr")) continue;
+    const a = lum(s.color), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) problems.push("contrast " + ratio.toFixed(2) + ":1 of " + el.tagName.toLowerCase() + "." + el.className + " (" + el.textContent.trim().slice(0, 30) + ")");
+  }
+  if (!document.documentElement.lang) problems.push("no lang on html");
+  if (!document.querySelector("h1")) problems.push("no h1");
+  return problems;
+})()`
 
-// poll waits until the JavaScript expression is true. A page that
-// navigates meanwhile (a form posted, a redirect) is polled again once
-// there.
-func poll(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
+// accessible fails t with what a11yCheck finds on the page open in ctx.
+func accessible(t *testing.T, ctx context.Context, page string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline))))
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// screenshot writes the page as it is to DEPLOYDB_SCREENSHOTS/name.png,
-// when that is set.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("DEPLOYDB_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range get(t, ctx, "check "+page, chromedp.Evaluate[[]string](a11yCheck)) {
+		t.Errorf("%s: %s", page, p)
 	}
 }
 
@@ -141,6 +105,7 @@ func TestBrowserPages(t *testing.T) {
 	if got := text(t, ctx, "main"); !strings.Contains(got, "Sign in with a token") {
 		t.Fatalf("the page without a token says %q", got)
 	}
+	accessible(t, ctx, "/ (401)")
 	screenshot(t, ctx, "signin-needed")
 	do(t, ctx, "sign in",
 		chromedp.Navigate(s.URL+"/signin?next=/"),
@@ -162,7 +127,14 @@ func TestBrowserPages(t *testing.T) {
 	if !strings.Contains(checkoutRow, "failed: 2.0.0") {
 		t.Errorf("checkout's row %q does not show its failure", checkoutRow)
 	}
+	accessible(t, ctx, "/")
 	screenshot(t, ctx, "matrix")
+
+	// Keyboard: the first Tab reaches the link that skips to the content.
+	do(t, ctx, "press Tab", chromedp.KeyEvent("\t"))
+	if got := get(t, ctx, "the focus", chromedp.Evaluate[string](`document.activeElement.textContent`)); got != "Skip to content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", got)
+	}
 
 	// Keyboard: the filter is reached and used without a mouse.
 	do(t, ctx, "filter by keyboard",
@@ -187,6 +159,7 @@ func TestBrowserPages(t *testing.T) {
 		if got := text(t, ctx, "main"); !strings.Contains(got, p.want) {
 			t.Errorf("%s says %q, want %q in it", p.path, got, p.want)
 		}
+		accessible(t, ctx, p.path)
 		screenshot(t, ctx, p.name)
 	}
 }
@@ -251,6 +224,7 @@ func TestBrowserApprove(t *testing.T) {
 
 	// alice is a release manager: she approves with the button.
 	signIn(aliceSecret)
+	accessible(t, ctx, "/approvals (alice)")
 	screenshot(t, ctx, "approvals-signed-in")
 	do(t, ctx, "approve as alice", chromedp.Click(chromedp.CSS(`form.decide button[value="approve"]`)))
 	poll(t, ctx, "the approval is done", `document.querySelector("#approvals") && document.querySelector("#approvals").textContent.includes("Nothing waits for a decision.")`, 10*time.Second)

@@ -75,6 +75,10 @@ func rowOf(envs []deploydb.MatrixEnvironment, s deploydb.MatrixService) matrixRo
 // cellOf says what a cell shows.
 func cellOf(c deploydb.MatrixCell) cellView {
 	v := cellView{InPipeline: true, InFlight: c.InFlight, Locked: c.Locked, State: "nothing deployed", Class: "none"}
+	if c.InFlight != nil && c.Current != nil && c.InFlight.ID == c.Current.ID {
+		// Completed and waiting for its verification: said once.
+		v.InFlight = nil
+	}
 	if c.Current != nil {
 		v.Version, v.Deployment, v.Since = c.Current.Artifact.Version, c.Current.ID, c.CurrentSince
 		switch c.Current.Status {

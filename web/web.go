@@ -192,6 +192,8 @@ func (u *UI) funcs() template.FuncMap {
 		"ago":         u.ago,
 		"eventTypes":  eventTypes,
 		"statusClass": statusClass,
+		"cell":        u.cell,
+		"row":         u.row,
 		"when":        func(t deploydb.Time) string { return t.UTC().Format(time.RFC3339) },
 		"lower": func(s any) string {
 			return strings.ToLower(fmt.Sprint(s))
