@@ -307,3 +307,29 @@ func TestDeliveries(t *testing.T) {
 		t.Errorf("redeliver a pending delivery = %d, want 409", resp.StatusCode)
 	}
 }
+
+// TestSignInOverTLS: served over TLS, the session cookie is Secure too.
+func TestSignInOverTLS(t *testing.T) {
+	s := newSiteWithTokens(t)
+	tls := httptest.NewTLSServer(s.Config.Handler)
+	t.Cleanup(tls.Close)
+	c := tls.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, err := http.NewRequestWithContext(t.Context(), "POST", tls.URL+"/signin", strings.NewReader(url.Values{"token": {readerSecret}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("sign in over TLS = %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if ck := resp.Cookies()[0]; !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie over TLS %+v: want Secure, HttpOnly, SameSite=Strict", ck)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/config"
@@ -285,5 +286,21 @@ func TestNotFoundPages(t *testing.T) {
 		if status != http.StatusNotFound || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(page, want) {
 			t.Errorf("GET %s = %d %s, want 404 in HTML saying %q:\n%s", path, status, h.Get("Content-Type"), want, page)
 		}
+	}
+}
+
+// TestFrozen: a freeze window in force shows on the environment's page
+// and on the matrix's column.
+func TestFrozen(t *testing.T) {
+	s := newSite(t)
+	from, until := deploydb.NewTime(time.Now().Add(-time.Minute)), deploydb.NewTime(time.Now().Add(time.Hour))
+	s.cfg.Environments["staging"].Freezes = []deploydb.Freeze{{Reason: "year-end freeze", Start: &from, End: &until}}
+	_, _, page := s.get(t, "/environments/staging")
+	if !strings.Contains(page, "Frozen: year-end freeze") || strings.Contains(page, "Open: deployments are activated") {
+		t.Errorf("staging's page does not say it is frozen:\n%s", page)
+	}
+	_, _, page = s.get(t, "/")
+	if !strings.Contains(page, `data-env="staging">staging<span class="badge frozen" title="year-end freeze`) {
+		t.Errorf("the matrix does not mark staging frozen")
 	}
 }

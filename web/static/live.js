@@ -22,7 +22,7 @@
       .catch(function () {})
       .finally(function () {
         running = false;
-        if (pending) setTimeout(refresh, 250);
+        if (pending) setTimeout(refresh, 1000); // at most a refresh a second under a burst
       });
   }
   // /live is the event stream (GET /api/events/stream) under the
