@@ -381,12 +381,6 @@ func (a *app) setting(cmd *cobra.Command, flag, envVar string) string {
 	return f.DefValue
 }
 
-// given reports whether flag was set on the command line or by its
-// environment variable.
-func (a *app) given(cmd *cobra.Command, flag, envVar string) bool {
-	return cmd.Flags().Lookup(flag).Changed || a.env.Getenv(envVar) != ""
-}
-
 // call is one client command's connection to the server.
 type call struct {
 	*client.Client

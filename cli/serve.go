@@ -47,9 +47,10 @@ Prometheus metrics are served on /metrics, the web UI on /.
 With --demo it also runs the demo: eight services moving through dev,
 integ, staging and prod, driven every few seconds by a simulated CI,
 orchestrator, test jobs and release manager, so that the web UI shows the
-whole system moving. It uses a configuration of its own (unless --config is
-given) and a database in a temporary directory, removed when it stops
-(unless --database is given); it logs a token to sign in with and approve.
+whole system moving. It uses a configuration of its own and a database in a
+temporary directory, removed when it stops (unless --database is given);
+it writes a token to sign in with and approve into a file there, and logs
+the file's path.
 
 Each flag falls back to its environment variable, then to its default.`,
 		Example: `  deploydb serve --demo                    # then open http://127.0.0.1:8080/
@@ -93,11 +94,15 @@ Each flag falls back to its environment variable, then to its default.`,
 				Demo:              demo,
 			}
 			if demo {
-				// The demo's own, unless asked for by flag or environment.
-				if !a.given(cmd, "config", EnvConfig) {
-					opts.Config = ""
+				// The demo runs its own configuration (its simulated
+				// callers have tokens in it), and a database of its own
+				// unless --database names one: DEPLOYDB_CONFIG and
+				// DEPLOYDB_DATABASE, meant for real servers, are not taken.
+				if cmd.Flags().Lookup("config").Changed {
+					return usagef("--demo runs its own configuration: drop --config")
 				}
-				if !a.given(cmd, "database", EnvDatabase) {
+				opts.Config = ""
+				if !cmd.Flags().Lookup("database").Changed {
 					opts.Database = ""
 				}
 			}

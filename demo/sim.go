@@ -97,8 +97,11 @@ func (s *Sim) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// bg runs the orchestrator's server and the release bot; work runs
+	// the deployments the orchestrator was told of. On the way out the
+	// server is shut down first (it waits for its handlers, which start
+	// the work), then the work is waited for.
+	var bg, work sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -115,9 +118,9 @@ func (s *Sim) Run(ctx context.Context) error {
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
-		wg.Add(1)
+		work.Add(1)
 		go func() {
-			defer wg.Done()
+			defer work.Done()
 			s.deploy(ctx, orch, tests, call.Deployment)
 		}()
 	})
@@ -126,22 +129,24 @@ func (s *Sim) Run(ctx context.Context) error {
 		fmt.Fprintf(w, "Demo test report: %s of deployment %s.\nA real test job links its own report here (infoUrl).\n", r.PathValue("promotion"), r.PathValue("deployment"))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	wg.Add(1)
+	bg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer bg.Done()
 		if err := srv.Serve(s.Orchestrator); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("demo: orchestrator stopped", "err", err)
 		}
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		<-ctx.Done()
-		_ = srv.Close()
+	defer func() {
+		cancel()
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		stop()
+		bg.Wait()
+		work.Wait()
 	}()
-	wg.Add(1)
+	bg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer bg.Done()
 		s.releaseBot(ctx, bot)
 	}()
 

@@ -49,3 +49,10 @@ func callerName(c *deploydb.Caller) string {
 	}
 	return fmt.Sprintf("token %s", c.Name)
 }
+
+// MayReport says whether who may report the result of promotion r of
+// deployment d, as a report would be judged (nil: it may): the web UI
+// offers its buttons by it.
+func MayReport(r *deploydb.PromotionResult, d *deploydb.Deployment, who Approver) error {
+	return mayReport(r, d, who)
+}

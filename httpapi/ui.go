@@ -61,3 +61,8 @@ func DeliveryViewOf(d *deploydb.Delivery) DeliveryView { return deliveryView(d) 
 func (s *Server) StreamEvents(w http.ResponseWriter, r *http.Request) error {
 	return s.streamEvents(w, r)
 }
+
+// RequireReason checks an operator action's reason as the API does
+// (required, at most deploydb.MaxArtifactFieldLen characters) and returns
+// it trimmed.
+func RequireReason(reason string) (string, error) { return requireReason(reason) }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/deploydb/deploydb"
+	"github.com/deploydb/deploydb/engine"
 	"github.com/deploydb/deploydb/httpapi"
 )
 
@@ -18,9 +19,19 @@ type approvalView struct {
 	Result     deploydb.PromotionResult
 	// Group is the promotion's allowedGroup: who may decide.
 	Group string
-	// May says whether the reader may decide (a token with
-	// promotions:write in that group).
+	// May says whether the reader may decide: a token with
+	// promotions:write that the engine lets report it (in the group, not
+	// its publisher where self-approval is off); Why says why not.
 	May bool
+	Why string
+}
+
+// approvalsView is the data of the approvals page.
+type approvalsView struct {
+	Waiting []approvalView
+	// More says the page looked through approvalsLimit deployments and
+	// there may be more.
+	More bool
 }
 
 // approvals renders /approvals: the manual promotions waiting for a
@@ -35,21 +46,31 @@ func (u *UI) approvals(r *http.Request) (string, view, error) {
 	}
 	cfg := u.config()
 	caller := httpapi.CallerOf(r)
-	var out []approvalView
+	v := approvalsView{More: len(ds) == approvalsLimit}
 	for _, d := range ds {
 		for _, p := range d.Promotions {
-			if p.Type != deploydb.PromotionTypeManual || p.Status == deploydb.PromotionSuccess || p.Status == deploydb.PromotionFailed {
+			pr := cfg.Promotions[p.Promotion]
+			manual := p.Type == deploydb.PromotionTypeManual || (pr != nil && pr.Type == deploydb.PromotionTypeManual)
+			if !manual || p.Status == deploydb.PromotionSuccess || p.Status == deploydb.PromotionFailed {
 				continue
 			}
 			a := approvalView{Deployment: d, Result: p}
-			if pr := cfg.Promotions[p.Promotion]; pr != nil {
-				a.Group, _ = pr.Attributes["allowedGroup"].(string)
+			if pr != nil {
+				a.Group = pr.AllowedGroup()
 			}
-			a.May = caller != nil && caller.Allows(deploydb.ScopePromotionsWrite) && (a.Group == "" || caller.InGroup(a.Group))
-			out = append(out, a)
+			switch {
+			case caller == nil || !caller.Allows(deploydb.ScopePromotionsWrite):
+			default:
+				if err := engine.MayReport(&p, d, engine.Approver{Caller: caller, Promotion: pr}); err != nil {
+					a.Why = deploydb.ErrorMessage(err)
+				} else {
+					a.May = true
+				}
+			}
+			v.Waiting = append(v.Waiting, a)
 		}
 	}
-	return "approvals", view{Title: "Approvals", Nav: "approvals", Data: out}, nil
+	return "approvals", view{Title: "Approvals", Nav: "approvals", Data: v}, nil
 }
 
 // decide answers POST /approvals/{deployment}/{promotion}: the decision
@@ -58,7 +79,7 @@ func (u *UI) approvals(r *http.Request) (string, view, error) {
 // promotion's allowedGroup, no self-approval where it is refused).
 func (u *UI) decide(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w)
-	ar, err := u.api.Admit(withSession(r), deploydb.ScopePromotionsWrite)
+	ar, err := u.api.Admit(u.withSession(w, r), deploydb.ScopePromotionsWrite)
 	if err != nil {
 		u.fail(w, r, err)
 		return

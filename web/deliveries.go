@@ -48,7 +48,7 @@ func (u *UI) deliveries(r *http.Request) (string, view, error) {
 // again, due now, by the signed-in admin, with the reason given.
 func (u *UI) redeliver(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w)
-	ar, err := u.api.Admit(withSession(r), deploydb.ScopeAdmin)
+	ar, err := u.api.Admit(u.withSession(w, r), deploydb.ScopeAdmin)
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -66,6 +66,10 @@ func (u *UI) redeliver(w http.ResponseWriter, r *http.Request) {
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
 	if reason == "" {
 		reason = "redelivered from the web UI"
+	}
+	if reason, err = httpapi.RequireReason(reason); err != nil {
+		u.fail(w, ar, err)
+		return
 	}
 	if _, err := u.store.Redeliver(ar.Context(), id, deploydb.Action{Actor: httpapi.CallerOf(ar).Name, Reason: reason}); err != nil {
 		u.fail(w, ar, err)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/deploydb/deploydb"
@@ -47,7 +48,7 @@ func (u *UI) service(r *http.Request) (string, view, error) {
 			v.Row = &row
 		}
 	}
-	return "service", view{Title: name, Nav: "status", Data: struct {
+	return "service", view{Title: name, Nav: "status", Stream: "service=" + url.QueryEscape(name), Data: struct {
 		serviceView
 		Environments []deploydb.MatrixEnvironment
 	}{v, m.Environments}}, nil
@@ -65,7 +66,7 @@ func (u *UI) flow(r *http.Request) (string, view, error) {
 	if err != nil {
 		return "", view{}, err
 	}
-	return "flow", view{Title: "Flow " + strconv.FormatInt(id, 10) + ": " + f.Service + " " + f.Artifact.Version, Nav: "status", Data: f}, nil
+	return "flow", view{Title: "Flow " + strconv.FormatInt(id, 10) + ": " + f.Service + " " + f.Artifact.Version, Nav: "status", Stream: "service=" + url.QueryEscape(f.Service), Data: f}, nil
 }
 
 // environmentPage is the data of an environment's page.
@@ -116,5 +117,5 @@ func (u *UI) environment(r *http.Request) (string, view, error) {
 	if len(ds) > historyRows {
 		v.Deployments, v.More = ds[:historyRows], true
 	}
-	return "environment", view{Title: name, Nav: "status", Data: v}, nil
+	return "environment", view{Title: name, Nav: "status", Stream: "environment=" + url.QueryEscape(name), Data: v}, nil
 }

@@ -17,8 +17,11 @@ import (
 const SessionCookie = "deploydb_session"
 
 // withSession returns r with the token of its session cookie as its
-// Authorization, when it has no Authorization of its own.
-func withSession(r *http.Request) *http.Request {
+// Authorization, when it has no Authorization of its own. A cookie whose
+// token the tokens in force do not know (removed from the configuration,
+// or from another server on this host) is dropped: the reader reads as
+// an anonymous caller, signed out, rather than being refused.
+func (u *UI) withSession(w http.ResponseWriter, r *http.Request) *http.Request {
 	if r.Header.Get("Authorization") != "" {
 		return r
 	}
@@ -26,9 +29,18 @@ func withSession(r *http.Request) *http.Request {
 	if err != nil || c.Value == "" {
 		return r
 	}
+	if _, ok := u.config().Auth.Authenticate(c.Value); !ok {
+		clearSession(w, r)
+		return r
+	}
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+c.Value)
 	return r
+}
+
+// clearSession drops the session cookie.
+func clearSession(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
 // signInView is the data of the sign-in page.
@@ -76,7 +88,7 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {
 // signOut answers POST /signout: the session cookie is dropped.
 func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w)
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	clearSession(w, r)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

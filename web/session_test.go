@@ -333,3 +333,33 @@ func TestSignInOverTLS(t *testing.T) {
 		t.Errorf("session cookie over TLS %+v: want Secure, HttpOnly, SameSite=Strict", ck)
 	}
 }
+
+// TestStaleSession: a session whose token the server does not know (removed
+// from the configuration, or a cookie left by another server on this
+// host) reads as a caller without a token, and the cookie is dropped.
+func TestStaleSession(t *testing.T) {
+	// A server without tokens: everyone reads, whatever the cookie.
+	s := newSite(t)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: web.SessionCookie, Value: "ddb_from-another-server"})
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("GET / with a stale cookie = %d, cookies %v: want 200 and the cookie dropped", resp.StatusCode, resp.Cookies())
+	}
+
+	// A server whose tokens no longer hold the session's: refused as
+	// anyone without a token is (here nobody reads without one), and
+	// signed out.
+	ts := newSiteWithTokens(t)
+	status, h, page := ts.get(t, "/", "Cookie", web.SessionCookie+"=ddb_removed-token")
+	if status != http.StatusUnauthorized || !strings.Contains(page, "Sign in with a token") || !strings.Contains(h.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("GET / with a removed token's cookie = %d, Set-Cookie %q", status, h.Get("Set-Cookie"))
+	}
+}

@@ -101,6 +101,9 @@ type view struct {
 	// After is the latest event when the page was read: its script
 	// follows the log from there.
 	After int64
+	// Stream narrows the events the page follows (a query of /live:
+	// "service=billing"); "" follows them all.
+	Stream string
 	// Data is the page's own.
 	Data any
 }
@@ -111,7 +114,7 @@ type view struct {
 func (u *UI) page(fn func(r *http.Request) (string, view, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w)
-		ar, err := u.api.Admit(withSession(r), deploydb.ScopeRead)
+		ar, err := u.api.Admit(u.withSession(w, r), deploydb.ScopeRead)
 		if err != nil {
 			u.fail(w, r, err)
 			return
@@ -155,8 +158,14 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		u.logger.ErrorContext(r.Context(), "web: page", "path", r.URL.Path, "error", err)
 		msg = "internal error"
 	}
+	next := r.URL.RequestURI()
+	if r.Method != http.MethodGet {
+		// Back to the page the form was on (/approvals, /deliveries),
+		// not to a path that only takes posts.
+		next = "/" + strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0]
+	}
 	u.render(w, r, status, "error", view{Title: http.StatusText(status), Data: errorView{Status: status, Message: msg,
-		SignIn: status == http.StatusUnauthorized || status == http.StatusForbidden, Next: localPath(r.URL.RequestURI())}})
+		SignIn: status == http.StatusUnauthorized || status == http.StatusForbidden, Next: localPath(next)}})
 }
 
 type errorView struct {
@@ -257,7 +266,7 @@ func statusClass(status any) string {
 // the pages' script, admitted as the pages are, by the session cookie too
 // (EventSource cannot send an Authorization header).
 func (u *UI) live(w http.ResponseWriter, r *http.Request) {
-	ar, err := u.api.Admit(withSession(r), deploydb.ScopeRead)
+	ar, err := u.api.Admit(u.withSession(w, r), deploydb.ScopeRead)
 	if err != nil {
 		http.Error(w, deploydb.ErrorMessage(err), httpapi.StatusOf(err))
 		return

@@ -343,7 +343,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			// Claim as many as there are free workers: a claimed delivery
 			// is this dispatcher's until the lease lapses, attempted by no
 			// other process on the database.
-			due, err := d.store.ClaimDeliveries(ctx, now, free, s.lease)
+			// The claim is not cut short by ctx, only bounded: one
+			// whose commit went through as the dispatcher stopped (a
+			// cancelled COMMIT may still commit) would otherwise leave
+			// its deliveries claimed by nobody until the lease lapsed.
+			// What it claims is started, and drains with the rest.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			due, err := d.store.ClaimDeliveries(cctx, now, free, s.lease)
+			cancel()
 			if err != nil {
 				ok = false
 				if ctx.Err() == nil {

@@ -45,11 +45,23 @@ func TestServeDemo(t *testing.T) {
 	if status != 200 || !strings.Contains(page, `<span class="s">verified</span>`) {
 		t.Errorf("GET / = %d, the matrix shows nothing verified:\n%s", status, page)
 	}
-	// The log gives the token that signs in and approves.
-	m := regexp.MustCompile(`msg="demo: running[^"]*" .*token=(ddb_[A-Za-z0-9_-]+)`).FindStringSubmatch(srv.logs.String())
+	// The log names the file of the token that signs in and approves;
+	// the token itself is never logged.
+	m := regexp.MustCompile(`msg="demo: running[^"]*" .*token_file=(\S+)`).FindStringSubmatch(srv.logs.String())
 	if m == nil {
-		t.Fatalf("no token in the log:\n%s", srv.logs)
+		t.Fatalf("no token file in the log:\n%s", srv.logs)
 	}
+	if strings.Contains(srv.logs.String(), "ddb_") {
+		t.Errorf("the log shows a token's secret:\n%s", srv.logs)
+	}
+	secret, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(m[1]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the token file's mode is %v (%v), want 0600", fi.Mode(), err)
+	}
+	m[1] = strings.TrimSpace(string(secret))
 	// It is an admin's: the profiler (admin only) answers it, and not
 	// an anonymous reader.
 	if status, _ := fetch(t, srv.URL+"/debug/pprof/", m[1]); status != 200 {

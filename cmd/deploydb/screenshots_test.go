@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,10 +37,15 @@ func TestScreenshots(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	m := regexp.MustCompile(`msg="demo: running[^"]*" .*token=(ddb_[A-Za-z0-9_-]+)`).FindStringSubmatch(srv.logs.String())
+	m := regexp.MustCompile(`msg="demo: running[^"]*" .*token_file=(\S+)`).FindStringSubmatch(srv.logs.String())
 	if m == nil {
-		t.Fatalf("no token in the log")
+		t.Fatalf("no token file in the log")
 	}
+	secret, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m[1] = strings.TrimSpace(string(secret))
 	ctx := browsertest.Start(t, 2*time.Minute)
 	browsertest.Do(t, ctx, "open the matrix", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#matrix")))
 	browsertest.Screenshot(t, ctx, "matrix")

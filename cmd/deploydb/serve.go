@@ -112,10 +112,11 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	logger := newLogger(stderr, opts.LogFormat, opts.LogLevel)
 
 	var sim *demo.Sim
+	var demoTokenFile string
 	if opts.Demo {
 		var cleanup func()
 		var err error
-		sim, cleanup, err = prepareDemo(ctx, &opts, &getenv, logger)
+		sim, demoTokenFile, cleanup, err = prepareDemo(ctx, &opts, &getenv, logger)
 		if err != nil {
 			return err
 		}
@@ -225,8 +226,8 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	logger.Info("deploydb ready", "url", scheme+"://"+ln.Addr().String(), "config", opts.Config, "checksum", cfg.Checksum, "database", shownDatabase(opts.Database))
 	if sim != nil {
 		sim.URL = scheme + "://" + ln.Addr().String()
-		logger.Info("demo: running; open the web UI, and sign in with the token to approve and redeliver",
-			"url", sim.URL+"/", "signin", sim.URL+"/signin", "token", sim.Tokens[demo.You])
+		logger.Info("demo: running; open the web UI, and sign in with the token in token_file to approve and redeliver",
+			"url", sim.URL+"/", "signin", sim.URL+"/signin", "token_file", demoTokenFile)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -273,24 +274,28 @@ func serve(ctx context.Context, opts cli.ServeOptions, getenv func(string) strin
 	return err
 }
 
-// prepareDemo readies serve --demo: the demo's configuration (unless
-// opts.Config names one) in a temporary directory, a database there
-// (unless opts.Database names one), and the listener of the demo's
-// orchestrator, whose URL *getenv then gives the configuration. cleanup
-// removes the directory.
-func prepareDemo(ctx context.Context, opts *cli.ServeOptions, getenv *func(string) string, logger *slog.Logger) (*demo.Sim, func(), error) {
+// prepareDemo readies serve --demo: the demo's configuration in a
+// temporary directory, with the token of its person (demo.You) in a file
+// there (never logged: DESIGN.md §7), a database there (unless
+// opts.Database names one), and the listener of the demo's orchestrator,
+// whose URL *getenv then gives the configuration. cleanup removes the
+// directory.
+func prepareDemo(ctx context.Context, opts *cli.ServeOptions, getenv *func(string) string, logger *slog.Logger) (*demo.Sim, string, func(), error) {
 	dir, err := os.MkdirTemp("", "deploydb-demo-")
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo: %w", err)
+		return nil, "", nil, fmt.Errorf("demo: %w", err)
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
-	tokens := demo.Tokens{}
-	if opts.Config == "" {
-		opts.Config = filepath.Join(dir, "config")
-		if tokens, err = demo.WriteConfig(opts.Config); err != nil {
-			cleanup()
-			return nil, nil, err
-		}
+	opts.Config = filepath.Join(dir, "config")
+	tokens, err := demo.WriteConfig(opts.Config)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(tokens[demo.You]+"\n"), 0o600); err != nil {
+		cleanup()
+		return nil, "", nil, fmt.Errorf("demo: %w", err)
 	}
 	if opts.Database == "" {
 		opts.Database = filepath.Join(dir, "deploydb.db")
@@ -298,7 +303,7 @@ func prepareDemo(ctx context.Context, opts *cli.ServeOptions, getenv *func(strin
 	ln, err := demo.Listen(ctx)
 	if err != nil {
 		cleanup()
-		return nil, nil, fmt.Errorf("demo: %w", err)
+		return nil, "", nil, fmt.Errorf("demo: %w", err)
 	}
 	outer := *getenv
 	orchestrator := "http://" + ln.Addr().String()
@@ -309,5 +314,5 @@ func prepareDemo(ctx context.Context, opts *cli.ServeOptions, getenv *func(strin
 		return outer(name)
 	}
 	logger.Info("demo: configuration and database in a temporary directory, removed at exit", "config", opts.Config, "database", shownDatabase(opts.Database))
-	return &demo.Sim{Tokens: tokens, Logger: logger, Orchestrator: ln}, func() { _ = ln.Close(); cleanup() }, nil
+	return &demo.Sim{Tokens: tokens, Logger: logger, Orchestrator: ln}, tokenFile, func() { _ = ln.Close(); cleanup() }, nil
 }
