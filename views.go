@@ -5,7 +5,8 @@ package deploydb
 
 // Matrix is the service × environment matrix of GET /api/status.
 type Matrix struct {
-	// Environments are in pipeline order, with their locks.
+	// Environments are in pipeline order (one that keeps every
+	// pipeline's; those of no pipeline last), with their locks.
 	Environments []MatrixEnvironment `json:"environments"`
 	Services     []MatrixService     `json:"services"`
 }
