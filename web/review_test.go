@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/deploydb/deploydb"
 )
@@ -55,21 +54,17 @@ func TestApprovalsSelfApproval(t *testing.T) {
 func TestRedeliverReasonLimit(t *testing.T) {
 	s := newSiteWithTokens(t)
 	s.publish(t, "billing", "1.0.0")
-	due, err := s.store.ClaimDeliveries(t.Context(), time.Now(), 1, 60e9)
-	if err != nil || len(due) != 1 {
-		t.Fatalf("claim: %v, %d deliveries", err, len(due))
-	}
-	if err := s.store.RecordAttempt(t.Context(), deploydb.AttemptResult{
-		Attempt: deploydb.Attempt{Delivery: due[0].ID, StatusCode: 410, Error: "gone", CreatedAt: deploydb.NewTime(time.Now())},
-		Done:    true, Status: deploydb.DeliveryFailed, NextAttemptAt: time.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	failed := s.failDelivery(t)
 	ops := s.cookie(t, opsSecret)
 	long := strings.Repeat("x", 60000)
-	resp := s.post(t, "/deliveries/"+strconv.FormatInt(due[0].ID, 10)+"/redeliver", url.Values{"reason": {long}}, ops...)
-	if resp.StatusCode == http.StatusSeeOther {
-		t.Errorf("a reason of %d bytes was accepted (the API refuses more than %d)", len(long), deploydb.MaxArtifactFieldLen)
+	resp := s.post(t, "/deliveries/"+strconv.FormatInt(failed.ID, 10)+"/redeliver", url.Values{"reason": {long}}, ops...)
+	if page := body(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "reason is too long") {
+		t.Errorf("a reason of %d bytes = %d, want 422 saying the reason is too long (the API refuses more than %d):\n%s", len(long), resp.StatusCode, deploydb.MaxArtifactFieldLen, page)
+	}
+	// Refused: the delivery is as it was.
+	d, err := s.store.FindDeliveries(t.Context(), deploydb.DeliveryFilter{Status: deploydb.DeliveryFailed, Page: deploydb.Page{Size: 10}})
+	if err != nil || len(d) != 1 || d[0].ID != failed.ID {
+		t.Errorf("after the refused redelivery the failed deliveries are %v (%v), want %d still failed", d, err, failed.ID)
 	}
 }
 

@@ -1,9 +1,7 @@
 package web_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,12 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/config"
-	"github.com/deploydb/deploydb/httpapi"
-	"github.com/deploydb/deploydb/sqlite"
 	"github.com/deploydb/deploydb/web"
 )
 
@@ -53,18 +48,7 @@ func newSiteWithTokens(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	current := func() *deploydb.Config { return cfg }
-	api := httpapi.NewServer(logger, store, current)
-	web.New(logger, api, store, current).Mount()
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	return &site{Server: srv, store: store, cfg: cfg}
+	return serveSite(t, cfg, filepath.Join(t.TempDir(), "deploydb.db"))
 }
 
 // post sends a form as a browser on the site's own pages does, without
@@ -254,18 +238,7 @@ func TestDeliveries(t *testing.T) {
 	s.publish(t, "billing", "1.0.0")
 	// The example's hooks call 127.0.0.1:9999; one call is given up on
 	// (the receiver said 410), as the dispatcher records it.
-	now := time.Now()
-	due, err := s.store.ClaimDeliveries(t.Context(), now, 1, time.Minute)
-	if err != nil || len(due) != 1 {
-		t.Fatalf("claim: %v, %d deliveries", err, len(due))
-	}
-	failed := due[0]
-	if err := s.store.RecordAttempt(t.Context(), deploydb.AttemptResult{
-		Attempt: deploydb.Attempt{Delivery: failed.ID, StatusCode: 410, Error: "HTTP 410 Gone: the receiver asked to stop this delivery", CreatedAt: deploydb.NewTime(now)},
-		Done:    true, Status: deploydb.DeliveryFailed, NextAttemptAt: now,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	failed := s.failDelivery(t)
 	id := strconv.FormatInt(failed.ID, 10)
 	action := "/deliveries/" + id + "/redeliver"
 

@@ -33,18 +33,43 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
+	return serveSite(t, cfg, filepath.Join(t.TempDir(), "deploydb.db"))
+}
+
+// serveSite serves the API with the UI under cfg over the SQLite file db,
+// until tb ends.
+func serveSite(tb testing.TB, cfg *deploydb.Config, db string) *site {
+	tb.Helper()
+	store, err := sqlite.Open(context.Background(), db)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	tb.Cleanup(func() { store.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	current := func() *deploydb.Config { return cfg }
 	api := httpapi.NewServer(logger, store, current)
 	web.New(logger, api, store, current).Mount()
 	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return &site{Server: srv, store: store, cfg: cfg}
+}
+
+// failDelivery makes the oldest call due fail for good, as the dispatcher
+// records a 410, and returns it.
+func (s *site) failDelivery(t *testing.T) *deploydb.Delivery {
+	t.Helper()
+	now := time.Now()
+	due, err := s.store.ClaimDeliveries(t.Context(), now, 1, time.Minute)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("claim: %v, %d deliveries", err, len(due))
+	}
+	if err := s.store.RecordAttempt(t.Context(), deploydb.AttemptResult{
+		Attempt: deploydb.Attempt{Delivery: due[0].ID, StatusCode: 410, Error: "HTTP 410 Gone: the receiver asked to stop this delivery", CreatedAt: deploydb.NewTime(now)},
+		Done:    true, Status: deploydb.DeliveryFailed, NextAttemptAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return due[0]
 }
 
 // get fetches path and returns the status, the headers and the body.
