@@ -26,6 +26,35 @@ type Artifact struct {
 	// PublishedBy names who published it (a token's name, or anonymous);
 	// empty for artifacts published before it was kept.
 	PublishedBy string `json:"publishedBy,omitempty"`
+	// Commits are the commits the artifact carries, as its publisher gave
+	// them (the changes it brings since the artifact before it). Read
+	// with the artifact itself, not with the artifacts that lists and
+	// deployments embed.
+	Commits []Commit `json:"commits,omitempty"`
+}
+
+// Commit is one source commit an artifact carries.
+type Commit struct {
+	SHA       string `json:"sha"`
+	Timestamp Time   `json:"timestamp"`
+}
+
+// Limits of an artifact's commits.
+const (
+	MaxCommits      = 1000
+	MaxCommitSHALen = 255
+)
+
+// OldestCommit returns the time of the artifact's oldest commit, zero when
+// it carries none.
+func (a *Artifact) OldestCommit() Time {
+	var t Time
+	for _, c := range a.Commits {
+		if t.IsZero() || c.Timestamp.Before(t.Time) {
+			t = c.Timestamp
+		}
+	}
+	return t
 }
 
 // Validate checks the fields a publisher supplies. Returns EINVALID listing
@@ -44,6 +73,24 @@ func (a *Artifact) Validate() error {
 	check("name", a.Name, MaxArtifactFieldLen)
 	check("version", a.Version, MaxArtifactVersionLen)
 	check("sourceUrl", a.SourceURL, MaxArtifactFieldLen)
+	if len(a.Commits) > MaxCommits {
+		fields = append(fields, FieldError{Field: "commits", Message: "must be at most " + itoa(MaxCommits) + " commits"})
+	}
+	for i, c := range a.Commits {
+		if i == MaxCommits {
+			break
+		}
+		field := "commits[" + itoa(i) + "]"
+		switch {
+		case c.SHA == "":
+			fields = append(fields, FieldError{Field: field + ".sha", Message: "is required"})
+		case len(c.SHA) > MaxCommitSHALen:
+			fields = append(fields, FieldError{Field: field + ".sha", Message: "must be at most " + itoa(MaxCommitSHALen) + " characters"})
+		}
+		if c.Timestamp.IsZero() {
+			fields = append(fields, FieldError{Field: field + ".timestamp", Message: "is required (RFC 3339)"})
+		}
+	}
 	if len(fields) > 0 {
 		msg := "invalid artifact: " + fields[0].Field + " " + fields[0].Message
 		if len(fields) > 1 {
@@ -79,6 +126,55 @@ type Deployment struct {
 	FailureStrategy FailureStrategy `json:"failureStrategy"`
 	CreatedAt       Time            `json:"createdAt"`
 	UpdatedAt       Time            `json:"updatedAt"`
+	// When it was activated (became CREATED: the orchestrator was asked),
+	// reported STARTED, reached COMPLETED (or SUCCESS without passing
+	// through it) and finished (SUCCESS, FAILED, CANCELLED or
+	// SUPERSEDED); zero (null) until then. Deployments recorded before
+	// these were kept have them from their events.
+	ActivatedAt Time `json:"activatedAt"`
+	StartedAt   Time `json:"startedAt"`
+	CompletedAt Time `json:"completedAt"`
+	FinishedAt  Time `json:"finishedAt"`
+	// Imported is set on a deployment imported from another tool's
+	// history (POST /api/import).
+	Imported bool `json:"imported,omitempty"`
+}
+
+// Moved records that the deployment moved to status s at t: its status,
+// UpdatedAt and the time of that step.
+func (d *Deployment) Moved(s DeploymentStatus, t Time) {
+	d.Status, d.UpdatedAt = s, t
+	switch s {
+	case DeploymentCreated:
+		d.ActivatedAt = t
+	case DeploymentStarted:
+		d.StartedAt = t
+	case DeploymentCompleted:
+		d.CompletedAt = t
+	case DeploymentSuccess:
+		if d.CompletedAt.IsZero() {
+			d.CompletedAt = t
+		}
+		d.FinishedAt = t
+	case DeploymentFailed, DeploymentCancelled, DeploymentSuperseded:
+		d.FinishedAt = t
+	}
+}
+
+// StatusAt returns the deployment's status at instant t, from the times it
+// moved: "" when it was not active yet (or is not known to have been).
+func (d *Deployment) StatusAt(t time.Time) DeploymentStatus {
+	switch {
+	case !d.FinishedAt.IsZero() && !d.FinishedAt.After(t):
+		return d.Status
+	case !d.CompletedAt.IsZero() && !d.CompletedAt.After(t):
+		return DeploymentCompleted
+	case !d.StartedAt.IsZero() && !d.StartedAt.After(t):
+		return DeploymentStarted
+	case !d.ActivatedAt.IsZero() && !d.ActivatedAt.After(t):
+		return DeploymentCreated
+	}
+	return ""
 }
 
 // PromotionResult records the outcome of one promotion for one deployment.
@@ -270,6 +366,37 @@ type DeliveryFilter struct {
 	// without its query).
 	Hook string
 	Page Page
+}
+
+// FinishedFilter selects the deployments to one environment that
+// succeeded or failed in [From, To), by when they finished.
+type FinishedFilter struct {
+	Environment string
+	// Service, when set, selects one service's deployments.
+	Service  string
+	From, To time.Time
+}
+
+// Finished is one deployment that succeeded or failed, as the DORA
+// figures count it.
+type Finished struct {
+	Deployment int64
+	Service    string
+	Status     DeploymentStatus // SUCCESS or FAILED
+	Reason     Reason
+	// FinishedAt is when it reached SUCCESS or FAILED.
+	FinishedAt time.Time
+	// OldestCommit is the timestamp of the oldest commit of its artifact;
+	// zero when the artifact carries no commits.
+	OldestCommit time.Time
+}
+
+// StatusAtFilter asks for the status matrix as it was at an instant.
+type StatusAtFilter struct {
+	At time.Time
+	// Services, when set, are the only services answered for (at most
+	// MaxStatusServices).
+	Services []string
 }
 
 // DeploymentReport is what an orchestrator reports about a deployment.
@@ -472,6 +599,28 @@ type Store interface {
 	// the given services when there are any (at most MaxStatusServices).
 	// Its deployments carry no promotion results.
 	FindStatus(ctx context.Context, services ...string) ([]*StatusCell, error)
+	// Import adds the deployments of another tool's history, each record
+	// checked with ImportRecord.Validate. Artifacts are created (by actor,
+	// at their first deployment's start) or matched by (group, name,
+	// version); a deployment imported already (the same artifact, service,
+	// environment and finish) is left as it is, so importing a file again
+	// changes nothing. Imported deployments enter the status matrix where
+	// they are the latest there by time. Returns EINVALID listing every
+	// bad record by line (FieldError.Line), with nothing imported, when a
+	// record is invalid or names an artifact differently from another
+	// record or from the stored one (its sourceUrl or commits).
+	Import(ctx context.Context, cfg *Config, rs []ImportRecord, actor string) (*ImportResult, error)
+	// FindCommits returns the commits the artifacts of r.Group:r.Name
+	// created after artifact r.After, up to artifact r.UpTo, carry:
+	// newest artifact first, each artifact's in the order given, at most
+	// MaxDiffCommits. None when r.UpTo is not created after r.After.
+	FindCommits(ctx context.Context, r CommitRange) ([]Commit, error)
+	// FindFinished returns the deployments f selects, oldest first, and
+	// after them, for each service whose last deployment of those failed,
+	// the first deployment of that service in f.Environment that
+	// succeeded at or after that failure's end (if one did): what the
+	// recovery time of a failure at the end of the window is measured to.
+	FindFinished(ctx context.Context, f FinishedFilter) ([]Finished, error)
 	// StatusChanges says what the commits after version since changed in
 	// what FindStatus and FindLocks return, whichever process on the
 	// database made them, and returns the version now: a reader that

@@ -33,8 +33,21 @@ type Error struct {
 
 // FieldError names one invalid field and what is wrong with it.
 type FieldError struct {
+	// Line is the line of the input the field is on, for inputs of many
+	// lines (an import); 0 otherwise.
+	Line    int    `json:"line,omitempty"`
 	Field   string `json:"field"`
 	Message string `json:"message"`
+}
+
+// ErrorFields returns the field problems of the first *Error in err's
+// chain, if any.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 func (e *Error) Error() string {

@@ -155,6 +155,8 @@ const (
 	EventOperatorRedeliver EventType = "operator.redeliver"
 )
 
+// EventHistoryImported is in history.go.
+
 // WebhookEvents lists the events a webhook may subscribe to.
 var WebhookEvents = []EventType{
 	EventDeploymentCreated, EventDeploymentStarted, EventDeploymentCompleted,

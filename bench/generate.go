@@ -572,7 +572,8 @@ func (g *generator) flush(f *deploydb.Flow) error {
 	for i := range f.Deployments {
 		d := &f.Deployments[i]
 		w.deployments.add(d.ID, d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy,
-			nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt))
+			nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt),
+			nullTime(d.ActivatedAt), nullTime(d.StartedAt), nullTime(d.CompletedAt), nullTime(d.FinishedAt))
 		for _, r := range d.Promotions {
 			w.results.add(r.ID, r.Deployment, r.Promotion, r.Type, r.SoakMs, nullTime(r.DueAt), r.Status, r.InfoURL, r.ReportedBy,
 				ms(r.CreatedAt), ms(r.UpdatedAt))
@@ -736,7 +737,7 @@ func openBulk(ctx context.Context, path string) (_ *bulk, err error) {
 	}
 	b.artifacts = b.table("artifacts", "id, grp, name, version, source_url, created_at, published_by")
 	b.flows = b.table("flows", "id, artifact_id, service, pipeline, reason, status, config_checksum, created_at, updated_at")
-	b.deployments = b.table("deployments", "id, flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at")
+	b.deployments = b.table("deployments", "id, flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at, activated_at, started_at, completed_at, finished_at")
 	b.results = b.table("promotion_results", "id, deployment_id, promotion, type, soak_ms, due_at, status, info_url, reported_by, created_at, updated_at")
 	b.events = b.table("events", "id, type, service, environment, artifact_id, flow_id, deployment_id, status, detail, actor, reason, created_at")
 	b.deliveries = b.table("webhook_deliveries", "id, event_id, event_type, deployment_id, hook, url, shown_url, method, content_type, headers, context, body, signed, status, attempts, last_error, next_attempt_at, created_at, updated_at")

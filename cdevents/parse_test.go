@@ -120,15 +120,15 @@ func TestParse_Variants(t *testing.T) {
 		{"SourceURLFromCustomData", MustEdit(t, published, "customData", map[string]any{"sourceUrl": "https://repo.example.com/myapp.tgz"}),
 			func(t *testing.T, in *cdevents.Inbound) {
 				want := deploydb.Artifact{Group: "mygit.com/myorg", Name: "myapp", Version: "234fd47e07d1004f0aed9c", SourceURL: "https://repo.example.com/myapp.tgz"}
-				if in.Artifact != want {
-					t.Errorf("Artifact = %+v, want %+v", in.Artifact, want)
+				if diff := cmp.Diff(want, in.Artifact); diff != "" {
+					t.Errorf("Artifact (-want +got):\n%s", diff)
 				}
 			}},
 		{"SourceURLFromDownloadURL", MustEdit(t, published, "subject.id", openssl),
 			func(t *testing.T, in *cdevents.Inbound) {
 				want := deploydb.Artifact{Group: "generic", Name: "openssl", Version: "1.1.10g", SourceURL: "https://openssl.org/source/openssl-1.1.0g.tar.gz"}
-				if in.Artifact != want {
-					t.Errorf("Artifact = %+v, want %+v", in.Artifact, want)
+				if diff := cmp.Diff(want, in.Artifact); diff != "" {
+					t.Errorf("Artifact (-want +got):\n%s", diff)
 				}
 			}},
 		{"CustomDataSourceURLWins", MustEdit(t, MustEdit(t, published, "subject.id", openssl), "customData", map[string]any{"sourceUrl": "https://mirror/o.tgz"}),

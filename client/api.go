@@ -17,11 +17,12 @@ import (
 // sent.
 func (c *Client) PublishArtifact(ctx context.Context, a deploydb.Artifact, opts ...CallOption) (*deploydb.Artifact, error) {
 	in := struct {
-		Group     string `json:"group"`
-		Name      string `json:"name"`
-		Version   string `json:"version"`
-		SourceURL string `json:"sourceUrl"`
-	}{a.Group, a.Name, a.Version, a.SourceURL}
+		Group     string            `json:"group"`
+		Name      string            `json:"name"`
+		Version   string            `json:"version"`
+		SourceURL string            `json:"sourceUrl"`
+		Commits   []deploydb.Commit `json:"commits,omitempty"`
+	}{a.Group, a.Name, a.Version, a.SourceURL, a.Commits}
 	var out deploydb.Artifact
 	if err := c.do(ctx, http.MethodPost, "/api/artifacts", nil, in, &out, opts...); err != nil {
 		return nil, err

@@ -354,6 +354,7 @@ func NewRetry(d *deploydb.Deployment, now deploydb.Time) deploydb.Deployment {
 	r := *d
 	r.ID, r.Status, r.Reason, r.Waiting = 0, deploydb.DeploymentNotStarted, deploydb.ReasonRetry, ""
 	r.DueAt, r.CreatedAt, r.UpdatedAt = deploydb.Time{}, now, now
+	r.ActivatedAt, r.StartedAt, r.CompletedAt, r.FinishedAt = deploydb.Time{}, deploydb.Time{}, deploydb.Time{}, deploydb.Time{}
 	r.Promotions = make([]deploydb.PromotionResult, 0, len(d.Promotions))
 	for _, pr := range d.Promotions {
 		r.Promotions = append(r.Promotions, deploydb.PromotionResult{Promotion: pr.Promotion, Type: pr.Type, SoakMs: pr.SoakMs,
@@ -600,8 +601,7 @@ func (p *Plan) setStatus(d *deploydb.Deployment, s deploydb.DeploymentStatus) {
 		// a bug in the engine, not bad input.
 		panic(fmt.Sprintf("engine: illegal transition %s -> %s of deployment %d", d.Status, s, d.ID))
 	}
-	d.Status = s
-	d.UpdatedAt = p.Now
+	d.Moved(s, p.Now)
 	p.dirtyDeps[d.ID] = true
 }
 

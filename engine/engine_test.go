@@ -856,7 +856,7 @@ func TestReportDeploymentSnapshots(t *testing.T) {
 		// Each snapshot is the deployment as it was right after that
 		// step, and stays so when the flow moves on.
 		want0 := f.Deployments[0]
-		want0.Status = deploydb.DeploymentCompleted
+		want0.Status, want0.FinishedAt = deploydb.DeploymentCompleted, deploydb.Time{}
 		wantDiff(t, "completed snapshot", &want0, p.Events[0].Deployment)
 		wantDiff(t, "verified snapshot", &f.Deployments[0], p.Events[1].Deployment)
 		wantDiff(t, "created snapshot", &f.Deployments[1], p.Events[2].Deployment)
@@ -1723,6 +1723,8 @@ func TestRetry(t *testing.T) {
 		want := *d
 		want.ID, want.Status, want.Reason, want.DueAt, want.Waiting = 0, deploydb.DeploymentNotStarted, deploydb.ReasonRetry, deploydb.Time{}, ""
 		want.CreatedAt, want.UpdatedAt = at(99), at(99)
+		// A new deployment: none of the failed one's steps.
+		want.ActivatedAt, want.StartedAt, want.CompletedAt, want.FinishedAt = deploydb.Time{}, deploydb.Time{}, deploydb.Time{}, deploydb.Time{}
 		want.Promotions = []deploydb.PromotionResult{
 			{Promotion: "smoke", Type: "basic", Status: deploydb.PromotionNotStarted, CreatedAt: at(99), UpdatedAt: at(99)},
 			{Promotion: "soak", Type: "soak", SoakMs: soakMs, Status: deploydb.PromotionNotStarted, CreatedAt: at(99), UpdatedAt: at(99)},
@@ -2373,6 +2375,29 @@ func (m *model) checkChanges(rt *rapid.T, what string, before *rows, lastGood ma
 				wantDeps = append(wantDeps, d.ID)
 				bd2 := bd
 				bd2.Status, bd2.UpdatedAt, bd2.DueAt, bd2.Waiting = ad.Status, ad.UpdatedAt, ad.DueAt, ad.Waiting
+				// The time of each step is set once, when the step is
+				// taken: at the change's time.
+				for _, step := range []struct {
+					name   string
+					b, a   deploydb.Time
+					status deploydb.DeploymentStatus
+				}{
+					{"activated", bd.ActivatedAt, ad.ActivatedAt, deploydb.DeploymentCreated},
+					{"started", bd.StartedAt, ad.StartedAt, deploydb.DeploymentStarted},
+					{"completed", bd.CompletedAt, ad.CompletedAt, deploydb.DeploymentCompleted},
+					{"finished", bd.FinishedAt, ad.FinishedAt, ""},
+				} {
+					if !step.b.IsZero() && step.a != step.b {
+						fail("deployment %d: its %s time moved from %s to %s", d.ID, step.name, step.b, step.a)
+					}
+					if step.b.IsZero() && !step.a.IsZero() && step.a != ad.UpdatedAt {
+						fail("deployment %d: %s at %s, not at the change (%s)", d.ID, step.name, step.a, ad.UpdatedAt)
+					}
+				}
+				if (ad.Status == deploydb.DeploymentSuccess || ad.Status == deploydb.DeploymentFailed) && ad.FinishedAt.IsZero() {
+					fail("deployment %d is %s without a finish time", d.ID, ad.Status)
+				}
+				bd2.ActivatedAt, bd2.StartedAt, bd2.CompletedAt, bd2.FinishedAt = ad.ActivatedAt, ad.StartedAt, ad.CompletedAt, ad.FinishedAt
 				if diff := cmp.Diff(bd2, ad); diff != "" {
 					fail("deployment %d changed beyond status, due and waiting (-before +after):\n%s", d.ID, cmp.Diff(bd, ad))
 				}
@@ -2469,7 +2494,7 @@ func (m *model) checkChanges(rt *rapid.T, what string, before *rows, lastGood ma
 				case lkg != nil && lkg.ID != s.Artifact.ID && strings.HasSuffix(e.Detail, "failure strategy rollback: rolling back to "+lkg.Version):
 					rollingBack++
 					if !slices.ContainsFunc(rollbacks, func(rb engine.RollbackRequest) bool {
-						return rb.Cause == s.ID && rb.Environment == s.Environment && rb.Artifact == *lkg
+						return rb.Cause == s.ID && rb.Environment == s.Environment && rb.Artifact.ID == lkg.ID
 					}) {
 						fail("deployment %d rolls back, but Rollbacks = %+v", s.ID, rollbacks)
 					}
@@ -2526,7 +2551,7 @@ func (m *model) checkChanges(rt *rapid.T, what string, before *rows, lastGood ma
 	// artifact to that environment was inserted for this command.
 	for _, rb := range rollbacks {
 		if !slices.ContainsFunc(p.Flows, func(f *deploydb.Flow) bool {
-			return f.Reason == deploydb.ReasonRollback && f.Artifact == rb.Artifact && f.Deployments[0].Environment == rb.Environment && f.CreatedAt == now
+			return f.Reason == deploydb.ReasonRollback && f.Artifact.ID == rb.Artifact.ID && f.Deployments[0].Environment == rb.Environment && f.CreatedAt == now
 		}) {
 			fail("rollback %+v was not adopted", rb)
 		}

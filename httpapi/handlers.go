@@ -17,6 +17,9 @@ type ArtifactInput struct {
 	Name      string `json:"name"`
 	Version   string `json:"version"`
 	SourceURL string `json:"sourceUrl"`
+	// Commits are the commits the artifact brings (optional): lead times
+	// are measured from the oldest, and environment diffs list them.
+	Commits []deploydb.Commit `json:"commits,omitempty"`
 }
 
 // DeploymentInput is the body of PATCH /api/deployments/{id}.
@@ -87,7 +90,7 @@ func (s *Server) publishArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	a, _, err := s.store.PublishArtifact(r.Context(), s.config(), deploydb.Artifact{Group: in.Group, Name: in.Name, Version: in.Version, SourceURL: in.SourceURL}, actor(r))
+	a, _, err := s.store.PublishArtifact(r.Context(), s.config(), deploydb.Artifact{Group: in.Group, Name: in.Name, Version: in.Version, SourceURL: in.SourceURL, Commits: in.Commits}, actor(r))
 	if err != nil {
 		return err
 	}

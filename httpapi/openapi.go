@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -212,9 +213,13 @@ func Spec() map[string]any {
 			op["parameters"] = params
 		}
 		if rt.Request != nil {
+			ct := cmp.Or(rt.RequestType, "application/json")
 			op["requestBody"] = map[string]any{
 				"required": true,
-				"content":  map[string]any{"application/json": map[string]any{"schema": b.schema(reflect.TypeOf(rt.Request))}},
+				"content":  map[string]any{ct: map[string]any{"schema": b.schema(reflect.TypeOf(rt.Request))}},
+			}
+			if rt.RequestType == "application/x-ndjson" {
+				op["requestBody"].(map[string]any)["description"] = "one JSON object a line, each as the schema says"
 			}
 		}
 		responses := map[string]any{}

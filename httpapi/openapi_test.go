@@ -39,6 +39,9 @@ func slackHook(t *testing.T) deploydb.Hook {
 		Templates: &deploydb.HookTemplates{URL: u, Body: body, Headers: []*template.Template{u}}}
 }
 
+// ndjson is a request body sent as it is.
+type ndjson string
+
 func TestOpenAPI(t *testing.T) {
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
 	if err != nil {
@@ -83,7 +86,11 @@ func TestOpenAPI(t *testing.T) {
 	call := func(method, path string, body any, want int) []byte {
 		t.Helper()
 		var rd io.Reader
-		if body != nil {
+		switch body := body.(type) {
+		case nil:
+		case ndjson:
+			rd = strings.NewReader(string(body))
+		default:
 			b, _ := json.Marshal(body)
 			rd = bytes.NewReader(b)
 		}
@@ -212,6 +219,15 @@ func TestOpenAPI(t *testing.T) {
 	delete(noSource, "customData")
 	call("POST", "/api/cdevents", noSource, 422)
 	call("POST", "/api/cdevents", []int{1}, 422)
+
+	// History and insights.
+	line := `{"group":"g","name":"n","version":"0.9","sourceUrl":"http://x/0.9","service":"svc","environment":"b","status":"SUCCESS","startedAt":"2026-01-01T10:00:00Z","finishedAt":"2026-01-01T10:05:00Z","commits":[{"sha":"abc","timestamp":"2025-12-31T09:00:00Z"}]}`
+	call("POST", "/api/import", ndjson(line+"\n\n"+line+"\n"), 200)
+	call("POST", "/api/import", ndjson(line+"\n{\"status\": 7}\n"), 422)
+	call("GET", "/api/insights/dora?environment=b&from=2025-12-01T00:00:00Z&to=2026-01-31T00:00:00Z", nil, 200)
+	call("GET", "/api/insights/dora", nil, 400) // no environment is production here
+	call("GET", "/api/diff?from=a&to=b", nil, 200)
+	call("GET", "/api/diff?from=a&to=moon", nil, 404)
 
 	call("GET", "/api/events?after=0&limit=50", nil, 200)
 	call("GET", "/api/events?limit=0", nil, 400)

@@ -16,6 +16,9 @@ type route struct {
 	Handle  func(s *Server, w http.ResponseWriter, r *http.Request) error
 	// Request is the JSON body type, nil when the route takes none.
 	Request any
+	// RequestType is the body's media type when it is not one JSON value
+	// (application/x-ndjson: one Request a line).
+	RequestType string
 	// Response is the success body type, nil for none; Status its status.
 	Response any
 	Status   int
@@ -123,6 +126,20 @@ var apiRoutes = []route{
 
 	{Method: "GET", Path: "/api/status", Scope: deploydb.ScopeRead, Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200, ETag: true,
 		Query: []param{{"service", "string", "only services whose name contains this"}}},
+
+	{Method: "POST", Path: "/api/import", Scope: deploydb.ScopeAdmin, Summary: "Import past deployments from another tool: NDJSON, one deployment a line; all lines or (422, each bad line named) none; importing again changes nothing", Handle: (*Server).importHistory,
+		Request: deploydb.ImportRecord{}, RequestType: "application/x-ndjson", Response: ImportResponse{}, Status: 200, Errors: []int{400, 413, 422}},
+	{Method: "GET", Path: "/api/insights/dora", Scope: deploydb.ScopeRead, Summary: "The DORA metrics of an environment over [from, to), from the deployments that finished there", Handle: (*Server).dora,
+		Response: DORAReport{}, Status: 200, Errors: []int{400, 404},
+		Query: []param{
+			{"environment", "string", "the environment (default: the one marked production: true)"},
+			{"service", "string", "one service (default: all)"},
+			{"from", "string", "RFC 3339 (default: 30 days before to)"},
+			{"to", "string", "RFC 3339, excluded (default: now)"},
+		}},
+	{Method: "GET", Path: "/api/diff", Scope: deploydb.ScopeRead, Summary: "How two environments differ: each service whose current version differs, with the commits between when known", Handle: (*Server).diff,
+		Response: deploydb.EnvironmentDiff{}, Status: 200, Errors: []int{400, 404},
+		Query: []param{{"from", "string", "an environment, such as staging"}, {"to", "string", "an environment, such as prod"}}},
 }
 
 // RouteInfo describes one route of the API: what it is and the scope a

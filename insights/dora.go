@@ -12,17 +12,8 @@ import (
 )
 
 // Finished is one deployment that finished (SUCCESS or FAILED) in the
-// environment the metrics are for.
-type Finished struct {
-	Service string
-	Status  deploydb.DeploymentStatus // SUCCESS or FAILED
-	Reason  deploydb.Reason           // pipeline, rollback, hotfix
-	// FinishedAt is when it reached SUCCESS or FAILED.
-	FinishedAt time.Time
-	// OldestCommit is the timestamp of the oldest commit of its artifact;
-	// zero when the artifact carries no commits.
-	OldestCommit time.Time
-}
+// environment the metrics are for, as the store reads it.
+type Finished = deploydb.Finished
 
 // DORA is the four key metrics of DORA, and the rework rate, over the
 // deployments to one environment that finished in [From, To). Each figure

@@ -31,7 +31,38 @@ func (s *Store) FindArtifact(ctx context.Context, id int64) (_ *deploydb.Artifac
 	} else if err != nil {
 		return nil, fmt.Errorf("store: find artifact: %w", err)
 	}
+	if err := loadCommits(ctx, s.r, []*deploydb.Artifact{&a}); err != nil {
+		return nil, err
+	}
 	return &a, nil
+}
+
+// loadCommits fills in the commits of artifacts as.
+func loadCommits(ctx context.Context, q querier, as []*deploydb.Artifact) error {
+	if len(as) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*deploydb.Artifact, len(as))
+	ids := make([]any, 0, len(as))
+	for _, a := range as {
+		byID[a.ID] = a
+		ids = append(ids, a.ID)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT artifact_id, sha, committed_at FROM artifact_commits WHERE artifact_id IN (`+placeholders(len(ids))+`) ORDER BY artifact_id, position`, ids...)
+	if err != nil {
+		return fmt.Errorf("store: commits: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, at int64
+		var c deploydb.Commit
+		if err := rows.Scan(&id, &c.SHA, &at); err != nil {
+			return fmt.Errorf("store: commits: %w", err)
+		}
+		c.Timestamp = deploydb.UnixMilli(at)
+		byID[id].Commits = append(byID[id].Commits, c)
+	}
+	return rows.Err()
 }
 
 // FindArtifacts returns matching artifacts, newest first.
@@ -64,21 +95,32 @@ func (s *Store) FindArtifacts(ctx context.Context, f deploydb.ArtifactFilter) (_
 		}
 		out = append(out, &a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: find artifacts: %w", err)
+	}
+	rows.Close()
+	if err := loadCommits(ctx, s.r, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-const deploymentColumns = `d.id, d.flow_id, d.service, d.environment, d.position, d.status, d.reason, d.failure_strategy, d.due_at, d.waiting, d.created_at, d.updated_at, ` + artifactColumns
+const deploymentColumns = `d.id, d.flow_id, d.service, d.environment, d.position, d.status, d.reason, d.failure_strategy, d.due_at, d.waiting, d.created_at, d.updated_at, d.activated_at, d.started_at, d.completed_at, d.finished_at, d.imported, ` + artifactColumns
 
 // scanDeployment scans deploymentColumns, with no promotion results (an
 // empty list).
 func scanDeployment(rows *sql.Rows) (*deploydb.Deployment, error) {
 	var d deploydb.Deployment
 	var created, updated int64
-	var due sql.NullInt64
-	if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &due, &d.Waiting, &created, &updated); err != nil {
+	var due, activated, started, completed, finished sql.NullInt64
+	var imported int
+	if err := scanArtifactAfter(rows, &d.Artifact, &d.ID, &d.Flow, &d.Service, &d.Environment, &d.Position, &d.Status, &d.Reason, &d.FailureStrategy, &due, &d.Waiting, &created, &updated,
+		&activated, &started, &completed, &finished, &imported); err != nil {
 		return nil, err
 	}
 	d.CreatedAt, d.UpdatedAt, d.DueAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due)
+	d.ActivatedAt, d.StartedAt, d.CompletedAt, d.FinishedAt = timeOf(activated), timeOf(started), timeOf(completed), timeOf(finished)
+	d.Imported = imported != 0
 	d.Promotions = []deploydb.PromotionResult{}
 	return &d, nil
 }
@@ -156,17 +198,21 @@ func (s *Store) FindDeployment(ctx context.Context, id int64) (_ *deploydb.Deplo
 	for rows.Next() {
 		var dd deploydb.Deployment
 		var created, updated, artCreated int64
-		var due sql.NullInt64
+		var due, activated, started, completed, finished sql.NullInt64
+		var imported int
 		var r deploydb.PromotionResult
 		var rCreated, rUpdated int64
 		var rDue sql.NullInt64
 		if err := rows.Scan(&dd.ID, &dd.Flow, &dd.Service, &dd.Environment, &dd.Position, &dd.Status, &dd.Reason, &dd.FailureStrategy, &due, &dd.Waiting, &created, &updated,
+			&activated, &started, &completed, &finished, &imported,
 			&dd.Artifact.ID, &dd.Artifact.Group, &dd.Artifact.Name, &dd.Artifact.Version, &dd.Artifact.SourceURL, &artCreated, &dd.Artifact.PublishedBy,
 			&r.ID, &r.Promotion, &r.Type, &r.SoakMs, &rDue, &r.Status, &r.InfoURL, &r.ReportedBy, &rCreated, &rUpdated); err != nil {
 			return nil, fmt.Errorf("store: find deployment: %w", err)
 		}
 		if d == nil {
 			dd.CreatedAt, dd.UpdatedAt, dd.DueAt, dd.Artifact.CreatedAt = deploydb.UnixMilli(created), deploydb.UnixMilli(updated), timeOf(due), deploydb.UnixMilli(artCreated)
+			dd.ActivatedAt, dd.StartedAt, dd.CompletedAt, dd.FinishedAt = timeOf(activated), timeOf(started), timeOf(completed), timeOf(finished)
+			dd.Imported = imported != 0
 			dd.Promotions = []deploydb.PromotionResult{}
 			d = &dd
 		}

@@ -40,6 +40,9 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		} else if err != nil {
 			return fmt.Errorf("store: insert artifact: %w", err)
 		}
+		if err := insertCommits(ctx, tx, &a); err != nil {
+			return err
+		}
 		if _, err := s.insertEvent(ctx, tx, &deploydb.Event{Type: deploydb.EventArtifactPublished, Artifact: a.ID, Actor: actor, CreatedAt: now,
 			Detail: fmt.Sprintf("%s:%s published", a.Module(), a.Version)}); err != nil {
 			return err
@@ -65,6 +68,23 @@ func (s *Store) PublishArtifact(ctx context.Context, cfg *deploydb.Config, a dep
 		return nil, nil, err
 	}
 	return &a, out, nil
+}
+
+// insertCommits stores the commits of new artifact a.
+func insertCommits(ctx context.Context, tx *wtx, a *deploydb.Artifact) error {
+	if len(a.Commits) == 0 {
+		return nil
+	}
+	for i, c := range a.Commits {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO artifact_commits (artifact_id, position, sha, committed_at) VALUES (?, ?, ?, ?)`,
+			a.ID, i, c.SHA, ms(c.Timestamp)); err != nil {
+			return fmt.Errorf("store: insert commits: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET oldest_commit_at = ? WHERE id = ?`, ms(a.OldestCommit()), a.ID); err != nil {
+		return fmt.Errorf("store: insert commits: %w", err)
+	}
+	return nil
 }
 
 // writeUnder is write for a change under cfg: what the change's webhook
@@ -119,8 +139,9 @@ func insertFlow(ctx context.Context, tx *wtx, f *deploydb.Flow) error {
 // fills in their ids.
 func insertDeployment(ctx context.Context, tx *wtx, d *deploydb.Deployment) error {
 	var err error
-	if d.ID, err = tx.insert(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt)); err != nil {
+	if d.ID, err = tx.insert(ctx, `INSERT INTO deployments (flow_id, artifact_id, service, environment, position, status, reason, failure_strategy, due_at, waiting, created_at, updated_at, activated_at, started_at, completed_at, finished_at, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Flow, d.Artifact.ID, d.Service, d.Environment, d.Position, d.Status, d.Reason, d.FailureStrategy, nullTime(d.DueAt), d.Waiting, ms(d.CreatedAt), ms(d.UpdatedAt),
+		nullTime(d.ActivatedAt), nullTime(d.StartedAt), nullTime(d.CompletedAt), nullTime(d.FinishedAt), b2i(d.Imported)); err != nil {
 		return fmt.Errorf("store: insert deployment: %w", err)
 	}
 	for j := range d.Promotions {
@@ -456,8 +477,8 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 		return cmp.Compare(b2i(a.Status.Active()), b2i(b.Status.Active()))
 	})
 	for _, d := range changed {
-		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ? WHERE id = ?`,
-			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), d.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ?, activated_at = ?, started_at = ?, completed_at = ?, finished_at = ? WHERE id = ?`,
+			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), nullTime(d.ActivatedAt), nullTime(d.StartedAt), nullTime(d.CompletedAt), nullTime(d.FinishedAt), d.ID); err != nil {
 			return fmt.Errorf("store: update deployment: %w", err)
 		}
 		tx.changedService(d.Service)

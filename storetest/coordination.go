@@ -63,7 +63,7 @@ func testCoordination(t *testing.T, open Opener) {
 			a, fl := f.publishOne("billing", v)
 			// Due now, but integ is busy: nothing is created.
 			want := newFlow("billing", *a, f.cfg.Checksum, now)
-			want.Deployments[0].Status = notStarted
+			want.Deployments[0].Status, want.Deployments[0].ActivatedAt = notStarted, deploydb.Time{}
 			if got := fl.Deployments[0].Waiting; !strings.HasPrefix(got, busy(integ1)) {
 				t.Errorf("%s in integ waits %q, want %q...", v, got, busy(integ1))
 			}
@@ -100,14 +100,16 @@ func testCoordination(t *testing.T, open Opener) {
 		want.Status, want.UpdatedAt = deploydb.FlowSuperseded, now
 		for i := range want.Deployments {
 			d := &want.Deployments[i]
-			d.Status, d.Waiting, d.UpdatedAt = superseded, "", now
+			d.Moved(superseded, now)
+			d.Waiting = ""
 		}
 		if diff := cmp.Diff(want, f.flow(v2.ID)); diff != "" {
 			t.Errorf("superseded flow (-want +got):\n%s", diff)
 		}
 		// 3.0.0 was due since it was published.
 		want = clone(v3)
-		want.Deployments[0].Status, want.Deployments[0].Waiting, want.Deployments[0].UpdatedAt = created, "", now
+		want.Deployments[0].Moved(created, now)
+		want.Deployments[0].Waiting = ""
 		if diff := cmp.Diff(want, f.flow(v3.ID)); diff != "" {
 			t.Errorf("activated flow (-want +got):\n%s", diff)
 		}

@@ -376,7 +376,7 @@ func newFlow(service string, a deploydb.Artifact, checksum string, now deploydb.
 	for pos := range layout(service) {
 		d := newDeployment(service, pos, deploydb.ReasonPipeline, a, now)
 		if pos == 0 {
-			d.Status, d.DueAt = deploydb.DeploymentCreated, now
+			d.Status, d.DueAt, d.ActivatedAt = deploydb.DeploymentCreated, now, now
 		}
 		fl.Deployments = append(fl.Deployments, d)
 	}

@@ -67,7 +67,7 @@ func testCancelFlow(t *testing.T, open Opener) {
 		now := f.now()
 		want.Status, want.UpdatedAt = deploydb.FlowCancelled, now
 		for i := range want.Deployments {
-			want.Deployments[i].Status, want.Deployments[i].UpdatedAt = cancelled, now
+			want.Deployments[i].Moved(cancelled, now)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("cancelled flow (-want +got):\n%s", diff)
@@ -216,7 +216,7 @@ func testRetryDeployment(t *testing.T, open Opener) {
 		})
 		now := f.now()
 		want := newDeployment("billing", 0, deploydb.ReasonRetry, *a, now)
-		want.Status, want.DueAt = created, now
+		want.Status, want.DueAt, want.ActivatedAt = created, now, now
 		if diff := cmp.Diff(&want, got, ignoreIDs()); diff != "" {
 			t.Errorf("retry (-want +got):\n%s", diff)
 		}

@@ -52,7 +52,7 @@ func testReportDeployment(t *testing.T, open Opener) {
 
 		now := f.tick()
 		got := f.report(want.ID, started)
-		want.Status, want.UpdatedAt = started, now
+		want.Moved(started, now)
 		if diff := cmp.Diff(&want, got); diff != "" {
 			t.Errorf("after STARTED (-want +got):\n%s", diff)
 		}
@@ -62,7 +62,7 @@ func testReportDeployment(t *testing.T, open Opener) {
 		// COMPLETED puts every promotion result STARTED: it now awaits them.
 		now = f.tick()
 		got = f.report(want.ID, completed)
-		want.Status, want.UpdatedAt = completed, now
+		want.Moved(completed, now)
 		want.Promotions = append([]deploydb.PromotionResult{}, want.Promotions...)
 		for i := range want.Promotions {
 			want.Promotions[i].Status, want.Promotions[i].UpdatedAt = deploydb.PromotionStarted, now

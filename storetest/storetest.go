@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FindStatus", func(t *testing.T) { testFindStatus(t, open) })
 	t.Run("SyncEnvironments", func(t *testing.T) { testSyncEnvironments(t, open) })
 	t.Run("Stats", func(t *testing.T) { testStats(t, open) })
+	t.Run("History", func(t *testing.T) { testHistory(t, open) })
 }
 
 // start is the time the suite's clocks start at. It has a sub-millisecond

@@ -35,7 +35,7 @@ func (f *fixture) newest() *deploydb.Flow {
 // notifies when it fails, so that it never rolls back again.
 func singleFlow(service string, pos int, reason deploydb.Reason, a deploydb.Artifact, checksum string, now deploydb.Time) *deploydb.Flow {
 	d := newDeployment(service, pos, reason, a, now)
-	d.Status, d.DueAt = created, now
+	d.Status, d.DueAt, d.ActivatedAt = created, now, now
 	if reason == deploydb.ReasonRollback {
 		d.FailureStrategy = deploydb.FailureNotify
 	}

@@ -1,0 +1,324 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/deploydb/deploydb"
+)
+
+// importChunk is how many records one write transaction of an import
+// takes: the writer is held for tens of milliseconds at a time, never for
+// the whole file.
+const importChunk = 500
+
+// namedArtifact is what the records of an import say of one artifact.
+type namedArtifact struct {
+	// first is the record of its first deployment (by start).
+	first     *deploydb.ImportRecord
+	sourceURL string
+	line      int // that named sourceURL first
+	// commits are the first commits a record gave it, on commitsLine.
+	commits     []deploydb.Commit
+	commitsLine int
+	// stored is the artifact as stored, once checked.
+	checked bool
+	stored  *importedArtifact
+}
+
+// importedArtifact is what an import knows of an artifact it names.
+type importedArtifact struct {
+	id        int64
+	sourceURL string
+	commits   []deploydb.Commit
+	// line is the first record that named it, for errors.
+	line int
+}
+
+// Import implements deploydb.Store. The records are checked against what
+// is stored first, in one snapshot, so that an artifact named with another
+// sourceUrl or other commits refuses the whole import before anything is
+// written; then they are written in chunks of importChunk, each with a
+// history.imported event. A chunk checks again what it relies on, so a
+// conflicting artifact published between the check and the write fails
+// that chunk alone (the chunks before it stay: importing the file again
+// adds only what is missing).
+func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.ImportRecord, actor string) (_ *deploydb.ImportResult, err error) {
+	defer s.classify(&err)
+	if len(rs) > deploydb.MaxImportRecords {
+		return nil, deploydb.Errorf(deploydb.EINVALID, "an import takes at most %d deployments, not %d", deploydb.MaxImportRecords, len(rs))
+	}
+	var problems []deploydb.FieldError
+	for i := range rs {
+		problems = append(problems, rs[i].Validate(cfg)...)
+	}
+	// Every record that names an artifact must name it the same way.
+	named := map[[3]string]*namedArtifact{}
+	for i := range rs {
+		r := &rs[i]
+		k := [3]string{r.Group, r.Name, r.Version}
+		n, ok := named[k]
+		if !ok {
+			named[k] = &namedArtifact{first: r, sourceURL: r.SourceURL, line: r.Line, commits: r.Commits, commitsLine: r.Line}
+			continue
+		}
+		problems = append(problems, sameArtifact(r, n.sourceURL, nil, fmt.Sprintf("line %d", n.line))...)
+		problems = append(problems, sameArtifact(r, r.SourceURL, n.commits, fmt.Sprintf("line %d", n.commitsLine))...)
+		if len(n.commits) == 0 && len(r.Commits) > 0 {
+			n.commits, n.commitsLine = r.Commits, r.Line
+		}
+		if n.first.StartedAt.After(r.StartedAt.Time) {
+			// The artifact is created at its first deployment's start.
+			n.first = r
+		}
+	}
+	err = s.snapshot(ctx, func(q querier) error {
+		for i := range rs {
+			r := &rs[i]
+			n := named[[3]string{r.Group, r.Name, r.Version}]
+			if !n.checked {
+				stored, err := findImportedArtifact(ctx, q, [3]string{r.Group, r.Name, r.Version})
+				if err != nil {
+					return err
+				}
+				n.checked, n.stored = true, stored
+			}
+			if n.stored != nil {
+				problems = append(problems, sameArtifact(r, n.stored.sourceURL, n.stored.commits, "the stored artifact")...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		slices.SortStableFunc(problems, func(a, b deploydb.FieldError) int { return a.Line - b.Line })
+		return nil, importError(problems)
+	}
+
+	out := &deploydb.ImportResult{}
+	for start := 0; start < len(rs); start += importChunk {
+		chunk := rs[start:min(start+importChunk, len(rs))]
+		var res deploydb.ImportResult
+		err := s.write(ctx, func(tx *wtx) error {
+			res = deploydb.ImportResult{}
+			return s.importChunk(ctx, tx, cfg, chunk, named, actor, &res)
+		})
+		if err != nil {
+			if start > 0 {
+				return nil, fmt.Errorf("import: lines from %d on not imported (the lines before are; importing the file again adds only what is missing): %w", chunk[0].Line, err)
+			}
+			return nil, err
+		}
+		out.Imported += res.Imported
+		out.Unchanged += res.Unchanged
+		out.ArtifactsCreated += res.ArtifactsCreated
+		if res.Event != 0 {
+			out.Event = res.Event
+		}
+	}
+	return out, nil
+}
+
+// importError is the EINVALID of an import's problems.
+func importError(problems []deploydb.FieldError) error {
+	p := problems[0]
+	msg := fmt.Sprintf("invalid import: line %d: %s %s", p.Line, p.Field, p.Message)
+	if len(problems) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(problems)-1)
+	}
+	msg += "; nothing was imported"
+	return &deploydb.Error{Code: deploydb.EINVALID, Message: msg, Fields: problems}
+}
+
+// sameArtifact checks that record r names its artifact as it is known
+// (from what): the same sourceUrl, and the same commits unless either has
+// none.
+func sameArtifact(r *deploydb.ImportRecord, sourceURL string, commits []deploydb.Commit, what string) []deploydb.FieldError {
+	var out []deploydb.FieldError
+	if r.SourceURL != sourceURL {
+		out = append(out, deploydb.FieldError{Line: r.Line, Field: "sourceUrl",
+			Message: fmt.Sprintf("differs from that of %s:%s:%s in %s (%s): an artifact is immutable", r.Group, r.Name, r.Version, what, sourceURL)})
+	}
+	if len(r.Commits) > 0 && len(commits) > 0 && !slices.EqualFunc(r.Commits, commits, func(a, b deploydb.Commit) bool { return a.SHA == b.SHA && a.Timestamp.Equal(b.Timestamp.Time) }) {
+		out = append(out, deploydb.FieldError{Line: r.Line, Field: "commits",
+			Message: fmt.Sprintf("differ from those of %s:%s:%s in %s: an artifact is immutable", r.Group, r.Name, r.Version, what)})
+	}
+	return out
+}
+
+// findImportedArtifact returns the stored artifact (group, name, version),
+// nil if there is none.
+func findImportedArtifact(ctx context.Context, q querier, k [3]string) (*importedArtifact, error) {
+	var a importedArtifact
+	err := q.QueryRowContext(ctx, `SELECT id, source_url FROM artifacts WHERE grp = ? AND name = ? AND version = ?`, k[0], k[1], k[2]).Scan(&a.id, &a.sourceURL)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("store: import: find artifact: %w", err)
+	}
+	art := &deploydb.Artifact{ID: a.id}
+	if err := loadCommits(ctx, q, []*deploydb.Artifact{art}); err != nil {
+		return nil, err
+	}
+	a.commits = art.Commits
+	return &a, nil
+}
+
+// importChunk writes the records of one chunk in tx.
+func (s *Store) importChunk(ctx context.Context, tx *wtx, cfg *deploydb.Config, rs []deploydb.ImportRecord, named map[[3]string]*namedArtifact, actor string, res *deploydb.ImportResult) error {
+	for i := range rs {
+		r := &rs[i]
+		k := [3]string{r.Group, r.Name, r.Version}
+		a, err := findImportedArtifact(ctx, tx, k)
+		if err != nil {
+			return err
+		}
+		if a != nil {
+			if p := sameArtifact(r, a.sourceURL, a.commits, "the stored artifact"); len(p) > 0 {
+				return importError(p)
+			}
+			if len(a.commits) == 0 && len(r.Commits) > 0 {
+				// Commits known now of an artifact stored without them.
+				if err := insertCommits(ctx, tx, &deploydb.Artifact{ID: a.id, Commits: r.Commits}); err != nil {
+					return err
+				}
+				a.commits = r.Commits
+			}
+		} else {
+			n := named[k]
+			art := r.Artifact()
+			art.Commits = n.commits
+			id, err := tx.insert(ctx, `INSERT INTO artifacts (grp, name, version, source_url, created_at, published_by) VALUES (?, ?, ?, ?, ?, ?)`,
+				art.Group, art.Name, art.Version, art.SourceURL, ms(n.first.StartedAt), actor)
+			if err != nil {
+				return fmt.Errorf("store: import: insert artifact: %w", err)
+			}
+			art.ID = id
+			if err := insertCommits(ctx, tx, &art); err != nil {
+				return err
+			}
+			a = &importedArtifact{id: id}
+			res.ArtifactsCreated++
+		}
+
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM deployments WHERE service = ? AND environment = ? AND artifact_id = ? AND finished_at = ? AND imported = 1`,
+			r.Service, r.Environment, a.id, ms(r.FinishedAt)).Scan(&one)
+		switch {
+		case err == nil:
+			res.Unchanged++
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("store: import: find deployment: %w", err)
+		}
+
+		reason := r.Reason
+		if reason == "" {
+			reason = deploydb.ReasonPipeline
+		}
+		f := &deploydb.Flow{
+			Artifact:       deploydb.Artifact{ID: a.id},
+			Service:        r.Service,
+			Pipeline:       deploydb.ImportedFlowPipeline,
+			Reason:         reason,
+			Status:         deploydb.FlowStatus(r.Status),
+			ConfigChecksum: cfg.Checksum,
+			CreatedAt:      r.StartedAt,
+			UpdatedAt:      r.FinishedAt,
+		}
+		d := deploydb.Deployment{
+			Service:         r.Service,
+			Environment:     r.Environment,
+			Status:          r.Status,
+			Reason:          reason,
+			FailureStrategy: deploydb.FailureNotify,
+			DueAt:           r.StartedAt,
+			CreatedAt:       r.StartedAt,
+			UpdatedAt:       r.FinishedAt,
+			ActivatedAt:     r.StartedAt,
+			StartedAt:       r.StartedAt,
+			FinishedAt:      r.FinishedAt,
+			Imported:        true,
+		}
+		if r.Status == deploydb.DeploymentSuccess {
+			d.CompletedAt = r.FinishedAt
+		}
+		f.Deployments = []deploydb.Deployment{d}
+		if err := insertFlow(ctx, tx, f); err != nil {
+			return err
+		}
+		if err := importEnvState(ctx, tx, &f.Deployments[0]); err != nil {
+			return err
+		}
+		res.Imported++
+	}
+	if res.Imported == 0 {
+		return nil
+	}
+	ev := &deploydb.Event{Type: deploydb.EventHistoryImported, Actor: actor, CreatedAt: s.now(),
+		Detail: fmt.Sprintf("%d deployments imported (lines %d to %d)", res.Imported, rs[0].Line, rs[len(rs)-1].Line)}
+	id, err := s.insertEvent(ctx, tx, ev)
+	if err != nil {
+		return err
+	}
+	res.Event = id
+	return nil
+}
+
+// importEnvState puts imported deployment d in the status matrix where it
+// is the latest of its kind there by time: the current and last known good
+// deployment when it succeeded after them, the last attempt when it failed
+// after what runs there completed. What is in flight is left alone.
+func importEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment) error {
+	tx.changedService(d.Service)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO env_state (service, environment) VALUES (?, ?) ON CONFLICT (service, environment) DO NOTHING`, d.Service, d.Environment); err != nil {
+		return fmt.Errorf("store: status matrix: %w", err)
+	}
+	// The times each deployment of the cell reached what it holds it for.
+	var current, good, attempt sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT coalesce(c.completed_at, c.updated_at), coalesce(g.finished_at, g.updated_at), coalesce(l.finished_at, l.updated_at)
+		FROM env_state e LEFT JOIN deployments c ON c.id = e.current_id LEFT JOIN deployments g ON g.id = e.last_good_id LEFT JOIN deployments l ON l.id = e.last_attempt_id
+		WHERE e.service = ? AND e.environment = ?`, d.Service, d.Environment).Scan(&current, &good, &attempt)
+	if err != nil {
+		return fmt.Errorf("store: status matrix: %w", err)
+	}
+	at := ms(d.FinishedAt)
+	before := func(t sql.NullInt64) bool { return !t.Valid || t.Int64 < at }
+	var set []string
+	var args []any
+	switch d.Status {
+	case deploydb.DeploymentSuccess:
+		if before(current) {
+			set, args = append(set, `current_id = ?`, `current_since = ?`), append(args, d.ID, at)
+			// A success ends the uncertainty of a failure before it, or
+			// at the same instant: whichever order the two are imported
+			// in, the cell ends the same.
+			if !attempt.Valid || attempt.Int64 <= at {
+				set = append(set, `last_attempt_id = NULL`)
+			}
+		}
+		if before(good) {
+			set, args = append(set, `last_good_id = ?`), append(args, d.ID)
+		}
+	case deploydb.DeploymentFailed:
+		if before(current) && before(attempt) {
+			set, args = append(set, `last_attempt_id = ?`), append(args, d.ID)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	q := `UPDATE env_state SET ` + set[0]
+	for _, s := range set[1:] {
+		q += `, ` + s
+	}
+	if _, err := tx.ExecContext(ctx, q+` WHERE service = ? AND environment = ?`, append(args, d.Service, d.Environment)...); err != nil {
+		return fmt.Errorf("store: status matrix: %w", err)
+	}
+	return nil
+}
