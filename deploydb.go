@@ -610,6 +610,13 @@ type Store interface {
 	// record is invalid or names an artifact differently from another
 	// record or from the stored one (its sourceUrl or commits).
 	Import(ctx context.Context, cfg *Config, rs []ImportRecord, actor string) (*ImportResult, error)
+	// FindStatusAt returns the status matrix as it was at f.At, from the
+	// times of the deployments' steps: each cell's deployments as they
+	// were then (their status then, no step after it). Its cost grows
+	// with the cells, not with the history. A cell whose first
+	// deployment came after f.At is left out. Like FindStatus, at most
+	// MaxStatusServices services.
+	FindStatusAt(ctx context.Context, f StatusAtFilter) ([]*StatusCell, error)
 	// FindCommits returns the commits the artifacts of r.Group:r.Name
 	// created after artifact r.After, up to artifact r.UpTo, carry:
 	// newest artifact first, each artifact's in the order given, at most

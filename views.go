@@ -9,6 +9,9 @@ type Matrix struct {
 	// pipeline's; those of no pipeline last), with their locks.
 	Environments []MatrixEnvironment `json:"environments"`
 	Services     []MatrixService     `json:"services"`
+	// At is the past instant the matrix is of (GET /api/status?at=);
+	// absent from the matrix of now.
+	At *Time `json:"at,omitempty"`
 }
 
 // MatrixEnvironment is one column of the matrix.

@@ -227,6 +227,8 @@ func TestOpenAPI(t *testing.T) {
 	call("GET", "/api/insights/dora?environment=b&from=2025-12-01T00:00:00Z&to=2026-01-31T00:00:00Z", nil, 200)
 	call("GET", "/api/insights/dora", nil, 400) // no environment is production here
 	call("GET", "/api/diff?from=a&to=b", nil, 200)
+	call("GET", "/api/status?at=2026-01-01T10:01:00Z", nil, 200)
+	call("GET", "/api/status?at=yesterday", nil, 400)
 	call("GET", "/api/diff?from=a&to=moon", nil, 404)
 
 	call("GET", "/api/events?after=0&limit=50", nil, 200)

@@ -124,8 +124,8 @@ var apiRoutes = []route{
 	{Method: "POST", Path: "/api/webhook-deliveries/{id}/redeliver", Scope: deploydb.ScopeAdmin, Summary: "Queue a failed (or delivered) webhook delivery again, due now", Handle: (*Server).redeliver,
 		Request: ActionInput{}, Response: DeliveryView{}, Status: 200, Errors: []int{400, 404, 409, 413, 422}, Idempotent: true},
 
-	{Method: "GET", Path: "/api/status", Scope: deploydb.ScopeRead, Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200, ETag: true,
-		Query: []param{{"service", "string", "only services whose name contains this"}}},
+	{Method: "GET", Path: "/api/status", Scope: deploydb.ScopeRead, Summary: "The service × environment matrix", Handle: (*Server).status, Response: Status{}, Status: 200, ETag: true, Errors: []int{400},
+		Query: []param{{"service", "string", "only services whose name contains this"}, {"at", "string", "RFC 3339: the matrix as it was at that past instant, from the history (locks from their events, freezes as configured now)"}}},
 
 	{Method: "POST", Path: "/api/import", Scope: deploydb.ScopeAdmin, Summary: "Import past deployments from another tool: NDJSON, one deployment a line; all lines or (422, each bad line named) none; importing again changes nothing", Handle: (*Server).importHistory,
 		Request: deploydb.ImportRecord{}, RequestType: "application/x-ndjson", Response: ImportResponse{}, Status: 200, Errors: []int{400, 413, 422}},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/deploydb/deploydb"
 )
@@ -216,6 +218,34 @@ func (s *Server) columns(r *http.Request, b *builtMatrix) []StatusEnvironment {
 // If-None-Match gets 304 Not Modified, without the body, until it
 // changes.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	if v := r.URL.Query().Get("at"); v != "" {
+		at, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return badParam("at", fmt.Sprintf("must be an RFC 3339 time, not %q", v))
+		}
+		if at.After(s.now()) {
+			return badParam("at", "is in the future: the matrix of now has no at")
+		}
+		st, err := s.statusAt(r, deploydb.NewTime(at))
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("status: encode: %w", err)
+		}
+		sum := sha256.Sum256(body)
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+		w.Header().Set("ETag", etag)
+		if notModified(r.Header.Get("If-None-Match"), etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(body, '\n'))
+		return nil
+	}
 	b, err := s.statusMatrix(r.Context())
 	if err != nil {
 		return err
@@ -285,4 +315,105 @@ func notModified(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// statusAt builds the matrix as it was at instant at, from the history:
+// the cells (FindStatusAt), the locks then (from the lock events), and the
+// freezes of the configuration in force now.
+func (s *Server) statusAt(r *http.Request, at deploydb.Time) (*Status, error) {
+	ctx := r.Context()
+	cfg := s.config()
+	var only []string
+	if q := r.URL.Query().Get("service"); q != "" {
+		for name := range cfg.Services {
+			if strings.Contains(name, q) {
+				only = append(only, name)
+			}
+		}
+		if len(only) == 0 {
+			return &Status{Environments: s.columnsAt(cfg, nil, at), Services: []StatusService{}, At: &at}, nil
+		}
+	}
+	var cells []*deploydb.StatusCell
+	for chunk := range slices.Chunk(only, deploydb.MaxStatusServices) {
+		cs, err := s.store.FindStatusAt(ctx, deploydb.StatusAtFilter{At: at.Time, Services: chunk})
+		if err != nil {
+			return nil, err
+		}
+		cells = append(cells, cs...)
+	}
+	if only == nil {
+		var err error
+		if cells, err = s.store.FindStatusAt(ctx, deploydb.StatusAtFilter{At: at.Time}); err != nil {
+			return nil, err
+		}
+	}
+	locks, err := locksAt(ctx, s.store, at.Time)
+	if err != nil {
+		return nil, err
+	}
+	b := &builtMatrix{cfg: cfg, locks: locks}
+	kept := cellsByKey(cells)
+	st := &Status{Environments: s.columnsAt(cfg, locks, at), Services: []StatusService{}, At: &at}
+	for _, svc := range sorted(cfg.Services) {
+		if only != nil && !slices.Contains(only, svc.Ident) {
+			continue
+		}
+		row, _, err := b.row(svc, kept)
+		if err != nil {
+			return nil, err
+		}
+		st.Services = append(st.Services, row)
+	}
+	return st, nil
+}
+
+// columnsAt returns the matrix's environments with the locks and freezes
+// in force at at.
+func (s *Server) columnsAt(cfg *deploydb.Config, locks map[string]*deploydb.Lock, at deploydb.Time) []StatusEnvironment {
+	out := []StatusEnvironment{}
+	for _, name := range environmentOrder(cfg) {
+		col := StatusEnvironment{Name: name, Lock: locks[name]}
+		if e := cfg.Environments[name]; e != nil {
+			if frozen, why, _ := e.FrozenAt(at.Time); frozen {
+				col.Frozen = why
+			}
+		}
+		out = append(out, col)
+	}
+	return out
+}
+
+// locksAt returns the locks in force at instant at, from the
+// environment.locked and .unlocked events recorded by then.
+func locksAt(ctx context.Context, store deploydb.Store, at time.Time) (map[string]*deploydb.Lock, error) {
+	var evs []*deploydb.Event
+	for _, t := range []deploydb.EventType{deploydb.EventEnvironmentLocked, deploydb.EventEnvironmentUnlocked} {
+		after := int64(0)
+		for {
+			page, err := store.FindEvents(ctx, deploydb.EventFilter{After: after, Type: t, Limit: deploydb.MaxPageSize})
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range page {
+				if !ev.CreatedAt.After(at) {
+					evs = append(evs, ev)
+				}
+			}
+			if len(page) < deploydb.MaxPageSize {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+	slices.SortFunc(evs, func(a, b *deploydb.Event) int { return cmp.Compare(a.ID, b.ID) })
+	locks := map[string]*deploydb.Lock{}
+	for _, ev := range evs {
+		if ev.Type == deploydb.EventEnvironmentLocked {
+			locks[ev.Environment] = &deploydb.Lock{Environment: ev.Environment, Reason: ev.Reason, Actor: ev.Actor, CreatedAt: ev.CreatedAt}
+		} else {
+			delete(locks, ev.Environment)
+		}
+	}
+	return locks, nil
 }

@@ -32,6 +32,8 @@ type fixture struct {
 	// The status matrix and its version as wantStatus last saw them.
 	seenStatus  []*deploydb.StatusCell
 	seenVersion int64
+	// statusHistory is every matrix wantStatus saw, with when.
+	statusHistory []statusAt
 }
 
 // newFixture marks t parallel and opens a fresh store on a new Clock. When
@@ -49,6 +51,22 @@ func newFixture(t *testing.T, open Opener) *fixture {
 	// Registered after the opener's cleanup, so it runs while the store is
 	// still open; t.Context() is cancelled by then.
 	t.Cleanup(func() { f.checkInvariants(context.Background()) })
+	t.Cleanup(func() {
+		// Each matrix the test saw, worked out again from the history
+		// as it is at the end.
+		if t.Failed() {
+			return
+		}
+		f.ctx = context.Background()
+		for _, h := range f.statusHistory {
+			// A change at the same instant after the matrix was read
+			// makes the instant say something else.
+			if next := f.events(h.lastEvent); len(next) > 0 && !next[0].CreatedAt.After(h.at) {
+				continue
+			}
+			f.wantStatusAt(h.at, h.cells)
+		}
+	})
 	return f
 }
 

@@ -308,6 +308,50 @@ func testHistory(t *testing.T, open Opener) {
 		f.unchanged(before)
 	})
 
+	t.Run("StatusAtDeepHistory", func(t *testing.T) {
+		// A success, then six failures: what ran, and the last known
+		// good, lie further back than the latest few deployments.
+		f := newFixture(t, open)
+		rs := []deploydb.ImportRecord{importLine(1, "search", "1.0", "prod", success, deploydb.ReasonPipeline, time.Hour)}
+		for i := range 6 {
+			rs = append(rs, importLine(2+i, "search", fmt.Sprintf("1.%d", i+1), "prod", failed, deploydb.ReasonPipeline, time.Duration(2+i)*time.Hour))
+		}
+		if _, err := f.s.Import(f.ctx, f.cfg, rs, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		version := func(d *deploydb.Deployment) string {
+			if d == nil {
+				return "-"
+			}
+			return d.Artifact.Version + " " + string(d.Status)
+		}
+		for _, tt := range []struct {
+			at   time.Duration
+			want string // current, last good, last attempt, in flight
+		}{
+			{0, ""},
+			{time.Hour - 5*time.Minute, "- - - 1.0 STARTED"},
+			{90 * time.Minute, "1.0 SUCCESS 1.0 SUCCESS - -"},
+			{7*time.Hour + time.Minute, "1.0 SUCCESS 1.0 SUCCESS 1.6 FAILED -"},
+			{7*time.Hour - 5*time.Minute, "1.0 SUCCESS 1.0 SUCCESS 1.5 FAILED 1.6 STARTED"},
+		} {
+			cells, err := f.s.FindStatusAt(f.ctx, deploydb.StatusAtFilter{At: historyStart.Add(tt.at)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if len(cells) > 1 {
+				t.Fatalf("at %s: %d cells, want one", tt.at, len(cells))
+			} else if len(cells) == 1 {
+				c := cells[0]
+				got = fmt.Sprintf("%s %s %s %s", version(c.Current), version(c.LastGood), version(c.LastAttempt), version(c.InFlight))
+			}
+			if got != tt.want {
+				t.Errorf("at %s: %q, want %q", tt.at, got, tt.want)
+			}
+		}
+	})
+
 	t.Run("FindFinished", func(t *testing.T) {
 		f := newFixture(t, open)
 		if _, err := f.s.Import(f.ctx, f.cfg, constructedHistory(), "alice"); err != nil {

@@ -3,8 +3,10 @@ package storetest
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/deploydb/deploydb"
 )
@@ -115,6 +117,34 @@ func (f *fixture) wantStatus(want map[string]cell) {
 	}
 	if diff := cmp.Diff(wantCells, got); diff != "" {
 		f.t.Errorf("status matrix (-want +got):\n%s", diff)
+	}
+	// The matrix as of now, worked out from the history, is the one
+	// kept; and so it must be later, for this instant (checked when the
+	// test ends: wantStatusAt).
+	f.wantStatusAt(f.clock.Now(), cells)
+	f.statusHistory = append(f.statusHistory, statusAt{f.clock.Now(), cells, f.lastEvent()})
+}
+
+// statusAt is the status matrix as FindStatus returned it at an instant,
+// after event lastEvent.
+type statusAt struct {
+	at        time.Time
+	cells     []*deploydb.StatusCell
+	lastEvent int64
+}
+
+// wantStatusAt fails the test unless FindStatusAt(at) returns cells, the
+// matrix as FindStatus returned it then. Every deployment's UpdatedAt is
+// when it was last changed, which may be a change of when it is due or
+// why it waits: the history keeps the times of its steps only.
+func (f *fixture) wantStatusAt(at time.Time, want []*deploydb.StatusCell) {
+	f.t.Helper()
+	got, err := f.s.FindStatusAt(f.ctx, deploydb.StatusAtFilter{At: at})
+	if err != nil {
+		f.t.Fatalf("find status at %s: %v", at, err)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(deploydb.Deployment{}, "UpdatedAt", "DueAt", "Waiting")); diff != "" {
+		f.t.Errorf("status matrix at %s from the history (-kept then +worked out):\n%s", deploydb.NewTime(at), diff)
 	}
 }
 
