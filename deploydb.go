@@ -333,8 +333,14 @@ type DeploymentFilter struct {
 	Environment string
 	Flow        int64
 	Status      DeploymentStatus
-	Ascending   bool
-	Page        Page
+	// From and To select deployments created in [From, To) (an imported
+	// deployment is created when it started); zero is unbounded.
+	From, To time.Time
+	// Cursor, when set, is the id of the last deployment of the page
+	// before: the list goes on after it, in its order.
+	Cursor    int64
+	Ascending bool
+	Page      Page
 }
 
 // FlowFilter selects flows.

@@ -23,6 +23,11 @@ import (
 // or repeats an event.
 const HeaderNextAfter = "X-Next-After"
 
+// HeaderNextCursor is the response header of the deployment lists that
+// holds, after a full page, the cursor of the next one (the id of the
+// page's last deployment): ?cursor= goes on from there.
+const HeaderNextCursor = "X-Next-Cursor"
+
 // HeaderLastEventID is the header an SSE client sends when it reconnects:
 // the id of the last event it received (the stream resumes after it).
 const HeaderLastEventID = "Last-Event-ID"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,6 +171,25 @@ func deploymentFilter(r *http.Request) (deploydb.DeploymentFilter, error) {
 	}
 	q := r.URL.Query()
 	f.Service, f.Environment = q.Get("service"), q.Get("environment")
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return f, badParam(p.name, fmt.Sprintf("must be an RFC 3339 time, not %q", v))
+			}
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return f, badParam("from", "must be before to")
+	}
+	if f.Cursor, err = queryID(r, "cursor"); err != nil {
+		return f, err
+	}
+	if f.Cursor != 0 && f.Page.Number != 0 {
+		return f, badParam("cursor", "pages by cursor or by pageNumber, not both")
+	}
 	if st := q.Get("status"); st != "" {
 		f.Status = deploydb.DeploymentStatus(strings.ToUpper(st))
 		if !f.Status.Valid() {
@@ -183,6 +203,10 @@ func (s *Server) findDeployments(w http.ResponseWriter, r *http.Request, f deplo
 	list, err := s.store.FindDeployments(r.Context(), f)
 	if err != nil {
 		return err
+	}
+	if len(list) == f.Page.Size && len(list) > 0 {
+		// A full page: the next one goes on after its last deployment.
+		w.Header().Set(HeaderNextCursor, strconv.FormatInt(list[len(list)-1].ID, 10))
 	}
 	encode(w, http.StatusOK, list)
 	return nil

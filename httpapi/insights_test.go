@@ -231,3 +231,37 @@ func mustTime(t *testing.T, s string) deploydb.Time {
 	}
 	return tm
 }
+
+func TestDeploymentsCursor(t *testing.T) {
+	s := newServer(t)
+	s.must(t, 200, "POST", "/api/import", history)
+	var ids []int64
+	path := "/api/deployments/by-service/faas?perPageSize=3&from=2026-10-01T00:00:00Z"
+	for range 5 {
+		r := s.must(t, 200, "GET", path, nil)
+		var page []deploydb.Deployment
+		r.json(t, &page)
+		for _, d := range page {
+			ids = append(ids, d.ID)
+		}
+		next := r.Header.Get(httpapi.HeaderNextCursor)
+		if len(page) < 3 {
+			if next != "" {
+				t.Errorf("a page of %d (not full) has %s %s", len(page), httpapi.HeaderNextCursor, next)
+			}
+			break
+		}
+		path = "/api/deployments/by-service/faas?perPageSize=3&from=2026-10-01T00:00:00Z&cursor=" + next
+	}
+	if diff := cmp.Diff([]int64{4, 3, 2, 1}, ids); diff != "" {
+		t.Errorf("ids paged by cursor (-want +got):\n%s", diff)
+	}
+	var ds []deploydb.Deployment
+	s.must(t, 200, "GET", "/api/deployments?environment=pre-prod&status=SUCCESS&to=2026-10-02T00:00:00Z", nil).json(t, &ds)
+	if len(ds) != 1 || ds[0].Artifact.Version != "1.0" {
+		t.Errorf("pre-prod successes created before October 2: %+v", ds)
+	}
+	for _, q := range []string{"cursor=2&pageNumber=1", "cursor=x", "from=today", "from=2026-10-02T00:00:00Z&to=2026-10-01T00:00:00Z"} {
+		s.must(t, 400, "GET", "/api/deployments?"+q, nil).problem(t)
+	}
+}

@@ -256,6 +256,9 @@ func Spec() map[string]any {
 			if rt.ETag && (code == strconv.Itoa(rt.Status) || code == "304") {
 				headers["ETag"] = map[string]any{"description": "a digest of the answer's bytes", "schema": map[string]any{"type": "string"}}
 			}
+			if code == strconv.Itoa(rt.Status) && slices.ContainsFunc(rt.Query, func(p param) bool { return p.Name == "cursor" }) {
+				headers[HeaderNextCursor] = map[string]any{"description": "after a full page: the cursor of the next page", "schema": map[string]any{"type": "string"}}
+			}
 			r.(map[string]any)["headers"] = headers
 		}
 		op["responses"] = responses

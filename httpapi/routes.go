@@ -51,7 +51,10 @@ var (
 		{"service", "string", "only deployments of this service"},
 		{"environment", "string", "only deployments to this environment"},
 		{"status", "string", "only deployments in this status"},
+		{"from", "string", "RFC 3339: only deployments created at or after this (an imported one is created when it started)"},
+		{"to", "string", "RFC 3339: only deployments created before this"},
 		{"order", "string", "asc for oldest first (default desc: newest first)"},
+		{"cursor", "integer", "the X-Next-Cursor of the page before: the list goes on after that deployment (instead of pageNumber)"},
 	}, pageParams...)
 )
 

@@ -251,9 +251,22 @@ func (s *Store) FindDeployments(ctx context.Context, f deploydb.DeploymentFilter
 	if f.Status != "" {
 		where, args = append(where, `d.status = ?`), append(args, f.Status)
 	}
+	if !f.From.IsZero() {
+		where, args = append(where, `d.created_at >= ?`), append(args, f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, `d.created_at < ?`), append(args, f.To.UnixMilli())
+	}
 	order := `d.id DESC`
 	if f.Ascending {
 		order = `d.id`
+	}
+	if f.Cursor != 0 {
+		cmp := `d.id < ?`
+		if f.Ascending {
+			cmp = `d.id > ?`
+		}
+		where, args = append(where, cmp), append(args, f.Cursor)
 	}
 	var ds []*deploydb.Deployment
 	err = s.snapshot(ctx, func(q querier) (err error) {

@@ -308,6 +308,63 @@ func testHistory(t *testing.T, open Opener) {
 		f.unchanged(before)
 	})
 
+	t.Run("Filters", func(t *testing.T) {
+		f := newFixture(t, open)
+		if _, err := f.s.Import(f.ctx, f.cfg, constructedHistory(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		versions := func(filter deploydb.DeploymentFilter) []string {
+			t.Helper()
+			ds, err := f.s.FindDeployments(f.ctx, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, d := range ds {
+				out = append(out, d.Service+" "+d.Artifact.Version+" "+d.Environment)
+			}
+			return out
+		}
+		for _, tt := range []struct {
+			name   string
+			filter deploydb.DeploymentFilter
+			want   []string
+		}{
+			{"ServiceEnvironment", deploydb.DeploymentFilter{Service: "billing", Environment: "prod", Page: pageAll()}, []string{"billing 1.0 prod", "billing 1.1 prod", "billing 1.0 prod"}},
+			{"Status", deploydb.DeploymentFilter{Service: "search", Status: failed, Page: pageAll()}, []string{"search 2.1 prod"}},
+			// Created (started, for an imported one) in [day 1, day 6):
+			// 10 minutes before they finished.
+			{"Range", deploydb.DeploymentFilter{Environment: "prod", From: historyStart.Add(day), To: historyStart.Add(6*day - 10*time.Minute), Ascending: true, Page: pageAll()},
+				[]string{"billing 1.0 prod", "search 2.0 prod", "ledger 3.0 prod", "cache 1.1 prod", "cache 1.2 prod"}},
+		} {
+			if diff := cmp.Diff(tt.want, versions(tt.filter)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+			}
+		}
+		// Paging by cursor, either way, visits each deployment once.
+		for _, asc := range []bool{false, true} {
+			all := versions(deploydb.DeploymentFilter{Ascending: asc, Page: pageAll()})
+			var paged []string
+			cursor := int64(0)
+			for range 20 {
+				ds, err := f.s.FindDeployments(f.ctx, deploydb.DeploymentFilter{Ascending: asc, Cursor: cursor, Page: deploydb.Page{Size: 5}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range ds {
+					paged = append(paged, d.Service+" "+d.Artifact.Version+" "+d.Environment)
+				}
+				if len(ds) < 5 {
+					break
+				}
+				cursor = ds[len(ds)-1].ID
+			}
+			if diff := cmp.Diff(all, paged); diff != "" || len(all) != 12 {
+				t.Errorf("ascending %t: paged by cursor (-all +paged):\n%s", asc, diff)
+			}
+		}
+	})
+
 	t.Run("StatusAtDeepHistory", func(t *testing.T) {
 		// A success, then six failures: what ran, and the last known
 		// good, lie further back than the latest few deployments.

@@ -37,12 +37,14 @@ type pools interface {
 
 // registerMetrics registers with reg the metrics read at scrape time: the
 // Go runtime and the process, state transitions and the webhook outbox
-// (from store), config reloads (from holder), and the store's connection
+// (from store), config reloads (from holder), the DORA figures of the
+// production environments (from both), and the store's connection
 // pools (go_sql_*{db_name}). The API's and the dispatcher's own metrics are
 // registered by them (httpapi.Server.WithMetrics, webhook.NewDispatcher).
 func registerMetrics(reg prometheus.Registerer, store deploydb.Store, holder *config.Holder) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewStoreCollector(store, time.Now), metrics.NewConfigCollector(holder))
+		metrics.NewStoreCollector(store, time.Now), metrics.NewConfigCollector(holder),
+		metrics.NewDORACollector(store, holder.Current, time.Now))
 	if p, ok := store.(pools); ok {
 		for name, db := range p.DBs() {
 			reg.MustRegister(collectors.NewDBStatsCollector(db, name))
