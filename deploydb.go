@@ -626,7 +626,7 @@ type Store interface {
 	// FindCommits returns the commits the artifacts of r.Group:r.Name
 	// created after artifact r.After, up to artifact r.UpTo, carry:
 	// newest artifact first, each artifact's in the order given, at most
-	// MaxDiffCommits. None when r.UpTo is not created after r.After.
+	// r.Limit. None when r.UpTo is not created after r.After.
 	FindCommits(ctx context.Context, r CommitRange) ([]Commit, error)
 	// FindFinished returns the deployments f selects, oldest first, and
 	// after them, for each service whose last deployment of those failed,

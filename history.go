@@ -1,6 +1,9 @@
 package deploydb
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // EventHistoryImported records an import of past deployments (POST
 // /api/import): who imported how many. Imported deployments have no events
@@ -76,6 +79,23 @@ func (r *ImportRecord) Validate(cfg *Config) []FieldError {
 	return out
 }
 
+// ImportError returns the EINVALID that refuses an import for problems
+// (of lines, FieldError.Line), sorted by line; its message names the
+// first.
+func ImportError(problems []FieldError) error {
+	slices.SortStableFunc(problems, func(a, b FieldError) int { return a.Line - b.Line })
+	p := problems[0]
+	what := p.Message
+	if p.Field != "" {
+		what = p.Field + " " + what
+	}
+	msg := fmt.Sprintf("invalid import: line %d: %s", p.Line, what)
+	if len(problems) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(problems)-1)
+	}
+	return &Error{Code: EINVALID, Message: msg + "; nothing was imported", Fields: problems}
+}
+
 // ImportResult says what an import did.
 type ImportResult struct {
 	// Imported counts the deployments added, Unchanged those that were
@@ -85,9 +105,9 @@ type ImportResult struct {
 	// ArtifactsCreated counts the artifacts the import created; the others
 	// it named existed and were matched.
 	ArtifactsCreated int `json:"artifactsCreated"`
-	// Event is the history.imported event recorded, 0 when nothing was
-	// added.
-	Event int64 `json:"event,omitempty"`
+	// Events are the history.imported events recorded, one per chunk of
+	// the file that added deployments; none when nothing was added.
+	Events []int64 `json:"events"`
 }
 
 // ImportedFlowPipeline is the pipeline of the flow an imported deployment
@@ -114,8 +134,11 @@ type ServiceDiff struct {
 	// published after To's version up to From's (Direction ahead), or
 	// after From's up to To's (behind: To runs a newer version). Newest
 	// artifact first.
-	Commits   []Commit `json:"commits"`
-	Direction string   `json:"direction,omitempty"`
+	Commits []Commit `json:"commits"`
+	// CommitsTruncated is set when there are more than MaxDiffCommits
+	// commits between the two: Commits holds the newest.
+	CommitsTruncated bool   `json:"commitsTruncated,omitempty"`
+	Direction        string `json:"direction,omitempty"`
 }
 
 // Directions of a ServiceDiff.
@@ -131,6 +154,8 @@ const (
 type CommitRange struct {
 	Group, Name string
 	After, UpTo int64
+	// Limit bounds the commits returned (0: MaxDiffCommits).
+	Limit int
 }
 
 // MaxDiffCommits bounds the commits a diff lists per service.

@@ -359,6 +359,7 @@ func (a *app) rootCommand() *cobra.Command {
 	for _, c := range []*cobra.Command{
 		a.artifactCommand(), a.deploymentCommand(), a.promotionCommand(), a.flowCommand(), a.webhookCommand(),
 		a.historyCommand(), a.statusCommand(), a.envCommand(), a.eventsCommand(), a.healthCommand(),
+		a.importCommand(), a.doraCommand(), a.diffCommand(),
 	} {
 		c.GroupID = "client"
 		root.AddCommand(c)

@@ -18,6 +18,15 @@ const MaxBodyBytes = 1 << 20
 // errTooLarge marks a body over MaxBodyBytes; it becomes a 413.
 var errTooLarge = errors.New("request body too large")
 
+// tooLarge is a body over limit bytes (errTooLarge, for a route whose
+// limit is not MaxBodyBytes).
+type tooLarge struct{ limit int64 }
+
+func (e tooLarge) Error() string { return fmt.Sprintf("request body is larger than %d bytes", e.limit) }
+
+// Is makes a tooLarge errTooLarge.
+func (e tooLarge) Is(target error) bool { return target == errTooLarge }
+
 // decode reads a JSON request body into v. Unknown fields are ignored
 // (forward compatible); malformed JSON and wrong types are EBADREQUEST
 // naming the field.

@@ -26,11 +26,12 @@ type ImportResponse = deploydb.ImportResult
 // importHistory reads an NDJSON file of past deployments, one a line, and
 // imports them: all of them, or (422) none, with every bad line named.
 func (s *Server) importHistory(w http.ResponseWriter, r *http.Request) error {
-	rs, err := readImport(w, r)
+	cfg := s.config()
+	rs, err := readImport(w, r, cfg)
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Import(r.Context(), s.config(), rs, actor(r))
+	res, err := s.store.Import(r.Context(), cfg, rs, actor(r))
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func (s *Server) importHistory(w http.ResponseWriter, r *http.Request) error {
 
 // readImport parses an import body: one JSON object a line; blank lines
 // are skipped. Every line that is not a record is reported, by line.
-func readImport(w http.ResponseWriter, r *http.Request) ([]deploydb.ImportRecord, error) {
+func readImport(w http.ResponseWriter, r *http.Request, cfg *deploydb.Config) ([]deploydb.ImportRecord, error) {
 	body := http.MaxBytesReader(w, r.Body, MaxImportBytes)
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxImportBytes)
@@ -65,18 +66,20 @@ func readImport(w http.ResponseWriter, r *http.Request) ([]deploydb.ImportRecord
 		rs = append(rs, rec)
 	}
 	if err := sc.Err(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) || errors.Is(err, bufio.ErrTooLong) {
-			return nil, errTooLarge
+		var maxBytes *http.MaxBytesError
+		if errors.As(err, &maxBytes) || errors.Is(err, bufio.ErrTooLong) {
+			return nil, tooLarge{MaxImportBytes}
 		}
 		return nil, deploydb.Errorf(deploydb.EBADREQUEST, "reading the import: %v", err)
 	}
 	if len(problems) > 0 {
-		msg := fmt.Sprintf("invalid import: line %d: %s", problems[0].Line, problems[0].Message)
-		if len(problems) > 1 {
-			msg += fmt.Sprintf(" (and %d more)", len(problems)-1)
+		// The lines that parse are checked too, so that one answer names
+		// every bad line it can (the store checks them against what is
+		// stored once every line parses).
+		for i := range rs {
+			problems = append(problems, rs[i].Validate(cfg)...)
 		}
-		return nil, &deploydb.Error{Code: deploydb.EINVALID, Message: msg + "; nothing was imported", Fields: problems}
+		return nil, deploydb.ImportError(problems)
 	}
 	if len(rs) == 0 {
 		return nil, deploydb.Errorf(deploydb.EINVALID, "the import holds no deployment: one JSON object a line (NDJSON)")
@@ -101,19 +104,8 @@ func lineProblem(line int, err error) deploydb.FieldError {
 	return deploydb.FieldError{Line: line, Message: "is not valid JSON: " + err.Error()}
 }
 
-// DORAReport is the answer to GET /api/insights/dora: the DORA metrics of
-// one environment (and service, when asked) over [from, to).
-type DORAReport struct {
-	Environment         string                `json:"environment"`
-	Service             string                `json:"service,omitempty"`
-	From                deploydb.Time         `json:"from"`
-	To                  deploydb.Time         `json:"to"`
-	DeploymentFrequency insights.Frequency    `json:"deploymentFrequency"`
-	LeadTime            insights.LeadTime     `json:"leadTime"`
-	ChangeFailureRate   insights.FailureRate  `json:"changeFailureRate"`
-	RecoveryTime        insights.RecoveryTime `json:"recoveryTime"`
-	ReworkRate          insights.ReworkRate   `json:"reworkRate"`
-}
+// DORAReport is the answer to GET /api/insights/dora: deploydb.DORA.
+type DORAReport = deploydb.DORA
 
 // DefaultDORAWindow is the window of the DORA metrics when from is not
 // given: the 30 days before to.
@@ -153,9 +145,8 @@ func (s *Server) doraReport(r *http.Request, cfg *deploydb.Config, env, service 
 		return nil, err
 	}
 	d := insights.ComputeDORA(ds, from, to)
-	return &DORAReport{Environment: env, Service: service, From: deploydb.NewTime(from), To: deploydb.NewTime(to),
-		DeploymentFrequency: d.DeploymentFrequency, LeadTime: d.LeadTime, ChangeFailureRate: d.ChangeFailureRate,
-		RecoveryTime: d.RecoveryTime, ReworkRate: d.ReworkRate}, nil
+	d.Environment, d.Service = env, service
+	return &d, nil
 }
 
 // productionEnvironment returns env when it is an environment of cfg, or
@@ -230,6 +221,9 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) error {
 			return deploydb.Errorf(deploydb.ENOTFOUND, "environment %q not found", p.env)
 		}
 	}
+	if from == to {
+		return badParam("to", "must be another environment than from")
+	}
 	d, err := EnvironmentDiff(r.Context(), s.store, from, to)
 	if err != nil {
 		return err
@@ -281,9 +275,14 @@ func EnvironmentDiff(ctx context.Context, store deploydb.Store, from, to string)
 			if createdBefore(p.from, p.to) {
 				newer, older, sd.Direction = p.to, p.from, deploydb.DiffBehind
 			}
-			if sd.Commits, err = store.FindCommits(ctx, deploydb.CommitRange{Group: newer.Group, Name: newer.Name, After: older.ID, UpTo: newer.ID}); err != nil {
+			cs, err := store.FindCommits(ctx, deploydb.CommitRange{Group: newer.Group, Name: newer.Name, After: older.ID, UpTo: newer.ID, Limit: deploydb.MaxDiffCommits + 1})
+			if err != nil {
 				return nil, err
 			}
+			if len(cs) > deploydb.MaxDiffCommits {
+				cs, sd.CommitsTruncated = cs[:deploydb.MaxDiffCommits], true
+			}
+			sd.Commits = cs
 		}
 		out.Services = append(out.Services, sd)
 	}

@@ -37,12 +37,12 @@ func TestImportAPI(t *testing.T) {
 	s := newServer(t)
 	var res deploydb.ImportResult
 	s.must(t, 200, "POST", "/api/import", history).json(t, &res)
-	if diff := cmp.Diff(deploydb.ImportResult{Imported: 4, ArtifactsCreated: 3, Event: res.Event}, res); diff != "" {
+	if diff := cmp.Diff(deploydb.ImportResult{Imported: 4, ArtifactsCreated: 3, Events: res.Events}, res); diff != "" {
 		t.Errorf("import (-want +got):\n%s", diff)
 	}
 	res = deploydb.ImportResult{}
 	s.must(t, 200, "POST", "/api/import", history).json(t, &res)
-	if diff := cmp.Diff(deploydb.ImportResult{Unchanged: 4}, res); diff != "" {
+	if diff := cmp.Diff(deploydb.ImportResult{Unchanged: 4, Events: []int64{}}, res); diff != "" {
 		t.Errorf("import again (-want +got):\n%s", diff)
 	}
 	var a deploydb.Artifact
@@ -67,8 +67,12 @@ func TestImportAPI(t *testing.T) {
 	for _, f := range p.Errors {
 		lines = append(lines, f.Line)
 	}
-	if diff := cmp.Diff([]int{2, 4, 5}, lines); diff != "" {
+	if diff := cmp.Diff([]int{2, 3, 4, 5}, lines); diff != "" {
 		t.Errorf("lines with problems (-want +got):\n%s\n%s", diff, r.Body)
+	}
+	// Line 3 parses: it is checked too, in the same answer.
+	if f := p.Errors[1]; f.Line != 3 || f.Field != "environment" {
+		t.Errorf("line 3's problem = %+v, want its environment", f)
 	}
 	// Lines that parse are checked once every line parses: line 3 then.
 	bad = strings.Join([]string{
@@ -97,6 +101,12 @@ func TestImportAPI(t *testing.T) {
 		t.Errorf("%d deployments after refused imports, want %d", len(after), len(before))
 	}
 	s.must(t, 422, "POST", "/api/import", "\n\n")
+	// Over 32 MiB: refused, naming the import's limit.
+	long := `{"pad":"` + strings.Repeat("x", 4000) + `"}` + "\n"
+	huge := strings.Repeat(long, httpapi.MaxImportBytes/len(long)+1)
+	if p := s.must(t, 413, "POST", "/api/import", huge).problem(t); !strings.Contains(p.Detail, fmt.Sprint(httpapi.MaxImportBytes)) {
+		t.Errorf("413 detail %q does not name the import limit", p.Detail)
+	}
 }
 
 func TestDORAAPI(t *testing.T) {
@@ -178,6 +188,24 @@ func TestDiffAPI(t *testing.T) {
 		t.Errorf("diff = %+v, want none", d)
 	}
 	s.must(t, 400, "GET", "/api/diff?from=integ", nil).problem(t)
+	s.must(t, 400, "GET", "/api/diff?from=integ&to=integ", nil).problem(t)
+
+	// More commits between than a diff lists: the newest, and a mark.
+	commits := func(prefix string, n int) string {
+		var cs []string
+		for i := range n {
+			cs = append(cs, fmt.Sprintf(`{"sha":"%s%04d","timestamp":"2026-10-05T00:00:00Z"}`, prefix, i))
+		}
+		return "[" + strings.Join(cs, ",") + "]"
+	}
+	s.must(t, 200, "POST", "/api/import", strings.Join([]string{
+		importLine("3.0", "integ", "SUCCESS", "pipeline", "2026-10-06T09:00:00Z", "2026-10-06T09:30:00Z", commits("x", 600)),
+		importLine("3.1", "integ", "SUCCESS", "pipeline", "2026-10-07T09:00:00Z", "2026-10-07T09:30:00Z", commits("y", 600)),
+	}, "\n"))
+	s.must(t, 200, "GET", "/api/diff?from=integ&to=pre-prod", nil).json(t, &d)
+	if sd := d.Services[0]; len(sd.Commits) != deploydb.MaxDiffCommits || !sd.CommitsTruncated || sd.Commits[0].SHA != "y0000" {
+		t.Errorf("%d commits (truncated %t, first %+v), want the newest %d and truncated", len(sd.Commits), sd.CommitsTruncated, sd.Commits[0], deploydb.MaxDiffCommits)
+	}
 	s.must(t, 404, "GET", "/api/diff?from=integ&to=moon", nil).problem(t)
 }
 

@@ -118,8 +118,13 @@ func NewServer(logger *slog.Logger, store deploydb.Store, config func() *deployd
 			}
 			if err != nil {
 				if errors.Is(err, errTooLarge) {
+					limit := int64(MaxBodyBytes)
+					var tl tooLarge
+					if errors.As(err, &tl) {
+						limit = tl.limit
+					}
 					writeProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Code: deploydb.EINVALID,
-						Detail: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)})
+						Detail: fmt.Sprintf("request body is larger than %d bytes", limit)})
 					return
 				}
 				writeError(w, r, s.log(r), err)

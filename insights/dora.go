@@ -15,60 +15,22 @@ import (
 // environment the metrics are for, as the store reads it.
 type Finished = deploydb.Finished
 
-// DORA is the four key metrics of DORA, and the rework rate, over the
-// deployments to one environment that finished in [From, To). Each figure
-// comes with the counts it was computed from; a figure with nothing to
-// compute it from (no deployment, no failure) is nil.
-type DORA struct {
-	From                time.Time    `json:"from"`
-	To                  time.Time    `json:"to"`
-	DeploymentFrequency Frequency    `json:"deploymentFrequency"`
-	LeadTime            LeadTime     `json:"leadTime"`
-	ChangeFailureRate   FailureRate  `json:"changeFailureRate"`
-	RecoveryTime        RecoveryTime `json:"recoveryTime"`
-	ReworkRate          ReworkRate   `json:"reworkRate"`
-}
-
-// Frequency is how often deployments succeed: Successful / Days.
-type Frequency struct {
-	PerDay     float64 `json:"perDay"`
-	Successful int     `json:"successful"`
-	Days       float64 `json:"days"`
-}
-
-// LeadTime is the median, over successful deployments whose artifact
-// carries commits, of the time from the oldest commit to the deployment's
-// end. Without commits a deployment is counted in WithoutCommits only.
-type LeadTime struct {
-	MedianSeconds  *float64 `json:"medianSeconds"`
-	Deployments    int      `json:"deployments"`
-	WithoutCommits int      `json:"withoutCommits"`
-}
-
-// FailureRate is Failed / (Failed + Successful).
-type FailureRate struct {
-	Rate       *float64 `json:"rate"`
-	Failed     int      `json:"failed"`
-	Successful int      `json:"successful"`
-}
-
-// RecoveryTime is the median, over failed deployments, of the time from
-// the failure's end to the end of the next successful deployment of the
-// same service in the environment (in the window or after it). A failure
-// with no success after it yet is counted in Unrecovered, not in the
-// median.
-type RecoveryTime struct {
-	MedianSeconds *float64 `json:"medianSeconds"`
-	Recovered     int      `json:"recovered"`
-	Unrecovered   int      `json:"unrecovered"`
-}
-
-// ReworkRate is Rework (deployments for a rollback or a hotfix) / Total.
-type ReworkRate struct {
-	Rate   *float64 `json:"rate"`
-	Rework int      `json:"rework"`
-	Total  int      `json:"total"`
-}
+// The figures' types live in the root package, shared with the API and
+// its client.
+type (
+	// DORA is deploydb.DORA.
+	DORA = deploydb.DORA
+	// Frequency is deploydb.DeploymentFrequency.
+	Frequency = deploydb.DeploymentFrequency
+	// LeadTime is deploydb.LeadTime.
+	LeadTime = deploydb.LeadTime
+	// FailureRate is deploydb.ChangeFailureRate.
+	FailureRate = deploydb.ChangeFailureRate
+	// RecoveryTime is deploydb.RecoveryTime.
+	RecoveryTime = deploydb.RecoveryTime
+	// ReworkRate is deploydb.ReworkRate.
+	ReworkRate = deploydb.ReworkRate
+)
 
 // ComputeDORA computes the metrics over the deployments of ds that
 // finished in [from, to). ds may hold deployments finished at or after to
@@ -77,7 +39,7 @@ type ReworkRate struct {
 // at the same instant counts, as 0 seconds). Deployments of any other
 // status are ignored.
 func ComputeDORA(ds []Finished, from, to time.Time) DORA {
-	out := DORA{From: from, To: to}
+	out := DORA{From: deploydb.NewTime(from), To: deploydb.NewTime(to)}
 	days := to.Sub(from).Hours() / 24
 	if days < 0 {
 		days = 0

@@ -57,7 +57,7 @@ func TestDORA(t *testing.T) {
 
 	// Successful in the window: 1, 3, 4, 6. Failed: 2, 5, 7, 8.
 	want := insights.DORA{
-		From: from, To: to,
+		From: deploydb.NewTime(from), To: deploydb.NewTime(to),
 		DeploymentFrequency: insights.Frequency{PerDay: 4.0 / 7, Successful: 4, Days: 7},
 		// Leads 3,600, 7,200, 172,800: the median 7,200.
 		LeadTime:          insights.LeadTime{MedianSeconds: f(7200), Deployments: 3, WithoutCommits: 1},
@@ -77,8 +77,8 @@ func TestDORAEmpty(t *testing.T) {
 		{Service: "billing", Status: success, FinishedAt: at("2026-01-31T23:59:59Z")},
 		{Service: "billing", Status: failed, FinishedAt: at("2026-02-03T00:00:00Z")}, // to is excluded
 	}
-	check(t, insights.ComputeDORA(ds, from, to), insights.DORA{From: from, To: to, DeploymentFrequency: insights.Frequency{Days: 2}})
-	check(t, insights.ComputeDORA(nil, from, to), insights.DORA{From: from, To: to, DeploymentFrequency: insights.Frequency{Days: 2}})
+	check(t, insights.ComputeDORA(ds, from, to), insights.DORA{From: deploydb.NewTime(from), To: deploydb.NewTime(to), DeploymentFrequency: insights.Frequency{Days: 2}})
+	check(t, insights.ComputeDORA(nil, from, to), insights.DORA{From: deploydb.NewTime(from), To: deploydb.NewTime(to), DeploymentFrequency: insights.Frequency{Days: 2}})
 }
 
 // TestDORAEvenMedian: the median of an even count is the mean of the two
@@ -96,7 +96,7 @@ func TestDORAEvenMedian(t *testing.T) {
 	}
 	fails := []insights.Finished{{Service: "a", Status: failed, FinishedAt: at("2026-03-01T05:00:00Z")}}
 	got = insights.ComputeDORA(fails, from, to)
-	check(t, got, insights.DORA{From: from, To: to, DeploymentFrequency: insights.Frequency{Days: 1},
+	check(t, got, insights.DORA{From: deploydb.NewTime(from), To: deploydb.NewTime(to), DeploymentFrequency: insights.Frequency{Days: 1},
 		ChangeFailureRate: insights.FailureRate{Rate: f(1), Failed: 1},
 		RecoveryTime:      insights.RecoveryTime{Unrecovered: 1},
 		ReworkRate:        insights.ReworkRate{Rate: f(0), Total: 1}})
@@ -114,7 +114,7 @@ func check(t *testing.T, got, want insights.DORA) {
 		}
 		return fmt.Sprint(*p)
 	}
-	if !got.From.Equal(want.From) || !got.To.Equal(want.To) {
+	if !got.From.Equal(want.From.Time) || !got.To.Equal(want.To.Time) {
 		t.Errorf("window %s–%s, want %s–%s", got.From, got.To, want.From, want.To)
 	}
 	if g, w := got.DeploymentFrequency, want.DeploymentFrequency; !eq(g.PerDay, w.PerDay) || g.Successful != w.Successful || !eq(g.Days, w.Days) {

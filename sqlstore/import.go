@@ -96,11 +96,10 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 		return nil, err
 	}
 	if len(problems) > 0 {
-		slices.SortStableFunc(problems, func(a, b deploydb.FieldError) int { return a.Line - b.Line })
-		return nil, importError(problems)
+		return nil, deploydb.ImportError(problems)
 	}
 
-	out := &deploydb.ImportResult{}
+	out := &deploydb.ImportResult{Events: []int64{}}
 	for start := 0; start < len(rs); start += importChunk {
 		chunk := rs[start:min(start+importChunk, len(rs))]
 		var res deploydb.ImportResult
@@ -117,22 +116,9 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 		out.Imported += res.Imported
 		out.Unchanged += res.Unchanged
 		out.ArtifactsCreated += res.ArtifactsCreated
-		if res.Event != 0 {
-			out.Event = res.Event
-		}
+		out.Events = append(out.Events, res.Events...)
 	}
 	return out, nil
-}
-
-// importError is the EINVALID of an import's problems.
-func importError(problems []deploydb.FieldError) error {
-	p := problems[0]
-	msg := fmt.Sprintf("invalid import: line %d: %s %s", p.Line, p.Field, p.Message)
-	if len(problems) > 1 {
-		msg += fmt.Sprintf(" (and %d more)", len(problems)-1)
-	}
-	msg += "; nothing was imported"
-	return &deploydb.Error{Code: deploydb.EINVALID, Message: msg, Fields: problems}
 }
 
 // sameArtifact checks that record r names its artifact as it is known
@@ -180,7 +166,7 @@ func (s *Store) importChunk(ctx context.Context, tx *wtx, cfg *deploydb.Config, 
 		}
 		if a != nil {
 			if p := sameArtifact(r, a.sourceURL, a.commits, "the stored artifact"); len(p) > 0 {
-				return importError(p)
+				return deploydb.ImportError(p)
 			}
 			if len(a.commits) == 0 && len(r.Commits) > 0 {
 				// Commits known now of an artifact stored without them.
@@ -266,7 +252,7 @@ func (s *Store) importChunk(ctx context.Context, tx *wtx, cfg *deploydb.Config, 
 	if err != nil {
 		return err
 	}
-	res.Event = id
+	res.Events = append(res.Events, id)
 	return nil
 }
 

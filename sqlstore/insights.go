@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -94,7 +95,7 @@ func (s *Store) FindCommits(ctx context.Context, r deploydb.CommitRange) (_ []de
 		WHERE a.grp = ? AND a.name = ?
 			AND (a.created_at > lo.created_at OR (a.created_at = lo.created_at AND a.id > lo.id))
 			AND (a.created_at < hi.created_at OR (a.created_at = hi.created_at AND a.id <= hi.id))
-		ORDER BY a.created_at DESC, a.id DESC, c.position LIMIT ?`, r.After, r.UpTo, r.Group, r.Name, deploydb.MaxDiffCommits)
+		ORDER BY a.created_at DESC, a.id DESC, c.position LIMIT ?`, r.After, r.UpTo, r.Group, r.Name, cmp.Or(r.Limit, deploydb.MaxDiffCommits))
 	if err != nil {
 		return nil, fmt.Errorf("store: commits: %w", err)
 	}

@@ -154,12 +154,12 @@ func testHistory(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := deploydb.ImportResult{Imported: 12, ArtifactsCreated: 10, Event: res.Event}
+		want := deploydb.ImportResult{Imported: 12, ArtifactsCreated: 10, Events: []int64{f.lastEvent()}}
 		if diff := cmp.Diff(want, *res); diff != "" {
 			t.Errorf("result (-want +got):\n%s", diff)
 		}
 		evs := f.events(after)
-		if len(evs) != 1 || evs[0].Type != deploydb.EventHistoryImported || evs[0].Actor != "alice" || evs[0].ID != res.Event {
+		if len(evs) != 1 || evs[0].Type != deploydb.EventHistoryImported || evs[0].Actor != "alice" || evs[0].ID != res.Events[0] {
 			t.Fatalf("events = %+v, want one history.imported by alice", evs)
 		}
 		if ds := f.deliveries(deploydb.DeliveryFilter{Page: pageAll()}); len(ds) != 0 {
@@ -222,7 +222,7 @@ func testHistory(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(deploydb.ImportResult{Unchanged: 12}, *res); diff != "" {
+		if diff := cmp.Diff(deploydb.ImportResult{Unchanged: 12, Events: []int64{}}, *res); diff != "" {
 			t.Errorf("second import (-want +got):\n%s", diff)
 		}
 		f.unchanged(before)
@@ -451,7 +451,7 @@ func testHistory(t *testing.T, open Opener) {
 		dora := insights.ComputeDORA(ds, historyStart, historyStart.Add(7*day))
 		f64 := func(v float64) *float64 { return &v }
 		wantDORA := insights.DORA{
-			From: historyStart, To: historyStart.Add(7 * day),
+			From: deploydb.NewTime(historyStart), To: deploydb.NewTime(historyStart.Add(7 * day)),
 			DeploymentFrequency: insights.Frequency{PerDay: 4.0 / 7, Successful: 4, Days: 7},
 			// billing 1.0's oldest commit is 2 h before the week: 3 h
 			// and 26 h 30 m; search 2.0 and cache 1.2 carry none.
