@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/client"
@@ -69,11 +70,22 @@ func deploymentFilterFlags(cmd *cobra.Command, f *deploydb.DeploymentFilter, sta
 	if service {
 		fl.StringVar(&f.Service, "service", "", "only deployments of this service")
 	}
-	fl.StringVar(&f.Environment, "environment", "", "only deployments to this environment")
+	fl.StringVar(&f.Environment, "environment", "", "only deployments to this environment (or --env)")
+	envAlias(fl)
 	fl.StringVar(status, "status", "", "only deployments in this status ("+statusList()+")")
 	fl.BoolVar(&f.Ascending, "asc", false, "oldest first")
 	pageFlags(cmd, &f.Page)
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(statusNames(), cobra.ShellCompDirectiveNoFileComp))
+}
+
+// envAlias makes --env, as people abbreviate it, --environment.
+func envAlias(fl *pflag.FlagSet) {
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "env" {
+			name = "environment"
+		}
+		return pflag.NormalizedName(name)
+	})
 }
 
 func statusNames() []string {

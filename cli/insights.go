@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/client"
@@ -136,13 +135,7 @@ fractions (see docs/api.md).`,
 	f.StringVar(&q.Service, "service", "", "only the deployments of this service (default: all)")
 	f.StringVar(&since, "since", "", "start of the window: RFC 3339 time, date, or duration before --until such as 30d (default: 30d)")
 	f.StringVar(&until, "until", "", "end of the window, excluded: RFC 3339 time or date (default: now)")
-	// --env, as people abbreviate it, is --environment.
-	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		if name == "env" {
-			name = "environment"
-		}
-		return pflag.NormalizedName(name)
-	})
+	envAlias(f)
 	return cmd
 }
 

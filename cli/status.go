@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +13,7 @@ import (
 )
 
 func (a *app) statusCommand() *cobra.Command {
-	var service string
+	var service, at string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what runs where: one row per service, one column per environment",
@@ -25,16 +26,30 @@ and which environments are locked or frozen.
 
 With -o json, each cell also has the deployment ids, since when the current
 version runs there (currentSince) and the last known good deployment
-(lastKnownGood).`,
+(lastKnownGood).
+
+--at shows the matrix as it was at a past instant (an RFC 3339 time, a
+date, or a duration before now such as 2h or 3d), worked out from the
+history: each deployment with its status then, the locks then, and the
+freezes of the configuration in force now.`,
 		Example: `  deploydb status
-  deploydb status --service billing -o json`,
+  deploydb status --service billing -o json
+  deploydb status --at 2026-11-20T14:00:00Z
+  deploydb status --at 3h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var when time.Time
+			if at != "" {
+				var err error
+				if when, err = parseWhen("--at", at, time.Now()); err != nil {
+					return err
+				}
+			}
 			c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
-			st, err := c.Status(c.ctx, service)
+			st, err := c.StatusAt(c.ctx, service, when)
 			if err != nil {
 				return err
 			}
@@ -42,6 +57,7 @@ version runs there (currentSince) and the last known good deployment
 		},
 	}
 	cmd.Flags().StringVar(&service, "service", "", "only services whose name contains this")
+	cmd.Flags().StringVar(&at, "at", "", "the matrix as it was then: RFC 3339 time, date, or duration before now such as 2h")
 	return cmd
 }
 
@@ -62,6 +78,11 @@ const statusLegend = `✓ verified (SUCCESS)    … completed, awaiting verifica
 // statusMatrix writes the status matrix, the legend, and a line for each
 // environment that is locked or frozen saying why and since when.
 func statusMatrix(w io.Writer, st *client.Status) error {
+	if st.At != nil {
+		if _, err := fmt.Fprintf(w, "as it was at %s\n", st.At); err != nil {
+			return err
+		}
+	}
 	header := []string{"SERVICE"}
 	for _, e := range st.Environments {
 		header = append(header, e.Name+columnMarks(e))

@@ -139,6 +139,15 @@ func (c *Client) deployments(ctx context.Context, path string, f deploydb.Deploy
 	setIf(q, "service", f.Service)
 	setIf(q, "environment", f.Environment)
 	setIf(q, "status", string(f.Status))
+	if !f.From.IsZero() {
+		q.Set("from", deploydb.NewTime(f.From).String())
+	}
+	if !f.To.IsZero() {
+		q.Set("to", deploydb.NewTime(f.To).String())
+	}
+	if f.Cursor != 0 {
+		q.Set("cursor", itoa(f.Cursor))
+	}
 	if f.Ascending {
 		q.Set("order", "asc")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/deploydb/deploydb"
 )
@@ -41,8 +42,18 @@ type actionInput struct {
 // Status returns the service × environment matrix; with service set, only
 // the rows of services whose name contains it.
 func (c *Client) Status(ctx context.Context, service string) (*Status, error) {
+	return c.StatusAt(ctx, service, time.Time{})
+}
+
+// StatusAt returns the status matrix as it was at instant at (the matrix
+// of now when at is zero), of the services whose name contains service
+// (all when empty). Returns EBADREQUEST for an instant in the future.
+func (c *Client) StatusAt(ctx context.Context, service string, at time.Time) (*Status, error) {
 	q := url.Values{}
 	setIf(q, "service", service)
+	if !at.IsZero() {
+		q.Set("at", deploydb.NewTime(at).String())
+	}
 	var out Status
 	if err := c.do(ctx, http.MethodGet, "/api/status", q, nil, &out); err != nil {
 		return nil, err
