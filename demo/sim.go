@@ -188,10 +188,18 @@ func (s *Sim) publish(ctx context.Context, ci *client.Client, service string) er
 		v[1], v[2] = v[1]+1, 0
 	}
 	s.versions[service] = v
+	// The commits the version brings: one to four, made in the last
+	// hour or so, which lead times are measured from.
+	now := time.Now()
+	commits := make([]deploydb.Commit, 1+s.rng.IntN(4))
+	for i := range commits {
+		commits[i] = deploydb.Commit{SHA: fmt.Sprintf("%016x%016x%08x", s.rng.Uint64(), s.rng.Uint64(), s.rng.Uint32()),
+			Timestamp: deploydb.NewTime(now.Add(-time.Duration(5+s.rng.IntN(90)) * time.Minute))}
+	}
 	s.mu.Unlock()
 	version := fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2])
 	_, err := ci.PublishArtifact(ctx, deploydb.Artifact{Group: "com.example", Name: service, Version: version,
-		SourceURL: "https://ci.example.invalid/" + service + "/" + version + "/" + service + "-" + version + ".tar.gz"})
+		SourceURL: "https://ci.example.invalid/" + service + "/" + version + "/" + service + "-" + version + ".tar.gz", Commits: commits})
 	if err != nil {
 		var de *deploydb.Error
 		if errors.As(err, &de) && de.Code == deploydb.ECONFLICT {
