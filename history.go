@@ -13,6 +13,10 @@ const EventHistoryImported EventType = "history.imported"
 // MaxImportRecords is the most deployments one import takes.
 const MaxImportRecords = 100_000
 
+// MaxImportProblems bounds the problems the error refusing an import
+// lists (its message says how many there are).
+const MaxImportProblems = 1000
+
 // ImportRecord is one deployment of another tool's history, one line of
 // an import file.
 type ImportRecord struct {
@@ -92,6 +96,10 @@ func ImportError(problems []FieldError) error {
 	msg := fmt.Sprintf("invalid import: line %d: %s", p.Line, what)
 	if len(problems) > 1 {
 		msg += fmt.Sprintf(" (and %d more)", len(problems)-1)
+	}
+	if len(problems) > MaxImportProblems {
+		msg += fmt.Sprintf("; the first %d are listed", MaxImportProblems)
+		problems = problems[:MaxImportProblems]
 	}
 	return &Error{Code: EINVALID, Message: msg + "; nothing was imported", Fields: problems}
 }

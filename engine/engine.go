@@ -338,6 +338,9 @@ func CheckRetry(p *Plan, id int64) error {
 	if d.Status != deploydb.DeploymentFailed {
 		return &deploydb.Error{Code: deploydb.ECONFLICT, Message: fmt.Sprintf("deployment %d is %s: only a FAILED deployment can be retried", d.ID, d.Status), Current: snapshot(d)}
 	}
+	if d.Imported {
+		return &deploydb.Error{Code: deploydb.ECONFLICT, Message: fmt.Sprintf("deployment %d was imported from another tool's history: it cannot be retried; deploy %s with a hotfix instead", d.ID, d.Artifact.Version), Current: snapshot(d)}
+	}
 	if latest := latestAt(f, d.Position); latest.ID != d.ID {
 		return &deploydb.Error{Code: deploydb.ECONFLICT, Message: fmt.Sprintf("deployment %d was retried already, as deployment %d", d.ID, latest.ID), Current: snapshot(d)}
 	}
@@ -355,6 +358,7 @@ func NewRetry(d *deploydb.Deployment, now deploydb.Time) deploydb.Deployment {
 	r.ID, r.Status, r.Reason, r.Waiting = 0, deploydb.DeploymentNotStarted, deploydb.ReasonRetry, ""
 	r.DueAt, r.CreatedAt, r.UpdatedAt = deploydb.Time{}, now, now
 	r.ActivatedAt, r.StartedAt, r.CompletedAt, r.FinishedAt = deploydb.Time{}, deploydb.Time{}, deploydb.Time{}, deploydb.Time{}
+	r.Imported = false
 	r.Promotions = make([]deploydb.PromotionResult, 0, len(d.Promotions))
 	for _, pr := range d.Promotions {
 		r.Promotions = append(r.Promotions, deploydb.PromotionResult{Promotion: pr.Promotion, Type: pr.Type, SoakMs: pr.SoakMs,

@@ -20,12 +20,23 @@ import (
 // (32 MiB: about 100,000 deployments).
 const MaxImportBytes = 32 << 20
 
+// ImportTimeout is how long an import may take to be read and stored:
+// longer than other requests.
+const ImportTimeout = 10 * time.Minute
+
 // ImportResponse is the answer to POST /api/import.
 type ImportResponse = deploydb.ImportResult
 
 // importHistory reads an NDJSON file of past deployments, one a line, and
 // imports them: all of them, or (422) none, with every bad line named.
 func (s *Server) importHistory(w http.ResponseWriter, r *http.Request) error {
+	// A large file takes longer to send and to store than the server's
+	// timeouts allow other requests (thousands of deployments a second
+	// on SQLite, hundreds on PostgreSQL).
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(ImportTimeout)
+	_ = rc.SetReadDeadline(deadline) // not every ResponseWriter has deadlines
+	_ = rc.SetWriteDeadline(deadline)
 	cfg := s.config()
 	rs, err := readImport(w, r, cfg)
 	if err != nil {
@@ -50,7 +61,11 @@ func readImport(w http.ResponseWriter, r *http.Request, cfg *deploydb.Config) ([
 	line := 0
 	for sc.Scan() {
 		line++
-		b := bytes.TrimSpace(sc.Bytes())
+		b := sc.Bytes()
+		if line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}

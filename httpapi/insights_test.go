@@ -101,6 +101,17 @@ func TestImportAPI(t *testing.T) {
 		t.Errorf("%d deployments after refused imports, want %d", len(after), len(before))
 	}
 	s.must(t, 422, "POST", "/api/import", "\n\n")
+	// A file saved with a byte order mark.
+	bom := "\xef\xbb\xbf" + importLine("4.0", "integ", "SUCCESS", "pipeline", "2026-11-02T09:00:00Z", "2026-11-02T10:00:00Z", "") + "\r\n"
+	res = deploydb.ImportResult{}
+	if s.must(t, 200, "POST", "/api/import", bom).json(t, &res); res.Imported != 1 {
+		t.Errorf("a file with a BOM and CRLF: %+v", res)
+	}
+	// Many bad lines: the first 1,000 listed, all counted.
+	many := strings.Repeat("{\"status\": 1}\n", deploydb.MaxImportProblems+5)
+	if p := s.must(t, 422, "POST", "/api/import", many).problem(t); len(p.Errors) != deploydb.MaxImportProblems || !strings.Contains(p.Detail, "and 1004 more") {
+		t.Errorf("%d problems listed, detail %q", len(p.Errors), p.Detail)
+	}
 	// Over 32 MiB: refused, naming the import's limit.
 	long := `{"pad":"` + strings.Repeat("x", 4000) + `"}` + "\n"
 	huge := strings.Repeat(long, httpapi.MaxImportBytes/len(long)+1)

@@ -131,7 +131,7 @@ var apiRoutes = []route{
 		Query: []param{{"service", "string", "only services whose name contains this"}, {"at", "string", "RFC 3339: the matrix as it was at that past instant, from the history (locks from their events, freezes as configured now)"}}},
 
 	{Method: "POST", Path: "/api/import", Scope: deploydb.ScopeAdmin, Summary: "Import past deployments from another tool: NDJSON, one deployment a line; all lines or (422, each bad line named) none; importing again changes nothing", Handle: (*Server).importHistory,
-		Request: deploydb.ImportRecord{}, RequestType: "application/x-ndjson", Response: ImportResponse{}, Status: 200, Errors: []int{400, 413, 422}},
+		Request: deploydb.ImportRecord{}, RequestType: "application/x-ndjson", Response: ImportResponse{}, Status: 200, Errors: []int{400, 409, 413, 422}},
 	{Method: "GET", Path: "/api/insights/dora", Scope: deploydb.ScopeRead, Summary: "The DORA metrics of an environment over [from, to), from the deployments that finished there", Handle: (*Server).dora,
 		Response: DORAReport{}, Status: 200, Errors: []int{400, 404},
 		Query: []param{

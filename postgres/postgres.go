@@ -130,6 +130,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Contains: func(col string) string { return "strpos(" + col + ", ?) > 0" },
 		// Text sorts by bytes, as in SQLite, whatever the database's locale.
 		Collate:     ` COLLATE "C"`,
+		Lateral:     true,
 		Unavailable: unavailable,
 		Shown:       "the PostgreSQL database",
 		// Every process on the database hears of a commit (listen).

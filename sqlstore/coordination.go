@@ -101,6 +101,15 @@ func (s *Store) Rollback(ctx context.Context, cfg *deploydb.Config, id int64, a 
 				Message: fmt.Sprintf("%s has no last known good artifact in %s: nothing to roll back to", d.Service, d.Environment)}
 		}
 		rf := engine.NewRollbackFlow(f, d, *lkg, p.Now)
+		if d.Imported {
+			// An imported deployment went through no pipeline of
+			// DeployDB's: the rollback is laid out from the config, with
+			// the environment's promotions.
+			if rf, err = engine.NewSingleFlow(cfg, d.Service, d.Environment, deploydb.ReasonRollback, *lkg, p.Now); err != nil {
+				return err
+			}
+			rf.Deployments[0].FailureStrategy = deploydb.FailureNotify
+		}
 		if err := insertFlow(ctx, tx, rf); err != nil {
 			return err
 		}

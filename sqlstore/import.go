@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,7 +14,7 @@ import (
 // importChunk is how many records one write transaction of an import
 // takes: the writer is held for tens of milliseconds at a time, never for
 // the whole file.
-const importChunk = 500
+const importChunk = 100
 
 // namedArtifact is what the records of an import say of one artifact.
 type namedArtifact struct {
@@ -52,8 +53,20 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 		return nil, deploydb.Errorf(deploydb.EINVALID, "an import takes at most %d deployments, not %d", deploydb.MaxImportRecords, len(rs))
 	}
 	var problems []deploydb.FieldError
+	now := s.now()
 	for i := range rs {
 		problems = append(problems, rs[i].Validate(cfg)...)
+		if rs[i].FinishedAt.After(now.Time) {
+			problems = append(problems, deploydb.FieldError{Line: rs[i].Line, Field: "finishedAt", Message: "is in the future"})
+		}
+	}
+	overlapping := overlaps(rs)
+	problems = append(problems, overlapping...)
+	// A record said to overlap another of the file is not said again to
+	// overlap what is stored (often the same deployment, imported before).
+	said := map[int]bool{}
+	for _, p := range overlapping {
+		said[p.Line] = true
 	}
 	// Every record that names an artifact must name it the same way.
 	named := map[[3]string]*namedArtifact{}
@@ -89,6 +102,14 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 			if n.stored != nil {
 				problems = append(problems, sameArtifact(r, n.stored.sourceURL, n.stored.commits, "the stored artifact")...)
 			}
+			if said[r.Line] {
+				continue
+			}
+			p, err := s.overlapsStored(ctx, q, r)
+			if err != nil {
+				return err
+			}
+			problems = append(problems, p...)
 		}
 		return nil
 	})
@@ -109,7 +130,18 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 		})
 		if err != nil {
 			if start > 0 {
-				return nil, fmt.Errorf("import: lines from %d on not imported (the lines before are; importing the file again adds only what is missing): %w", chunk[0].Line, err)
+				// Say what is stored: the chunks before this one.
+				e := &deploydb.Error{Code: deploydb.ErrorCode(err), Message: "internal error"}
+				var de *deploydb.Error
+				if errors.As(err, &de) {
+					e.Message, e.Fields = de.Message, de.Fields
+				}
+				e.Message = fmt.Sprintf("the lines from line %d on were not imported (%d deployments before them were: importing the file again adds only what is missing): %s",
+					chunk[0].Line, out.Imported, e.Message)
+				if e.Code == deploydb.EINTERNAL {
+					return nil, fmt.Errorf("%s: %w", e.Message, err)
+				}
+				return nil, e
 			}
 			return nil, err
 		}
@@ -119,6 +151,74 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 		out.Events = append(out.Events, res.Events...)
 	}
 	return out, nil
+}
+
+// overlaps returns a problem for each record that overlaps another of rs
+// deploying the same service to the same environment: DeployDB keeps one
+// deployment at a time in each (a record twice in rs is one deployment,
+// not an overlap).
+func overlaps(rs []deploydb.ImportRecord) []deploydb.FieldError {
+	byCell := map[[2]string][]*deploydb.ImportRecord{}
+	for i := range rs {
+		r := &rs[i]
+		if r.StartedAt.IsZero() || r.FinishedAt.IsZero() {
+			continue // invalid: said so already
+		}
+		k := [2]string{r.Service, r.Environment}
+		byCell[k] = append(byCell[k], r)
+	}
+	var out []deploydb.FieldError
+	for _, cell := range byCell {
+		slices.SortStableFunc(cell, func(a, b *deploydb.ImportRecord) int {
+			return cmp.Or(a.StartedAt.Compare(b.StartedAt.Time), a.FinishedAt.Compare(b.FinishedAt.Time))
+		})
+		var last *deploydb.ImportRecord // the one that ends last so far
+		for _, r := range cell {
+			if last != nil && r.StartedAt.Before(last.FinishedAt.Time) && !sameDeployment(r, last) {
+				out = append(out, deploydb.FieldError{Line: r.Line, Field: "startedAt",
+					Message: fmt.Sprintf("overlaps line %d (%s %s in %s, %s to %s): DeployDB keeps one deployment at a time per service and environment",
+						last.Line, last.Service, last.Version, last.Environment, last.StartedAt, last.FinishedAt)})
+			}
+			if last == nil || r.FinishedAt.After(last.FinishedAt.Time) {
+				last = r
+			}
+		}
+	}
+	return out
+}
+
+// sameDeployment reports whether a and b are one deployment: the same
+// artifact to the same place, finished at the same instant.
+func sameDeployment(a, b *deploydb.ImportRecord) bool {
+	return a.Group == b.Group && a.Name == b.Name && a.Version == b.Version && a.Service == b.Service && a.Environment == b.Environment && a.FinishedAt.Equal(b.FinishedAt.Time)
+}
+
+// overlapsStored returns a problem when record r overlaps a stored
+// deployment of its service in its environment other than itself
+// (imported before). Stored deployments never overlap one another, so the
+// one activated last before r finished is the only one that can.
+func (s *Store) overlapsStored(ctx context.Context, q querier, r *deploydb.ImportRecord) ([]deploydb.FieldError, error) {
+	if r.StartedAt.IsZero() || r.FinishedAt.IsZero() {
+		return nil, nil
+	}
+	d, err := s.oneDeployment(ctx, q, `d.service = ? AND d.environment = ? AND d.activated_at < ?`, `d.activated_at DESC, d.id DESC`,
+		"deployments_activated", r.Service, r.Environment, ms(r.FinishedAt))
+	if err != nil || d == nil {
+		return nil, err
+	}
+	if !d.FinishedAt.IsZero() && !d.FinishedAt.After(r.StartedAt.Time) {
+		return nil, nil
+	}
+	if d.Imported && d.Artifact.Group == r.Group && d.Artifact.Name == r.Name && d.Artifact.Version == r.Version && d.FinishedAt.Equal(r.FinishedAt.Time) {
+		return nil, nil // itself, imported before
+	}
+	until := "still " + string(d.Status)
+	if !d.FinishedAt.IsZero() {
+		until = "to " + d.FinishedAt.String()
+	}
+	return []deploydb.FieldError{{Line: r.Line, Field: "startedAt",
+		Message: fmt.Sprintf("overlaps deployment %d (%s %s in %s, from %s %s): DeployDB keeps one deployment at a time per service and environment",
+			d.ID, d.Service, d.Artifact.Version, d.Environment, d.ActivatedAt, until)}}, nil
 }
 
 // sameArtifact checks that record r names its artifact as it is known
@@ -273,18 +373,19 @@ func importEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment) error 
 	if err != nil {
 		return fmt.Errorf("store: status matrix: %w", err)
 	}
+	// Ties go to the imported deployment, the latest recorded: the status
+	// matrix at an instant (FindStatusAt) takes the deployment with the
+	// larger id as the later of two at the same instant.
 	at := ms(d.FinishedAt)
-	before := func(t sql.NullInt64) bool { return !t.Valid || t.Int64 < at }
+	before := func(t sql.NullInt64) bool { return !t.Valid || t.Int64 <= at }
 	var set []string
 	var args []any
 	switch d.Status {
 	case deploydb.DeploymentSuccess:
 		if before(current) {
 			set, args = append(set, `current_id = ?`, `current_since = ?`), append(args, d.ID, at)
-			// A success ends the uncertainty of a failure before it, or
-			// at the same instant: whichever order the two are imported
-			// in, the cell ends the same.
-			if !attempt.Valid || attempt.Int64 <= at {
+			// A success ends the uncertainty of a failure before it.
+			if before(attempt) {
 				set = append(set, `last_attempt_id = NULL`)
 			}
 		}

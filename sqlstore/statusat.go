@@ -38,11 +38,15 @@ func (s *Store) FindStatusAt(ctx context.Context, f deploydb.StatusAtFilter) (_ 
 	}
 	out := []*deploydb.StatusCell{}
 	err = s.snapshot(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `WITH e AS (SELECT service, environment FROM `+cellsOf+`)
-			SELECT `+deploymentColumns+` FROM e JOIN deployments d ON d.id IN (
-				SELECT x.id FROM deployments x`+s.indexedBy("deployments_activated")+`
+		latest := `SELECT x.id FROM deployments x` + s.indexedBy("deployments_activated") + `
 				WHERE x.service = e.service AND x.environment = e.environment AND x.activated_at <= ?
-				ORDER BY x.activated_at DESC, x.id DESC LIMIT `+fmt.Sprint(walkBack)+`)
+				ORDER BY x.activated_at DESC, x.id DESC LIMIT ` + fmt.Sprint(walkBack)
+		join := `JOIN deployments d ON d.id IN (` + latest + `)`
+		if s.d.Lateral {
+			join = `CROSS JOIN LATERAL (` + latest + `) k JOIN deployments d ON d.id = k.id`
+		}
+		rows, err := q.QueryContext(ctx, `WITH e AS (SELECT service, environment FROM `+cellsOf+`)
+			SELECT `+deploymentColumns+` FROM e `+join+`
 			JOIN artifacts a ON a.id = d.artifact_id`, reorder(args)...)
 		if err != nil {
 			return fmt.Errorf("store: status at: %w", err)

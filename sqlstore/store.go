@@ -52,6 +52,12 @@ type Driver struct {
 	// them it can prefer an index that walks the history to a partial
 	// index of a few rows.
 	IndexedBy func(index string) string
+	// Lateral says that the database joins LATERAL subqueries
+	// (PostgreSQL): a query that wants a few rows of each row of another
+	// table says so with one. SQLite has none; it runs a correlated IN
+	// subquery once per row, which PostgreSQL cannot do without reading
+	// the whole table for each.
+	Lateral bool
 	// OneProcess says that one process at a time writes the database
 	// (SQLite): a report may then read its plan before it queues
 	// (prereadPlan). Replicas sharing a PostgreSQL database may run

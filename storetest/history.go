@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,12 +44,20 @@ func constructedHistory() []deploydb.ImportRecord {
 		importLine(5, "search", "2.0", "prod", success, deploydb.ReasonPipeline, 2*day),
 		importLine(6, "ledger", "3.0", "prod", failed, deploydb.ReasonPipeline, 3*day), // never recovered
 		importLine(7, "cache", "1.1", "prod", failed, deploydb.ReasonPipeline, 5*day),
-		importLine(8, "cache", "1.2", "prod", success, deploydb.ReasonPipeline, 5*day), // at the same instant
+		atOnce(importLine(8, "cache", "1.2", "prod", success, deploydb.ReasonPipeline, 5*day)), // at the same instant
 		importLine(9, "search", "2.1", "prod", failed, deploydb.ReasonHotfix, 6*day),
 		importLine(10, "cache", "1.3", "prod", success, deploydb.ReasonPipeline, 7*day),  // at the window's end: after it
 		importLine(11, "search", "2.2", "prod", success, deploydb.ReasonPipeline, 8*day), // after the week
 		importLine(12, "billing", "1.0", "staging", success, deploydb.ReasonPipeline, 30*time.Minute, billing10...),
 	}
+}
+
+// atOnce makes r a deployment that took no time: it starts when it
+// finishes (what two deployments of a cell that end at the same instant
+// must be, one at a time).
+func atOnce(r deploydb.ImportRecord) deploydb.ImportRecord {
+	r.StartedAt = r.FinishedAt
+	return r
 }
 
 func testHistory(t *testing.T, open Opener) {
@@ -282,13 +291,13 @@ func testHistory(t *testing.T, open Opener) {
 		}
 		before := f.state()
 		good := importLine(1, "search", "5.0", "prod", success, deploydb.ReasonPipeline, 9*day)
-		noEnv := importLine(2, "search", "5.1", "moon", success, deploydb.ReasonPipeline, 9*day)
-		badStatus := importLine(3, "search", "5.2", "prod", "COMPLETED", "retry", 9*day)
-		backwards := importLine(4, "search", "5.3", "prod", success, deploydb.ReasonPipeline, 9*day)
+		noEnv := importLine(2, "search", "5.1", "moon", success, deploydb.ReasonPipeline, 9*day+time.Hour)
+		badStatus := importLine(3, "search", "5.2", "prod", "COMPLETED", "retry", 9*day+2*time.Hour)
+		backwards := importLine(4, "search", "5.3", "prod", success, deploydb.ReasonPipeline, 9*day+3*time.Hour)
 		backwards.StartedAt = hAt(10 * day)
 		otherURL := importLine(5, "billing", "1.0", "prod", success, deploydb.ReasonPipeline, 9*day)
 		otherURL.SourceURL = "https://elsewhere.example.com/billing-1.0.jar"
-		first := importLine(6, "search", "6.0", "prod", success, deploydb.ReasonPipeline, 9*day)
+		first := importLine(6, "search", "6.0", "prod", success, deploydb.ReasonPipeline, 9*day+4*time.Hour)
 		second := importLine(7, "search", "6.0", "staging", success, deploydb.ReasonPipeline, 9*day, deploydb.Commit{SHA: "x", Timestamp: hAt(0)})
 		third := importLine(8, "search", "6.0", "integ", success, deploydb.ReasonPipeline, 9*day, deploydb.Commit{SHA: "y", Timestamp: hAt(0)})
 		_, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{good, noEnv, badStatus, backwards, otherURL, first, second, third}, "alice")
@@ -362,6 +371,117 @@ func testHistory(t *testing.T, open Opener) {
 			if diff := cmp.Diff(all, paged); diff != "" || len(all) != 12 {
 				t.Errorf("ascending %t: paged by cursor (-all +paged):\n%s", asc, diff)
 			}
+		}
+	})
+
+	t.Run("ImportTies", func(t *testing.T) {
+		// Deployments of a cell that end at the same instant, imported in
+		// either order: the matrix kept is the one worked out from the
+		// history (the one recorded later is the later).
+		for _, tt := range []struct {
+			name string
+			rs   []deploydb.ImportRecord
+		}{
+			{"SuccessThenFailure", []deploydb.ImportRecord{importLine(1, "search", "1.0", "prod", success, deploydb.ReasonPipeline, time.Hour),
+				atOnce(importLine(2, "search", "1.1", "prod", failed, deploydb.ReasonPipeline, time.Hour))}},
+			{"FailureThenSuccess", []deploydb.ImportRecord{importLine(1, "search", "1.1", "prod", failed, deploydb.ReasonPipeline, time.Hour),
+				atOnce(importLine(2, "search", "1.0", "prod", success, deploydb.ReasonPipeline, time.Hour))}},
+			{"TwoSuccesses", []deploydb.ImportRecord{importLine(1, "search", "1.0", "prod", success, deploydb.ReasonPipeline, time.Hour),
+				atOnce(importLine(2, "search", "1.1", "prod", success, deploydb.ReasonPipeline, time.Hour))}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				f := newFixture(t, open)
+				if _, err := f.s.Import(f.ctx, f.cfg, tt.rs, "alice"); err != nil {
+					t.Fatal(err)
+				}
+				cells, err := f.s.FindStatus(f.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.wantStatusAt(f.clock.Now(), cells)
+			})
+		}
+	})
+
+	t.Run("ImportOverlaps", func(t *testing.T) {
+		f := newFixture(t, open)
+		// Within the file.
+		long := importLine(1, "search", "1.0", "prod", success, deploydb.ReasonPipeline, 10*time.Hour)
+		long.StartedAt = hAt(0)
+		_, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{long, importLine(2, "search", "1.1", "prod", success, deploydb.ReasonPipeline, time.Hour)}, "alice")
+		if e := wantCode(t, err, deploydb.EINVALID); len(e.Fields) != 1 || e.Fields[0].Line != 2 || !strings.Contains(e.Fields[0].Message, "overlaps line 1") {
+			t.Errorf("problems %+v, want line 2 overlapping line 1", e.Fields)
+		}
+		// With what is stored: an imported deployment, and one DeployDB
+		// has in flight.
+		if _, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{long}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		_, fl := f.publishOne("billing", "1.0.0")
+		f.verify(fl.Deployments[0].ID)
+		f.tick()
+		f.report(fl.Deployments[1].ID, completed) // awaiting smoke in staging
+		f.tick()
+		inFlight := importLine(2, "billing", "0.9", "staging", success, deploydb.ReasonPipeline, 0)
+		inFlight.StartedAt, inFlight.FinishedAt = deploydb.NewTime(f.clock.Now().Add(-time.Hour)), f.now()
+		future := importLine(3, "cache", "0.1", "prod", success, deploydb.ReasonPipeline, 0)
+		future.StartedAt, future.FinishedAt = f.now(), deploydb.NewTime(f.clock.Now().Add(time.Hour))
+		before := f.state()
+		_, err = f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{long, importLine(4, "search", "1.1", "prod", success, deploydb.ReasonPipeline, time.Hour), inFlight, future}, "alice")
+		e := wantCode(t, err, deploydb.EINVALID)
+		var got []string
+		for _, fe := range e.Fields {
+			got = append(got, fmt.Sprintf("%d %s", fe.Line, fe.Field))
+		}
+		if diff := cmp.Diff([]string{"2 startedAt", "3 finishedAt", "4 startedAt"}, got); diff != "" {
+			t.Errorf("problems (-want +got):\n%s\n%+v", diff, e.Fields)
+		}
+		f.unchanged(before)
+	})
+
+	t.Run("ImportedNotRetried", func(t *testing.T) {
+		f := newFixture(t, open)
+		if _, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{importLine(1, "search", "1.1", "prod", failed, deploydb.ReasonPipeline, time.Hour)}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := f.s.FindDeployments(f.ctx, deploydb.DeploymentFilter{Service: "search", Page: pageAll()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := f.state()
+		_, err = f.s.RetryDeployment(f.ctx, f.cfg, ds[0].ID, alice())
+		if e := wantCode(t, err, deploydb.ECONFLICT); !strings.Contains(e.Message, "imported") {
+			t.Errorf("message %q does not say the deployment was imported", e.Message)
+		}
+		f.unchanged(before)
+	})
+
+	t.Run("RollbackFromImported", func(t *testing.T) {
+		// A rollback of what an imported deployment put in prod goes
+		// through prod's promotions, as configured: it is DeployDB's own.
+		f := newFixture(t, open)
+		if _, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{
+			importLine(1, "billing", "1.0", "prod", success, deploydb.ReasonPipeline, time.Hour),
+			importLine(2, "billing", "1.1", "prod", success, deploydb.ReasonPipeline, 2*time.Hour),
+		}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := f.s.FindDeployments(f.ctx, deploydb.DeploymentFilter{Service: "billing", Page: pageAll()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := f.s.Rollback(f.ctx, f.cfg, ds[0].ID, alice())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl := f.flow(rb.Flow)
+		var promotions []string
+		for _, r := range rb.Promotions {
+			promotions = append(promotions, r.Promotion)
+		}
+		if rb.Imported || fl.Pipeline != "standard" || rb.Reason != deploydb.ReasonRollback || rb.FailureStrategy != deploydb.FailureNotify ||
+			rb.Artifact.Version != "1.1" || !slices.Equal(promotions, []string{"smoke", "approval"}) || rb.Status != created {
+			t.Errorf("rollback %+v (flow pipeline %q, promotions %v), want a live CREATED rollback to 1.1 through billing's smoke and prod's approval", rb, fl.Pipeline, promotions)
 		}
 	})
 
