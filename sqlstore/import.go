@@ -35,8 +35,6 @@ type importedArtifact struct {
 	id        int64
 	sourceURL string
 	commits   []deploydb.Commit
-	// line is the first record that named it, for errors.
-	line int
 }
 
 // Import implements deploydb.Store. The records are checked against what

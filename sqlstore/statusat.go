@@ -97,8 +97,7 @@ func (s *Store) cellAt(ctx context.Context, q querier, k [2]string, ds []*deploy
 	reached := func(tm deploydb.Time) bool { return !tm.IsZero() && !tm.After(t) }
 	var attempt *deploydb.Deployment
 	for _, d := range ds {
-		switch st := d.StatusAt(t); {
-		case st.Active() && (c.InFlight == nil || later(d.ActivatedAt, d.ID, c.InFlight.ActivatedAt, c.InFlight.ID)):
+		if d.StatusAt(t).Active() && (c.InFlight == nil || later(d.ActivatedAt, d.ID, c.InFlight.ActivatedAt, c.InFlight.ID)) {
 			c.InFlight = d
 		}
 		if reached(d.CompletedAt) && (c.Current == nil || later(d.CompletedAt, d.ID, c.Current.CompletedAt, c.Current.ID)) {
