@@ -161,6 +161,9 @@ var routeScopes = map[string]string{
 	"GET /api/config":                                 "read",
 	"POST /api/config/reload":                         "admin",
 	"POST /api/cdevents":                              "event",
+	"POST /api/import":                                "admin",
+	"GET /api/insights/dora":                          "read",
+	"GET /api/diff":                                   "read",
 }
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
