@@ -17,6 +17,7 @@ var copyTables = []struct {
 	identity bool
 }{
 	{"artifacts", true},
+	{"artifact_commits", false},
 	{"flows", true},
 	{"deployments", true},
 	{"promotion_results", true},

@@ -187,7 +187,8 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	old := launch(t, dir, file, env)
 	c := api{t: t, url: old.URL}
 	var art deploydb.Artifact
-	c.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar"}, 201, &art)
+	c.call("POST", "/api/artifacts", map[string]any{"group": "com.example", "name": "billing", "version": "1.0.0", "sourceUrl": "https://ci/b.jar",
+		"commits": []map[string]any{{"sha": "4f2a9c1", "timestamp": "2026-11-20T10:00:00Z"}}}, 201, &art)
 	flow := c.flowOf(art.ID)
 	integ := flow.Deployments[0].ID
 	for _, st := range []string{"STARTED", "COMPLETED"} {
@@ -213,6 +214,15 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	moved := c.flowOf(art.ID)
 	if moved.ID != flow.ID || moved.Deployments[0].Status != deploydb.DeploymentSuccess || moved.Deployments[1].Status != deploydb.DeploymentCreated {
 		t.Fatalf("flow on PostgreSQL: %+v", moved)
+	}
+	// The history moved whole: the artifact's commits, each step's time.
+	var movedArt deploydb.Artifact
+	c.call("GET", fmt.Sprintf("/api/artifacts/%d", art.ID), nil, 200, &movedArt)
+	if len(movedArt.Commits) != 1 || movedArt.Commits[0].SHA != "4f2a9c1" {
+		t.Errorf("artifact on PostgreSQL: %+v, want its commit", movedArt)
+	}
+	if d := moved.Deployments[0]; d.ActivatedAt.IsZero() || d.StartedAt.IsZero() || d.CompletedAt.IsZero() || d.FinishedAt.IsZero() {
+		t.Errorf("integ on PostgreSQL lost the times of its steps: %+v", d)
 	}
 	var after []deploydb.Event
 	c.call("GET", "/api/events?limit=1000", nil, 200, &after)
