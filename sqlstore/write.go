@@ -477,8 +477,9 @@ func (s *Store) apply(ctx context.Context, tx *wtx, cfg *deploydb.Config, p *eng
 		return cmp.Compare(b2i(a.Status.Active()), b2i(b.Status.Active()))
 	})
 	for _, d := range changed {
-		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ?, activated_at = ?, started_at = ?, completed_at = ?, finished_at = ? WHERE id = ?`,
-			d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt), nullTime(d.ActivatedAt), nullTime(d.StartedAt), nullTime(d.CompletedAt), nullTime(d.FinishedAt), d.ID); err != nil {
+		steps, args := stepTimes(d)
+		if _, err := tx.ExecContext(ctx, `UPDATE deployments SET status = ?, due_at = ?, waiting = ?, updated_at = ?`+steps+` WHERE id = ?`,
+			append(append([]any{d.Status, nullTime(d.DueAt), d.Waiting, ms(d.UpdatedAt)}, args...), d.ID)...); err != nil {
 			return fmt.Errorf("store: update deployment: %w", err)
 		}
 		tx.changedService(d.Service)
@@ -574,6 +575,25 @@ func (s *Store) enqueue(ctx context.Context, tx *wtx, cfg *deploydb.Config, c we
 		tx.delivered = true
 	}
 	return nil
+}
+
+// stepTimes returns the SET clauses, and their values, of the step times
+// deployment d's status gives it (Deployment.Moved): only those, as each is
+// set once, and a column an UPDATE names has its indexes rewritten.
+func stepTimes(d *deploydb.Deployment) (string, []any) {
+	switch d.Status {
+	case deploydb.DeploymentCreated:
+		return `, activated_at = ?`, []any{nullTime(d.ActivatedAt)}
+	case deploydb.DeploymentStarted:
+		return `, started_at = ?`, []any{nullTime(d.StartedAt)}
+	case deploydb.DeploymentCompleted:
+		return `, completed_at = ?`, []any{nullTime(d.CompletedAt)}
+	case deploydb.DeploymentSuccess:
+		return `, completed_at = ?, finished_at = ?`, []any{nullTime(d.CompletedAt), nullTime(d.FinishedAt)}
+	case deploydb.DeploymentFailed, deploydb.DeploymentCancelled, deploydb.DeploymentSuperseded:
+		return `, finished_at = ?`, []any{nullTime(d.FinishedAt)}
+	}
+	return "", nil
 }
 
 // updateEnvState keeps the status matrix of the deployment's (service,
