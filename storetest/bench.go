@@ -56,6 +56,7 @@ func Bench(b *testing.B, open BenchOpener) {
 		return m
 	}
 	b.Run("FindStatus", func(b *testing.B) { BenchFindStatus(b, model(b)) })
+	b.Run("FindStatusAt", func(b *testing.B) { BenchFindStatusAt(b, model(b)) })
 	b.Run("FindDeployment", func(b *testing.B) { BenchFindDeployment(b, model(b)) })
 	b.Run("FindDeploymentConcurrent", func(b *testing.B) { BenchFindDeploymentConcurrent(b, model(b)) })
 	b.Run("Tick", func(b *testing.B) { BenchTick(b, model(b)) })
@@ -72,6 +73,27 @@ func BenchFindStatus(b *testing.B, m *BenchModel) {
 	cells := 0
 	for b.Loop() {
 		cs, err := m.Store.FindStatus(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cells = len(cs)
+	}
+	b.ReportMetric(float64(cells), "cells")
+}
+
+// BenchFindStatusAt reads the status matrix of m as it was half way
+// through its history (GET /api/status?at=).
+func BenchFindStatusAt(b *testing.B, m *BenchModel) {
+	ctx := context.Background()
+	first, err := m.Store.FindDeployments(ctx, deploydb.DeploymentFilter{Ascending: true, Page: deploydb.Page{Size: 1}})
+	if err != nil || len(first) == 0 {
+		b.Fatalf("the model's first deployment: %v", err)
+	}
+	at := first[0].CreatedAt.Add(m.Clock.Now().Sub(first[0].CreatedAt.Time) / 2)
+	b.ReportAllocs()
+	cells := 0
+	for b.Loop() {
+		cs, err := m.Store.FindStatusAt(ctx, deploydb.StatusAtFilter{At: at})
 		if err != nil {
 			b.Fatal(err)
 		}
