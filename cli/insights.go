@@ -32,11 +32,18 @@ it: FILE holds one deployment a line (NDJSON), as described in docs/api.md;
 Every line is checked before anything is written. When a line is bad,
 nothing is imported: every problem is printed, one per line as
 "FILE:LINE: field: message", and the command exits 3. Importing the same
-file again changes nothing: its deployments are counted as unchanged.`,
+file again changes nothing: its deployments are counted as unchanged.
+
+A large file takes a while to store: unless --timeout says otherwise, the
+command waits up to 10 minutes for the answer (as long as the server
+gives an import).`,
 		Example: `  deploydb import history.ndjson
   jq -c '.deployments[]' export.json | deploydb import -`,
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f := cmd.Flags().Lookup("timeout"); f != nil && !f.Changed {
+				a.timeout = ImportTimeout
+			}
 			c, err := a.connect(cmd)
 			if err != nil {
 				return err
@@ -67,6 +74,11 @@ file again changes nothing: its deployments are counted as unchanged.`,
 		},
 	}
 }
+
+// ImportTimeout is how long deploydb import waits for the server's
+// answer unless --timeout is given: as long as the server lets an import
+// take (httpapi.ImportTimeout).
+const ImportTimeout = 10 * time.Minute
 
 // importProblems names the file and line of each problem of a refused
 // import as its field, "FILE:LINE: field", so that they print as
