@@ -10,6 +10,10 @@ import (
 // of their own, and an import owes no webhook calls.
 const EventHistoryImported EventType = "history.imported"
 
+// MaxImportBytes is the largest import file the API reads (32 MiB:
+// about 100,000 deployments).
+const MaxImportBytes = 32 << 20
+
 // MaxImportRecords is the most deployments one import takes.
 const MaxImportRecords = 100_000
 
@@ -83,6 +87,9 @@ func (r *ImportRecord) Validate(cfg *Config) []FieldError {
 	return out
 }
 
+// NothingImported ends the message of an ImportError.
+const NothingImported = "; nothing was imported"
+
 // ImportError returns the EINVALID that refuses an import for problems
 // (of lines, FieldError.Line), sorted by line; its message names the
 // first.
@@ -101,7 +108,7 @@ func ImportError(problems []FieldError) error {
 		msg += fmt.Sprintf("; the first %d are listed", MaxImportProblems)
 		problems = problems[:MaxImportProblems]
 	}
-	return &Error{Code: EINVALID, Message: msg + "; nothing was imported", Fields: problems}
+	return &Error{Code: EINVALID, Message: msg + NothingImported, Fields: problems}
 }
 
 // ImportResult says what an import did.

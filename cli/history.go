@@ -17,8 +17,10 @@ func (a *app) historyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history SERVICE",
 		Short: "Show the deployments of a service, newest first",
-		Long: `Show the deployments of a service, newest first: what was deployed where,
-when, and whether it was verified.
+		Long: `Show the deployments of a service, newest first by when they were recorded
+(imported deployments are recorded when imported: they come before what
+ran since them): what was deployed where, when, and whether it was
+verified.
 
 --since and --until select the deployments created in [--since, --until)
 (an imported one is created when it started): an RFC 3339 time, a date, or
@@ -60,8 +62,13 @@ says on standard error how to ask for the next one (--cursor): unlike
 			if size == 0 {
 				size = deploydb.DefaultPageSize
 			}
-			if len(list) == size {
-				// A full page: there may be more.
+			switch {
+			case len(list) < size:
+			case f.Page.Number > 0:
+				// A full page: there may be more. Paging by number goes
+				// on by number (the server takes one or the other).
+				fmt.Fprintf(cmd.ErrOrStderr(), "more: --page %d\n", f.Page.Number+1)
+			default:
 				fmt.Fprintf(cmd.ErrOrStderr(), "more: add --cursor %d\n", list[len(list)-1].ID)
 			}
 			return nil

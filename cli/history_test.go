@@ -115,8 +115,26 @@ func TestHistoryFilters(t *testing.T) {
 	if len(all) != 5 {
 		t.Errorf("%d deployments of billing, want 5", len(all))
 	}
+	// Paging by number is hinted by number.
+	if r := execute(t, env, "history", "billing", "--per-page", "2", "--page", "1"); r.err != nil || r.stderr != "more: --page 2\n" {
+		t.Errorf("history --page 1: exit %d, stderr %q", r.code, r.stderr)
+	}
 	if r := execute(t, env, "history", "billing", "--since", "a while"); r.code != 2 {
 		t.Errorf("a bad --since: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func TestImportNotAFile(t *testing.T) {
+	t.Parallel()
+	env, _ := historyServer(t)
+	dir := t.TempDir()
+	// A directory is the user's mistake (exit 2), not a server that
+	// cannot be reached (exit 7, which CI jobs retry).
+	if r := execute(t, env, "import", dir); r.code != ExitUsage || !strings.Contains(r.stderr, "is not a file") {
+		t.Errorf("import DIR: exit %d, %s", r.code, r.stderr)
+	}
+	if r := execute(t, env, "import", dir+"/missing.ndjson"); r.code == ExitUnavailable || r.err == nil {
+		t.Errorf("import of a missing file: exit %d, %s", r.code, r.stderr)
 	}
 }
 

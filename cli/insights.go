@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -48,21 +49,11 @@ gives an import).`,
 			if err != nil {
 				return err
 			}
-			name := args[0]
-			var r io.Reader
-			if name == "-" {
-				// Hidden behind a plain Reader: the request must not close
-				// the command's standard input.
-				r, name = struct{ io.Reader }{a.env.Stdin}, stdinName
-			} else {
-				f, err := os.Open(name)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				r = f
+			name, body, err := a.readImport(args[0])
+			if err != nil {
+				return err
 			}
-			res, err := c.Import(c.ctx, r)
+			res, err := c.Import(c.ctx, bytes.NewReader(body))
 			if err != nil {
 				return importProblems(name, err)
 			}
@@ -73,6 +64,40 @@ gives an import).`,
 			})
 		},
 	}
+}
+
+// readImport reads the import file name ("-": standard input) whole,
+// before anything is sent: a file that cannot be read is a local error
+// (exit 1), never taken for a server that cannot be reached (exit 7,
+// which a CI job may retry). It returns the name problems are reported
+// under.
+func (a *app) readImport(name string) (string, []byte, error) {
+	var r io.Reader
+	if name == "-" {
+		r, name = a.env.Stdin, stdinName
+	} else {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return name, nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return name, nil, usagef("%s is not a file", name)
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return name, nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	body, err := io.ReadAll(io.LimitReader(r, deploydb.MaxImportBytes+1))
+	if err != nil {
+		return name, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(body) > deploydb.MaxImportBytes {
+		return name, nil, usagef("%s is larger than an import takes (%d MiB): split it; importing is idempotent, so the parts may overlap", name, deploydb.MaxImportBytes>>20)
+	}
+	return name, body, nil
 }
 
 // ImportTimeout is how long deploydb import waits for the server's
@@ -156,27 +181,30 @@ fractions (see docs/api.md).`,
 // counts back from --until, else from now, which is then sent as the end.
 func doraWindow(since, until string, now time.Time) (from, to time.Time, err error) {
 	if until != "" {
-		if to, err = parseInstant(until); err != nil {
-			return from, to, usagef("--until must be an RFC 3339 time (2026-11-01T09:30:00Z) or a date (2026-11-01), not %q", until)
+		if to, err = parseWhen("--until", until, now); err != nil {
+			return from, to, err
 		}
 	}
 	if since == "" {
 		return from, to, nil
 	}
-	if from, err = parseInstant(since); err == nil {
-		return from, to, nil
+	if from, err = parseInstant(since); err != nil {
+		d, err := parseDays(since)
+		if err != nil {
+			return from, to, usagef("--since must be an RFC 3339 time, a date, or a duration such as 30d, 12h or 1d12h, not %q", since)
+		}
+		if d <= 0 {
+			return from, to, usagef("--since must be a duration greater than zero, not %q", since)
+		}
+		if to.IsZero() {
+			to = now
+		}
+		from = to.Add(-d)
 	}
-	d, err := parseDays(since)
-	if err != nil {
-		return from, to, usagef("--since must be an RFC 3339 time, a date, or a duration such as 30d, 12h or 1d12h, not %q", since)
+	if !to.IsZero() && !from.Before(to) {
+		return from, to, usagef("--since must be before --until")
 	}
-	if d <= 0 {
-		return from, to, usagef("--since must be a duration greater than zero, not %q", since)
-	}
-	if to.IsZero() {
-		to = now
-	}
-	return to.Add(-d), to, nil
+	return from, to, nil
 }
 
 // parseInstant parses an RFC 3339 time, or a date as its midnight UTC.

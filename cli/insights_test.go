@@ -310,7 +310,7 @@ rework rate            —          (0 of 0: rollbacks and hotfixes)
 	})
 	t.Run("ErrWindow", func(t *testing.T) {
 		r := execute(t, env, "dora", "--since", "2026-01-12", "--until", "2026-01-05")
-		if r.code != ExitInvalid || !strings.Contains(r.stderr, "from must be before to") {
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "--since must be before --until") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
@@ -447,7 +447,9 @@ func TestDORAWindow(t *testing.T) {
 		{name: "ErrNegative", since: "-30d", err: `not "-30d"`},
 		{name: "ErrNegativeHours", since: "-5h", err: `--since must be a duration greater than zero, not "-5h"`},
 		{name: "ErrZero", since: "0d", err: `greater than zero, not "0d"`},
-		{name: "ErrUntilDuration", since: "2026-10-01", until: "1d", err: `--until must be an RFC 3339 time (2026-11-01T09:30:00Z) or a date (2026-11-01), not "1d"`},
+		{name: "UntilDuration", since: "7d", until: "1d", from: now.Add(-8 * day), to: now.Add(-day)},
+		{name: "ErrUntil", since: "2026-10-01", until: "soon", err: `--until must be an RFC 3339 time, a date, or a duration before now such as 7d, 12h or 1d12h, not "soon"`},
+		{name: "ErrBackwards", since: "2026-11-01", until: "2026-10-01", err: `--since must be before --until`},
 		{name: "ErrNoZone", since: "2026-10-01T09:30:00", err: `not "2026-10-01T09:30:00"`},
 	}
 	for _, tt := range tests {

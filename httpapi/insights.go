@@ -16,9 +16,9 @@ import (
 	"github.com/deploydb/deploydb/insights"
 )
 
-// MaxImportBytes is the largest import file POST /api/import reads
-// (32 MiB: about 100,000 deployments).
-const MaxImportBytes = 32 << 20
+// MaxImportBytes is the largest import file POST /api/import reads:
+// deploydb.MaxImportBytes.
+const MaxImportBytes = deploydb.MaxImportBytes
 
 // ImportTimeout is how long an import may take to be read and stored:
 // longer than other requests.

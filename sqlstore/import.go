@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/deploydb/deploydb"
 )
@@ -99,6 +100,11 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 			}
 			if n.stored != nil {
 				problems = append(problems, sameArtifact(r, n.stored.sourceURL, n.stored.commits, "the stored artifact")...)
+				p, _, err := storedAsImported(ctx, q, r, n.stored.id)
+				if err != nil {
+					return err
+				}
+				problems = append(problems, p...)
 			}
 			if said[r.Line] {
 				continue
@@ -132,7 +138,7 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 				e := &deploydb.Error{Code: deploydb.ErrorCode(err), Message: "internal error"}
 				var de *deploydb.Error
 				if errors.As(err, &de) {
-					e.Message, e.Fields = de.Message, de.Fields
+					e.Message, e.Fields = strings.TrimSuffix(de.Message, deploydb.NothingImported), de.Fields
 				}
 				e.Message = fmt.Sprintf("the lines from line %d on were not imported (%d deployments before them were: importing the file again adds only what is missing): %s",
 					chunk[0].Line, out.Imported, e.Message)
@@ -172,6 +178,10 @@ func overlaps(rs []deploydb.ImportRecord) []deploydb.FieldError {
 		})
 		var last *deploydb.ImportRecord // the one that ends last so far
 		for _, r := range cell {
+			if last != nil && sameDeployment(r, last) && (r.Status != last.Status || reasonOf(r) != reasonOf(last) || !r.StartedAt.Equal(last.StartedAt.Time)) {
+				out = append(out, deploydb.FieldError{Line: r.Line, Field: "status",
+					Message: fmt.Sprintf("differs from line %d, the same deployment (artifact, service, environment and finishedAt) told otherwise", last.Line)})
+			}
 			if last != nil && r.StartedAt.Before(last.FinishedAt.Time) && !sameDeployment(r, last) {
 				out = append(out, deploydb.FieldError{Line: r.Line, Field: "startedAt",
 					Message: fmt.Sprintf("overlaps line %d (%s %s in %s, %s to %s): DeployDB keeps one deployment at a time per service and environment",
@@ -217,6 +227,35 @@ func (s *Store) overlapsStored(ctx context.Context, q querier, r *deploydb.Impor
 	return []deploydb.FieldError{{Line: r.Line, Field: "startedAt",
 		Message: fmt.Sprintf("overlaps deployment %d (%s %s in %s, from %s %s): DeployDB keeps one deployment at a time per service and environment",
 			d.ID, d.Service, d.Artifact.Version, d.Environment, d.ActivatedAt, until)}}, nil
+}
+
+// reasonOf returns the reason of record r: pipeline unless it says.
+func reasonOf(r *deploydb.ImportRecord) deploydb.Reason {
+	if r.Reason == "" {
+		return deploydb.ReasonPipeline
+	}
+	return r.Reason
+}
+
+// storedAsImported says whether record r's deployment (of artifact id) was
+// imported before, and returns a problem when it was with another status,
+// reason or start: one deployment, two accounts of it.
+func storedAsImported(ctx context.Context, q querier, r *deploydb.ImportRecord, artifact int64) ([]deploydb.FieldError, bool, error) {
+	var status, reason string
+	var started int64
+	err := q.QueryRowContext(ctx, `SELECT status, reason, coalesce(started_at, 0) FROM deployments WHERE service = ? AND environment = ? AND artifact_id = ? AND finished_at = ? AND imported = 1`,
+		r.Service, r.Environment, artifact, ms(r.FinishedAt)).Scan(&status, &reason, &started)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("store: import: find deployment: %w", err)
+	case status != string(r.Status) || reason != string(reasonOf(r)) || started != ms(r.StartedAt):
+		return []deploydb.FieldError{{Line: r.Line, Field: "status",
+			Message: fmt.Sprintf("differs from the deployment imported before (%s, %s, started %s): the same deployment (artifact, service, environment and finishedAt) told otherwise",
+				status, reason, deploydb.UnixMilli(started))}}, true, nil
+	}
+	return nil, true, nil
 }
 
 // sameArtifact checks that record r names its artifact as it is known
@@ -290,21 +329,24 @@ func (s *Store) importChunk(ctx context.Context, tx *wtx, cfg *deploydb.Config, 
 			res.ArtifactsCreated++
 		}
 
-		var one int
-		err = tx.QueryRowContext(ctx, `SELECT 1 FROM deployments WHERE service = ? AND environment = ? AND artifact_id = ? AND finished_at = ? AND imported = 1`,
-			r.Service, r.Environment, a.id, ms(r.FinishedAt)).Scan(&one)
-		switch {
-		case err == nil:
+		switch p, found, err := storedAsImported(ctx, tx, r, a.id); {
+		case err != nil:
+			return err
+		case len(p) > 0:
+			return deploydb.ImportError(p)
+		case found:
 			res.Unchanged++
 			continue
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("store: import: find deployment: %w", err)
+		}
+		// Checked again here, in the write: another import since the
+		// check may have stored a deployment this one overlaps.
+		if p, err := s.overlapsStored(ctx, tx, r); err != nil {
+			return err
+		} else if len(p) > 0 {
+			return deploydb.ImportError(p)
 		}
 
-		reason := r.Reason
-		if reason == "" {
-			reason = deploydb.ReasonPipeline
-		}
+		reason := reasonOf(r)
 		f := &deploydb.Flow{
 			Artifact:       deploydb.Artifact{ID: a.id},
 			Service:        r.Service,
@@ -365,33 +407,37 @@ func importEnvState(ctx context.Context, tx *wtx, d *deploydb.Deployment) error 
 	}
 	// The times each deployment of the cell reached what it holds it for.
 	var current, good, attempt sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT coalesce(c.completed_at, c.updated_at), coalesce(g.finished_at, g.updated_at), coalesce(l.finished_at, l.updated_at)
+	var currentImported, goodImported, attemptImported sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT coalesce(c.completed_at, c.updated_at), c.imported, coalesce(g.finished_at, g.updated_at), g.imported, coalesce(l.finished_at, l.updated_at), l.imported
 		FROM env_state e LEFT JOIN deployments c ON c.id = e.current_id LEFT JOIN deployments g ON g.id = e.last_good_id LEFT JOIN deployments l ON l.id = e.last_attempt_id
-		WHERE e.service = ? AND e.environment = ?`, d.Service, d.Environment).Scan(&current, &good, &attempt)
+		WHERE e.service = ? AND e.environment = ?`, d.Service, d.Environment).Scan(&current, &currentImported, &good, &goodImported, &attempt, &attemptImported)
 	if err != nil {
 		return fmt.Errorf("store: status matrix: %w", err)
 	}
-	// Ties go to the imported deployment, the latest recorded: the status
-	// matrix at an instant (FindStatusAt) takes the deployment with the
-	// larger id as the later of two at the same instant.
+	// Of two deployments at the same instant the later is DeployDB's own,
+	// then the one recorded later (the larger id: this one, of two
+	// imported), as the status matrix at an instant takes them (later, in
+	// statusat.go).
 	at := ms(d.FinishedAt)
-	before := func(t sql.NullInt64) bool { return !t.Valid || t.Int64 <= at }
+	before := func(t, imported sql.NullInt64) bool {
+		return !t.Valid || t.Int64 < at || (t.Int64 == at && imported.Int64 == 1)
+	}
 	var set []string
 	var args []any
 	switch d.Status {
 	case deploydb.DeploymentSuccess:
-		if before(current) {
+		if before(current, currentImported) {
 			set, args = append(set, `current_id = ?`, `current_since = ?`), append(args, d.ID, at)
 			// A success ends the uncertainty of a failure before it.
-			if before(attempt) {
+			if before(attempt, attemptImported) {
 				set = append(set, `last_attempt_id = NULL`)
 			}
 		}
-		if before(good) {
+		if before(good, goodImported) {
 			set, args = append(set, `last_good_id = ?`), append(args, d.ID)
 		}
 	case deploydb.DeploymentFailed:
-		if before(current) && before(attempt) {
+		if before(current, currentImported) && before(attempt, attemptImported) {
 			set, args = append(set, `last_attempt_id = ?`), append(args, d.ID)
 		}
 	}

@@ -97,16 +97,16 @@ func (s *Store) cellAt(ctx context.Context, q querier, k [2]string, ds []*deploy
 	reached := func(tm deploydb.Time) bool { return !tm.IsZero() && !tm.After(t) }
 	var attempt *deploydb.Deployment
 	for _, d := range ds {
-		if d.StatusAt(t).Active() && (c.InFlight == nil || later(d.ActivatedAt, d.ID, c.InFlight.ActivatedAt, c.InFlight.ID)) {
+		if d.StatusAt(t).Active() && (c.InFlight == nil || later(d.ActivatedAt, d, c.InFlight.ActivatedAt, c.InFlight)) {
 			c.InFlight = d
 		}
-		if reached(d.CompletedAt) && (c.Current == nil || later(d.CompletedAt, d.ID, c.Current.CompletedAt, c.Current.ID)) {
+		if reached(d.CompletedAt) && (c.Current == nil || later(d.CompletedAt, d, c.Current.CompletedAt, c.Current)) {
 			c.Current = d
 		}
-		if reached(d.FinishedAt) && d.Status == deploydb.DeploymentSuccess && (c.LastGood == nil || later(d.FinishedAt, d.ID, c.LastGood.FinishedAt, c.LastGood.ID)) {
+		if reached(d.FinishedAt) && d.Status == deploydb.DeploymentSuccess && (c.LastGood == nil || later(d.FinishedAt, d, c.LastGood.FinishedAt, c.LastGood)) {
 			c.LastGood = d
 		}
-		if reached(d.FinishedAt) && d.Status == deploydb.DeploymentFailed && d.CompletedAt.IsZero() && (attempt == nil || later(d.FinishedAt, d.ID, attempt.FinishedAt, attempt.ID)) {
+		if reached(d.FinishedAt) && d.Status == deploydb.DeploymentFailed && d.CompletedAt.IsZero() && (attempt == nil || later(d.FinishedAt, d, attempt.FinishedAt, attempt)) {
 			attempt = d
 		}
 	}
@@ -144,7 +144,7 @@ func (s *Store) cellAt(ctx context.Context, q querier, k [2]string, ds []*deploy
 	}
 	// The last attempt counts while nothing completed after it (at the
 	// same instant: a deployment made later is taken as later).
-	if attempt != nil && (c.Current == nil || later(attempt.FinishedAt, attempt.ID, c.Current.CompletedAt, c.Current.ID)) {
+	if attempt != nil && (c.Current == nil || later(attempt.FinishedAt, attempt, c.Current.CompletedAt, c.Current)) {
 		c.LastAttempt = attempt
 	}
 	for _, d := range []*deploydb.Deployment{c.InFlight, c.Current, c.LastGood, c.LastAttempt} {
@@ -155,12 +155,18 @@ func (s *Store) cellAt(ctx context.Context, q querier, k [2]string, ds []*deploy
 	return c, nil
 }
 
-// later reports whether (a, ida) comes after (b, idb).
-func later(a deploydb.Time, ida int64, b deploydb.Time, idb int64) bool {
-	if !a.Equal(b.Time) {
-		return a.After(b.Time)
+// later reports whether a step of deployment a at ta comes after one of
+// deployment b at tb: by time; at the same instant DeployDB's own
+// deployment comes after an imported one, then the one recorded later
+// (importEnvState keeps the matrix the same way).
+func later(ta deploydb.Time, a *deploydb.Deployment, tb deploydb.Time, b *deploydb.Deployment) bool {
+	switch {
+	case !ta.Equal(tb.Time):
+		return ta.After(tb.Time)
+	case a.Imported != b.Imported:
+		return b.Imported
 	}
-	return ida > idb
+	return a.ID > b.ID
 }
 
 // asOf makes d the deployment as it was at t: its status then, and no

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -400,6 +401,94 @@ func testHistory(t *testing.T, open Opener) {
 				}
 				f.wantStatusAt(f.clock.Now(), cells)
 			})
+		}
+	})
+
+	t.Run("ImportTieWithLive", func(t *testing.T) {
+		// A live deployment activated and completed at the instant an
+		// imported one (that took no time) finishes: at the same instant
+		// DeployDB's own deployment is the later, in the matrix kept and
+		// in the one worked out from the history, before and after the
+		// live one is verified.
+		f := newFixture(t, open)
+		_, fl := f.publishOne("billing", "1.0.0")
+		f.tick()
+		f.verify(fl.Deployments[0].ID) // staging is activated now
+		staging := fl.Deployments[1].ID
+		f.report(staging, completed) // at the same instant
+		live := f.deployment(staging)
+		rec := atOnce(importLine(1, "billing", "0.9", "staging", success, deploydb.ReasonPipeline, 0))
+		rec.StartedAt, rec.FinishedAt = live.CompletedAt, live.CompletedAt
+		if _, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{rec}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		check := func() {
+			t.Helper()
+			kept, err := f.s.FindStatus(f.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range kept {
+				if c.Environment == "staging" && (c.Current == nil || c.Current.ID != staging) {
+					t.Errorf("staging runs %+v, want the live deployment %d", c.Current, staging)
+				}
+			}
+			f.wantStatusAt(f.clock.Now(), kept)
+		}
+		check()
+		f.tick()
+		f.promote(staging, "smoke", deploydb.PromotionSuccess)
+		f.promote(staging, "approval", deploydb.PromotionSuccess)
+		check()
+	})
+
+	t.Run("ImportToldOtherwise", func(t *testing.T) {
+		// One deployment (artifact, cell and end), two accounts of it: in
+		// one file, or a file against what was imported before.
+		f := newFixture(t, open)
+		rec := importLine(1, "billing", "0.9", "prod", success, deploydb.ReasonPipeline, 10*time.Minute)
+		other := rec
+		other.Line, other.Status, other.Reason = 2, failed, deploydb.ReasonHotfix
+		_, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{rec, other}, "alice")
+		if e := wantCode(t, err, deploydb.EINVALID); len(e.Fields) != 1 || e.Fields[0].Line != 2 || !strings.Contains(e.Fields[0].Message, "differs from line 1") {
+			t.Errorf("problems %+v, want line 2 differing from line 1", e.Fields)
+		}
+		if _, err := f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{rec}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		other.Line = 1
+		before := f.state()
+		_, err = f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{other}, "alice")
+		if e := wantCode(t, err, deploydb.EINVALID); len(e.Fields) != 1 || !strings.Contains(e.Fields[0].Message, "imported before") {
+			t.Errorf("problems %+v, want the line differing from what was imported before", e.Fields)
+		}
+		f.unchanged(before)
+	})
+
+	t.Run("ImportsAtOnce", func(t *testing.T) {
+		// Two imports at once whose deployments overlap in one cell: one
+		// of the two is refused, whichever commits second.
+		f := newFixture(t, open)
+		for i := range 10 {
+			rec := func(v string, from time.Duration) deploydb.ImportRecord {
+				r := importLine(1, "billing", v, "prod", success, deploydb.ReasonPipeline, time.Duration(i)*time.Hour+from+10*time.Minute)
+				return r
+			}
+			x, y := rec(fmt.Sprintf("x%d", i), 0), rec(fmt.Sprintf("y%d", i), 5*time.Minute)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for j, r := range []deploydb.ImportRecord{x, y} {
+				wg.Go(func() { _, errs[j] = f.s.Import(f.ctx, f.cfg, []deploydb.ImportRecord{r}, "alice") })
+			}
+			wg.Wait()
+			if (errs[0] == nil) == (errs[1] == nil) {
+				t.Fatalf("pair %d: errors %v and %v, want exactly one refused", i, errs[0], errs[1])
+			}
+			for _, err := range errs {
+				if err != nil {
+					wantCode(t, err, deploydb.EINVALID)
+				}
+			}
 		}
 	})
 
