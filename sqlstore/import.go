@@ -53,8 +53,15 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 	}
 	var problems []deploydb.FieldError
 	now := s.now()
+	// A record with problems of its own is not compared with what is
+	// stored: one problem, not its echoes.
+	invalid := map[int]bool{}
 	for i := range rs {
-		problems = append(problems, rs[i].Validate(cfg)...)
+		p := rs[i].Validate(cfg)
+		if len(p) > 0 {
+			invalid[rs[i].Line] = true
+		}
+		problems = append(problems, p...)
 		if rs[i].FinishedAt.After(now.Time) {
 			problems = append(problems, deploydb.FieldError{Line: rs[i].Line, Field: "finishedAt", Message: "is in the future"})
 		}
@@ -100,13 +107,16 @@ func (s *Store) Import(ctx context.Context, cfg *deploydb.Config, rs []deploydb.
 			}
 			if n.stored != nil {
 				problems = append(problems, sameArtifact(r, n.stored.sourceURL, n.stored.commits, "the stored artifact")...)
+				if invalid[r.Line] {
+					continue
+				}
 				p, _, err := storedAsImported(ctx, q, r, n.stored.id)
 				if err != nil {
 					return err
 				}
 				problems = append(problems, p...)
 			}
-			if said[r.Line] {
+			if said[r.Line] || invalid[r.Line] {
 				continue
 			}
 			p, err := s.overlapsStored(ctx, q, r)
