@@ -39,6 +39,12 @@ func (s *Server) Matrix(ctx context.Context, r *http.Request) (*deploydb.Matrix,
 	return &deploydb.Matrix{Environments: s.columns(r, b), Services: b.rows}, nil
 }
 
+// MatrixAt returns the matrix as it was at instant at, as GET
+// /api/status?at= answers it (the services of r's ?service= only).
+func (s *Server) MatrixAt(r *http.Request, at deploydb.Time) (*deploydb.Matrix, error) {
+	return s.statusAt(r, at)
+}
+
 // MountPage serves h at pattern beside the API's routes, logged and
 // counted as they are, with no authentication of its own: h admits its
 // callers itself (Admit), so that it can answer them in HTML. Call it

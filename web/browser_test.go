@@ -154,6 +154,7 @@ func TestBrowserPages(t *testing.T) {
 		{"/environments/prod", "environment", "billing"},
 		{"/approvals", "approvals", "group release-managers"},
 		{"/deliveries", "deliveries", "No failed deliveries."},
+		{"/?at=" + time.Now().UTC().Format(time.RFC3339), "matrix-at", "As it was at"},
 	} {
 		do(t, ctx, "open "+p.path, chromedp.Navigate(s.URL+p.path))
 		if got := text(t, ctx, "main"); !strings.Contains(got, p.want) {

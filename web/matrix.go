@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/deploydb/deploydb"
 )
@@ -17,6 +18,28 @@ type matrixView struct {
 	Total  int
 	// Span is the number of columns, the service's included.
 	Span int
+	// At is the past instant the matrix is of (?at=), nil for now; AtInput
+	// is it as the form's field shows it.
+	At      *deploydb.Time
+	AtInput string
+}
+
+// atInputFormat is how a datetime-local field sends and shows an instant
+// (taken as UTC).
+const atInputFormat = "2006-01-02T15:04"
+
+// parseAt reads ?at=: a datetime-local field's value (UTC), or RFC 3339.
+func parseAt(s string, now time.Time) (deploydb.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if t, err = time.Parse(atInputFormat, s); err != nil {
+			return deploydb.Time{}, deploydb.Errorf(deploydb.EBADREQUEST, "at %q is not a time: give it as 2026-11-20T14:00 (UTC)", s)
+		}
+	}
+	if t.After(now) {
+		return deploydb.Time{}, deploydb.Errorf(deploydb.EBADREQUEST, "at %s is in the future", deploydb.NewTime(t))
+	}
+	return deploydb.NewTime(t), nil
 }
 
 type matrixRow struct {
@@ -46,12 +69,30 @@ type cellView struct {
 func (u *UI) matrix(r *http.Request) (string, view, error) {
 	ctx, cancel := withTimeout(r)
 	defer cancel()
-	m, err := u.api.Matrix(ctx, r)
-	if err != nil {
+	var m *deploydb.Matrix
+	var err error
+	var at *deploydb.Time
+	if s := strings.TrimSpace(r.URL.Query().Get("at")); s != "" {
+		t, err := parseAt(s, time.Now())
+		if err != nil {
+			return "", view{}, err
+		}
+		at = &t
+		// Every service: the filter below is the page's, as for now.
+		all := r.Clone(ctx)
+		all.URL.RawQuery = ""
+		m, err = u.api.MatrixAt(all, t)
+		if err != nil {
+			return "", view{}, err
+		}
+	} else if m, err = u.api.Matrix(ctx, r); err != nil {
 		return "", view{}, err
 	}
 	filter := strings.TrimSpace(r.URL.Query().Get("service"))
-	v := matrixView{Environments: m.Environments, Filter: filter, Total: len(m.Services), Span: len(m.Environments) + 1}
+	v := matrixView{Environments: m.Environments, Filter: filter, Total: len(m.Services), Span: len(m.Environments) + 1, At: at}
+	if at != nil {
+		v.AtInput = at.UTC().Format(atInputFormat)
+	}
 	for _, s := range m.Services {
 		if filter != "" && !strings.Contains(s.Service, filter) {
 			continue
