@@ -5,11 +5,6 @@ import (
 	"slices"
 )
 
-// EventHistoryImported records an import of past deployments (POST
-// /api/import): who imported how many. Imported deployments have no events
-// of their own, and an import owes no webhook calls.
-const EventHistoryImported EventType = "history.imported"
-
 // MaxImportBytes is the largest import file the API reads (32 MiB:
 // about 100,000 deployments).
 const MaxImportBytes = 32 << 20

@@ -153,9 +153,23 @@ const (
 	EventOperatorRollback  EventType = "operator.rollback"
 	EventOperatorHotfix    EventType = "operator.hotfix"
 	EventOperatorRedeliver EventType = "operator.redeliver"
+	// An import of past deployments (POST /api/import): who imported how
+	// many. Imported deployments have no events of their own, and an
+	// import owes no webhook calls.
+	EventHistoryImported EventType = "history.imported"
 )
 
-// EventHistoryImported is in history.go.
+// EventTypes lists every event type DeployDB records.
+var EventTypes = []EventType{
+	EventArtifactPublished,
+	EventDeploymentCreated, EventDeploymentStarted, EventDeploymentCompleted,
+	EventDeploymentFailed, EventDeploymentVerified, EventDeploymentSuperseded,
+	EventDeploymentCancelled, EventPromotionCompleted, EventFlowCompleted,
+	EventEnvironmentLocked, EventEnvironmentUnlocked,
+	EventEnvironmentCreated, EventEnvironmentModified, EventEnvironmentDeleted,
+	EventOperatorRetry, EventOperatorCancel, EventOperatorRollback, EventOperatorHotfix, EventOperatorRedeliver,
+	EventHistoryImported,
+}
 
 // WebhookEvents lists the events a webhook may subscribe to.
 var WebhookEvents = []EventType{

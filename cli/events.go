@@ -75,9 +75,8 @@ server sent it.`,
 
 // eventTypeNames lists the event types for completion.
 func eventTypeNames() []string {
-	types := append([]deploydb.EventType{deploydb.EventArtifactPublished}, deploydb.WebhookEvents...)
-	names := make([]string, len(types))
-	for i, t := range types {
+	names := make([]string, len(deploydb.EventTypes))
+	for i, t := range deploydb.EventTypes {
 		names[i] = string(t)
 	}
 	return names

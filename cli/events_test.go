@@ -24,11 +24,6 @@ import (
 // both consume com.example:app, so a publication records three events.
 func eventServer(t *testing.T) (Env, *client.Client) {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	svc := func(name string) *deploydb.Service {
 		return &deploydb.Service{Ident: name, Artifacts: []string{"com.example:app"}, Pipelines: []string{"p"}, Promotions: []string{}, FailureStrategy: deploydb.FailureNotify}
 	}
@@ -40,6 +35,18 @@ func eventServer(t *testing.T) (Env, *client.Client) {
 		Promotions:   map[string]*deploydb.Promotion{},
 		Webhook:      deploydb.Webhook{},
 	}
+	return serveAPI(t, cfg)
+}
+
+// serveAPI serves the real API under cfg over a new SQLite store until t
+// ends, and returns the CLI's environment and a client for it.
+func serveAPI(t *testing.T, cfg *deploydb.Config) (Env, *client.Client) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
 	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), store, func() *deploydb.Config { return cfg }))
 	t.Cleanup(srv.Close)
 	c, err := client.New(srv.URL)

@@ -1,11 +1,7 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +12,6 @@ import (
 
 	"github.com/deploydb/deploydb"
 	"github.com/deploydb/deploydb/client"
-	"github.com/deploydb/deploydb/httpapi"
-	"github.com/deploydb/deploydb/sqlite"
 )
 
 // historyServer is the real API over a real store, with services billing,
@@ -25,11 +19,6 @@ import (
 // pipeline staging → prod, prod marked production: true.
 func historyServer(t *testing.T) (Env, *client.Client) {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploydb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	services := map[string]*deploydb.Service{}
 	for _, name := range []string{"billing", "search", "cache", "ledger"} {
 		services[name] = &deploydb.Service{Ident: name, Artifacts: []string{"com.example:" + name}, Pipelines: []string{"standard"},
@@ -48,13 +37,7 @@ func historyServer(t *testing.T) (Env, *client.Client) {
 		Promotions: map[string]*deploydb.Promotion{},
 		Webhook:    deploydb.Webhook{},
 	}
-	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), store, func() *deploydb.Config { return cfg }))
-	t.Cleanup(srv.Close)
-	c, err := client.New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Env{Getenv: getenv(map[string]string{EnvURL: srv.URL})}, c
+	return serveAPI(t, cfg)
 }
 
 // week0 is the start of the constructed history: the DORA window is

@@ -304,12 +304,18 @@ func findImportedArtifact(ctx context.Context, q querier, k [3]string) (*importe
 
 // importChunk writes the records of one chunk in tx.
 func (s *Store) importChunk(ctx context.Context, tx *wtx, cfg *deploydb.Config, rs []deploydb.ImportRecord, named map[[3]string]*namedArtifact, actor string, res *deploydb.ImportResult) error {
+	// The artifacts of the chunk, as this transaction has them: most
+	// lines name an artifact another line named.
+	seen := map[[3]string]*importedArtifact{}
 	for i := range rs {
 		r := &rs[i]
 		k := [3]string{r.Group, r.Name, r.Version}
-		a, err := findImportedArtifact(ctx, tx, k)
-		if err != nil {
-			return err
+		a, ok := seen[k]
+		if !ok {
+			var err error
+			if a, err = findImportedArtifact(ctx, tx, k); err != nil {
+				return err
+			}
 		}
 		if a != nil {
 			if p := sameArtifact(r, a.sourceURL, a.commits, "the stored artifact"); len(p) > 0 {
@@ -335,9 +341,10 @@ func (s *Store) importChunk(ctx context.Context, tx *wtx, cfg *deploydb.Config, 
 			if err := insertCommits(ctx, tx, &art); err != nil {
 				return err
 			}
-			a = &importedArtifact{id: id}
+			a = &importedArtifact{id: id, sourceURL: art.SourceURL, commits: art.Commits}
 			res.ArtifactsCreated++
 		}
+		seen[k] = a
 
 		switch p, found, err := storedAsImported(ctx, tx, r, a.id); {
 		case err != nil:

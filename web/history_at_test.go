@@ -48,8 +48,12 @@ func TestMatrixAt(t *testing.T) {
 			t.Errorf("at %s: the page does not say it is of the past, or its field lost the instant", tt.at)
 		}
 	}
-	// Now, the failure is what prod shows, and nothing says "as it was".
+	// Now, the failure is what prod shows, and nothing says "as it was";
+	// the live page hears of imports too.
 	_, _, page := s.get(t, "/")
+	if !strings.Contains(page, "history.imported") {
+		t.Errorf("the live page does not listen for imports")
+	}
 	if !strings.Contains(prod(page), "failed: 1.1") || strings.Contains(page, `id="past"`) {
 		t.Errorf("the matrix of now: %q", prod(page))
 	}

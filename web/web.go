@@ -235,13 +235,11 @@ func withTimeout(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 10*time.Second)
 }
 
-// eventTypes lists the event types a live page listens for, space-separated.
+// eventTypes lists the event types a live page listens for, space-separated:
+// all of them (an import changes the matrix too).
 func eventTypes() string {
-	types := append([]deploydb.EventType{deploydb.EventArtifactPublished}, deploydb.WebhookEvents...)
-	types = append(types, deploydb.EventOperatorRetry, deploydb.EventOperatorCancel, deploydb.EventOperatorRollback,
-		deploydb.EventOperatorHotfix, deploydb.EventOperatorRedeliver)
-	out := make([]string, len(types))
-	for i, t := range types {
+	out := make([]string, len(deploydb.EventTypes))
+	for i, t := range deploydb.EventTypes {
 		out[i] = string(t)
 	}
 	return strings.Join(out, " ")
